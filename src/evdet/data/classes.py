@@ -1,0 +1,83 @@
+"""Class maps: a dataset carries its class names and every result records them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+
+@dataclass(frozen=True)
+class ClassMap:
+    """Ordered class names (index = class id) plus named groups of class names.
+
+    Args:
+        names: class names in id order.
+        groups: group name -> class names in that group (e.g. eTraM's PED / VH / MM).
+    """
+
+    names: tuple[str, ...]
+    groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if len(set(self.names)) != len(self.names):
+            raise ValueError(f"class names are not unique: {self.names}")
+        for group, members in self.groups.items():
+            unknown = [m for m in members if m not in self.names]
+            if unknown:
+                raise ValueError(f"group {group!r} names unknown classes {unknown}; known: {self.names}")
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.names)
+
+    def group_ids(self, group: str) -> tuple[int, ...]:
+        """Class ids of one group, in id order."""
+        return tuple(i for i, n in enumerate(self.names) if n in self.groups[group])
+
+    def to_dict(self) -> dict:
+        return {"names": list(self.names), "groups": {k: list(v) for k, v in self.groups.items()}}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ClassMap":
+        return cls(tuple(d["names"]), {k: tuple(v) for k, v in d.get("groups", {}).items()})
+
+
+SMALL_ROAD_USERS = ("pedestrian", "bicycle", "motorbike", "wheelchair")
+
+ETRAM = ClassMap(
+    names=("pedestrian", "car", "bicycle", "bus", "motorbike", "truck", "tram", "wheelchair"),
+    groups={
+        "PED": ("pedestrian",),
+        "VH": ("car", "bus", "truck", "tram"),
+        "MM": ("bicycle", "motorbike", "wheelchair"),
+        "small_road_users": SMALL_ROAD_USERS,
+    },
+)
+GEN1 = ClassMap(names=("car", "pedestrian"))
+GEN4 = ClassMap(names=("pedestrian", "two-wheeler", "car"))
+
+KNOWN_CLASS_MAPS = {"etram": ETRAM, "gen1": GEN1, "gen4": GEN4}
+
+DATASET_YAML = "dataset.yaml"
+
+
+def write_dataset_yaml(root: Path, class_map: ClassMap, **extra) -> Path:
+    """Write ``<root>/dataset.yaml`` naming the classes (and any extra metadata)."""
+    path = Path(root) / DATASET_YAML
+    path.write_text(yaml.safe_dump({"classes": class_map.to_dict(), **extra}, sort_keys=False))
+    return path
+
+
+def load_class_map(root: Path, default: str = "etram") -> ClassMap:
+    """Class map of a dataset folder: its ``dataset.yaml`` if present, else a named default."""
+    path = Path(root) / DATASET_YAML
+    if path.exists():
+        doc = yaml.safe_load(path.read_text()) or {}
+        if "classes" not in doc:
+            raise ValueError(f"{path}: field 'classes' is missing")
+        return ClassMap.from_dict(doc["classes"])
+    if default not in KNOWN_CLASS_MAPS:
+        raise ValueError(f"unknown class map {default!r}; known: {sorted(KNOWN_CLASS_MAPS)}")
+    return KNOWN_CLASS_MAPS[default]

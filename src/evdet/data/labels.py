@@ -1,0 +1,131 @@
+"""Prophesee box labels (``*_bbox.npy``): the one box array format used everywhere in evdet.
+
+Ground truth and detections are both arrays of ``BBOX_DTYPE``; detections put their score in
+``class_confidence``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+BBOX_DTYPE = np.dtype(
+    [
+        ("t", "<i8"),
+        ("x", "<f4"),
+        ("y", "<f4"),
+        ("w", "<f4"),
+        ("h", "<f4"),
+        ("class_id", "<u4"),
+        ("track_id", "<u4"),
+        ("class_confidence", "<f4"),
+    ]
+)
+_LEGACY_NAMES = {"ts": "t", "confidence": "class_confidence"}
+_REQUIRED = ("t", "x", "y", "w", "h", "class_id")
+
+
+class LabelFormatError(ValueError):
+    """A label file or array does not follow the Prophesee box format."""
+
+
+def empty_boxes(n: int = 0) -> np.ndarray:
+    """A zero-filled box array of length n."""
+    return np.zeros(n, dtype=BBOX_DTYPE)
+
+
+def to_bbox_array(arr: np.ndarray, source: str = "<array>") -> np.ndarray:
+    """Convert a structured array (legacy field names accepted) to ``BBOX_DTYPE``.
+
+    Raises:
+        LabelFormatError: naming ``source`` and the missing field, or non-finite / negative sizes.
+    """
+    if arr.dtype.names is None:
+        raise LabelFormatError(f"{source}: not a structured array (dtype {arr.dtype})")
+    names = {_LEGACY_NAMES.get(n, n): n for n in arr.dtype.names}
+    missing = [f for f in _REQUIRED if f not in names]
+    if missing:
+        raise LabelFormatError(f"{source}: missing field(s) {missing}; found {list(arr.dtype.names)}")
+    out = empty_boxes(len(arr))
+    for field in BBOX_DTYPE.names:
+        if field in names:
+            out[field] = arr[names[field]]
+        elif field == "class_confidence":
+            out[field] = 1.0
+    for field in ("x", "y", "w", "h"):
+        if not np.all(np.isfinite(out[field])):
+            raise LabelFormatError(f"{source}: field {field!r} holds non-finite values")
+    for field in ("w", "h"):
+        bad = np.flatnonzero(out[field] < 0)
+        if bad.size:
+            raise LabelFormatError(f"{source}: field {field!r} is negative at row {bad[0]}")
+    bad = np.flatnonzero(np.diff(out["t"]) < 0)
+    if bad.size:
+        raise LabelFormatError(f"{source}: field 't' decreases at row {bad[0] + 1}")
+    return out
+
+
+def load_labels(path: str | Path) -> np.ndarray:
+    """Read a ``*_bbox.npy`` file into a ``BBOX_DTYPE`` array (sorted by t, legacy names accepted)."""
+    path = Path(path)
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise LabelFormatError(f"{path}: cannot read label file ({err})") from err
+    return to_bbox_array(arr, source=str(path))
+
+
+def save_labels(path: str | Path, boxes: np.ndarray) -> None:
+    """Write a box array as ``*_bbox.npy`` atomically (temp file + rename)."""
+    path = Path(path)
+    boxes = to_bbox_array(np.asarray(boxes), source=str(path))
+    atomic_save_npy(path, boxes)
+
+
+def atomic_save_npy(path: Path, arr: np.ndarray) -> None:
+    """``np.save`` to a temp file in the same folder, then rename over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npy")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.save(fh, arr)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def clip_boxes(boxes: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Boxes clipped to the frame ``[0, width) x [0, height)`` (a new array)."""
+    out = boxes.copy()
+    x1 = np.clip(boxes["x"], 0, width)
+    y1 = np.clip(boxes["y"], 0, height)
+    x2 = np.clip(boxes["x"] + boxes["w"], 0, width)
+    y2 = np.clip(boxes["y"] + boxes["h"], 0, height)
+    out["x"], out["y"], out["w"], out["h"] = x1, y1, x2 - x1, y2 - y1
+    return out
+
+
+def boxes_from_detections(
+    xyxy: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, t_us: int, scale: float = 1.0
+) -> np.ndarray:
+    """Detections as a Prophesee box array.
+
+    Args:
+        xyxy: (D, 4) corners in input pixels.
+        scores: (D,) confidence (stored in ``class_confidence``).
+        class_ids: (D,) integer class ids.
+        t_us: timestamp of the frame, microseconds.
+        scale: multiply coordinates by this (e.g. 2.0 to go from 640x360 to 1280x720).
+    """
+    xyxy = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4) * scale
+    out = empty_boxes(len(xyxy))
+    out["t"] = t_us
+    out["x"], out["y"] = xyxy[:, 0], xyxy[:, 1]
+    out["w"], out["h"] = xyxy[:, 2] - xyxy[:, 0], xyxy[:, 3] - xyxy[:, 1]
+    out["class_id"] = np.asarray(class_ids).reshape(-1)
+    out["class_confidence"] = np.asarray(scores).reshape(-1)
+    return out

@@ -1,0 +1,30 @@
+"""Optimisation and trainer settings (reference RVT defaults)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Optional
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    max_steps: int = 400_000
+    lr: float = 2e-4                        # at batch 8; scaled by sqrt(batch / 8)
+    weight_decay: float = 0.0
+    warmup_frac: float = 0.005              # OneCycle pct_start
+    grad_clip_value: float = 1.0
+    accumulate_grad_batches: int = 1
+    precision: Literal["auto", "32", "16-mixed", "bf16-mixed"] = "auto"  # auto: fp16 on GPU, fp32 on CPU
+    seed: int = 0
+    accelerator: str = "auto"
+    devices: int = 1
+    num_nodes: int = 1
+    strategy: str = "auto"                  # "ddp" for multi-GPU / multi-node
+    val_every_n_steps: int = 10_000
+    limit_val_batches: Optional[int] = None
+    checkpoint_metric: str = "val/prophesee/AP"
+    checkpoint_mode: Literal["max", "min"] = "max"
+    log_every_n_steps: int = 10
+    loggers: tuple[str, ...] = ("csv", "tensorboard")  # also "wandb" (offline works), "mlflow"
+    loss_cv_window: int = 50                # monitor: loss coefficient of variation window
+    divergence_factor: float = 20.0         # stop when loss exceeds this times its running median
