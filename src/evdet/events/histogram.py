@@ -1,0 +1,134 @@
+"""Stacked histogram (RVT ``stacked_histogram_dt=50_nbins=10``), numba fast path.
+
+For a window of time-sorted events, the histogram has shape ``(2*nbins, H, W)``, uint8,
+polarity-major: channel ``p * nbins + bin``. The temporal bin of an event is, in float32 as the
+reference implementation computes it::
+
+    bin = floor(float32(t - t_first) / float32(max(t_last - t_first, 1)) * float32(nbins))
+    bin = min(bin, nbins - 1)
+
+with ``t_first`` / ``t_last`` the first and last timestamps of the window. Counts are clipped at
+``count_cutoff``.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+_UINT8_MAX = 255
+
+
+def stacked_histogram(events: np.ndarray, height: int, width: int, nbins: int = 10,
+                      count_cutoff: int | None = 10) -> np.ndarray:
+    """Stacked per-polarity temporal histogram of one window.
+
+    Args:
+        events: (N,) event array (fields t, x, y, p), sorted by t.
+        height, width: output size in pixels; every event must lie inside it.
+        nbins: temporal bins per polarity.
+        count_cutoff: counts are clipped at this value (None = 255, the uint8 maximum).
+
+    Returns:
+        uint8 array (2*nbins, height, width); channels 0..nbins-1 hold polarity 0.
+
+    Raises:
+        ValueError: events out of time order or outside ``height x width``.
+    """
+    cutoff = _check_args(height, width, nbins, count_cutoff)
+    out = np.zeros((2 * nbins, height, width), dtype=np.uint8)
+    if events.size == 0:
+        return out
+    t, x, y, p = _columns(events)
+    err = _histogram_kernel(t, x, y, p, nbins, cutoff, out)
+    _raise_kernel_error(err, events, height, width)
+    return out
+
+
+def temporal_bins(t_us: np.ndarray, nbins: int) -> np.ndarray:
+    """(N,) int64 temporal bin of each event, exactly as :func:`stacked_histogram` computes it."""
+    t_us = np.asarray(t_us, dtype=np.int64)
+    if t_us.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    return _bins_kernel(t_us, nbins)
+
+
+def _check_args(height: int, width: int, nbins: int, count_cutoff: int | None) -> int:
+    if height <= 0 or width <= 0:
+        raise ValueError(f"height and width must be positive, got {height}x{width}")
+    if nbins <= 0:
+        raise ValueError(f"nbins must be positive, got {nbins}")
+    cutoff = _UINT8_MAX if count_cutoff is None else int(count_cutoff)
+    if not 0 <= cutoff <= _UINT8_MAX:
+        raise ValueError(f"count_cutoff must lie in 0..255 (uint8 output), got {count_cutoff}")
+    return cutoff
+
+
+def _columns(events: np.ndarray):
+    """Contiguous t (int64), x, y (uint16 / int), p (uint8) columns of an event array."""
+    t = np.ascontiguousarray(events["t"], dtype=np.int64)
+    x = np.ascontiguousarray(events["x"])
+    y = np.ascontiguousarray(events["y"])
+    p = np.ascontiguousarray(events["p"], dtype=np.uint8)
+    return t, x, y, p
+
+
+def _raise_kernel_error(err: int, events: np.ndarray, height: int, width: int) -> None:
+    """Turn a kernel error code (-1 ok, else 2*index + kind) into a ValueError."""
+    if err < 0:
+        return
+    idx, kind = divmod(err, 2)
+    if kind == 0:
+        raise ValueError(f"events/t decreases at index {idx}; sort the window by time first")
+    ev = events[idx]
+    raise ValueError(f"event {idx} at (x={ev['x']}, y={ev['y']}) lies outside the "
+                     f"{width}x{height} frame")
+
+
+@numba.njit(cache=True, nogil=True)
+def _bin_of(dt: np.int64, denom: np.float32, nbins: int) -> int:
+    """float32 bin index, as the reference torch code computes it, clamped to nbins-1."""
+    b = int(np.floor(np.float32(dt) / denom * np.float32(nbins)))
+    return nbins - 1 if b > nbins - 1 else b
+
+
+@numba.njit(cache=True, nogil=True)
+def _bins_kernel(t, nbins):
+    n = t.shape[0]
+    out = np.empty(n, dtype=np.int64)
+    t0 = t[0]
+    denom = np.float32(max(t[n - 1] - t0, 1))
+    for i in range(n):
+        out[i] = _bin_of(t[i] - t0, denom, nbins)
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _histogram_kernel(t, x, y, p, nbins, cutoff, out):
+    """Fill out (2*nbins, H, W) uint8 in place; returns -1, or 2*i (time order) / 2*i+1 (range)."""
+    n = t.shape[0]
+    height = out.shape[1]
+    width = out.shape[2]
+    t0 = t[0]
+    denom = np.float32(max(t[n - 1] - t0, 1))
+    flat = out.reshape(-1)
+    plane = height * width
+    cut = np.uint8(cutoff)
+    prev = t0
+    for i in range(n):
+        ti = t[i]
+        if ti < prev:
+            return 2 * i
+        prev = ti
+        xi = np.int64(x[i])
+        yi = np.int64(y[i])
+        if xi < 0 or xi >= width or yi < 0 or yi >= height:
+            return 2 * i + 1
+        b = _bin_of(ti - t0, denom, nbins)
+        if b < 0:
+            b = 0
+        ch = nbins * (1 if p[i] > 0 else 0) + b
+        k = ch * plane + yi * width + xi
+        if flat[k] < cut:
+            flat[k] += np.uint8(1)
+    return -1

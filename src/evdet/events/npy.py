@@ -1,0 +1,38 @@
+"""Events stored as a structured ``.npy`` array (fields t/x/y/p; legacy ts, pol/polarity/on)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from evdet.events.types import EventFormatError, as_events, check_time_order
+
+_T_NAMES = ("t", "ts", "timestamp")
+
+
+def read_npy(path: str | Path, t_start_us: int | None = None, t_end_us: int | None = None, *,
+             height: int | None = None, width: int | None = None) -> np.ndarray:
+    """Events of a structured ``.npy`` file in ``[t_start_us, t_end_us)`` as ``EVENT_DTYPE``.
+
+    The file is memory-mapped; the window is found by binary search on t.
+    """
+    path = Path(path)
+    try:
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise EventFormatError(f"{path}: cannot read as .npy ({err})") from err
+    if arr.dtype.names is None or arr.ndim != 1:
+        raise EventFormatError(f"{path}: not a 1-D structured event array (dtype {arr.dtype}, "
+                               f"shape {arr.shape})")
+    t_name = next((n for n in _T_NAMES if n in arr.dtype.names), None)
+    if t_name is None:
+        raise EventFormatError(f"{path}: missing field 't' (accepted {list(_T_NAMES)}); "
+                               f"found {list(arr.dtype.names)}")
+    t = np.asarray(arr[t_name])
+    if t.dtype.kind not in "iu":
+        raise EventFormatError(f"{path}: field {t_name!r} has dtype {t.dtype}, expected an integer type")
+    check_time_order(t, str(path), t_name)
+    lo = 0 if t_start_us is None else int(np.searchsorted(t, t_start_us, side="left"))
+    hi = t.size if t_end_us is None else int(np.searchsorted(t, t_end_us, side="left"))
+    return as_events(np.array(arr[lo:max(lo, hi)]), source=str(path), height=height, width=width)
