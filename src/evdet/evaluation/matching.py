@@ -7,6 +7,8 @@ from typing import Sequence
 
 import numpy as np
 
+from evdet.data.labels import BBOX_DTYPE
+
 
 @dataclass(frozen=True)
 class Frames:
@@ -78,15 +80,16 @@ def build_frames(gt_list: Sequence[np.ndarray], dt_list: Sequence[np.ndarray], t
         dts.append(dt[d_idx])
         dt_imgs.append(d_own + offset)
         offset += len(ts)
-    empty_i = np.zeros(0, dtype=np.int64)
-    cat = lambda parts, dtype: np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)  # noqa: E731
-    box_dtype = gt_list[0].dtype if len(gt_list) else None
     return Frames(
         num_images=offset,
-        image_seq=cat(seqs, np.int64) if seqs else empty_i,
-        image_t_us=cat(times, np.int64) if times else empty_i,
-        gt=cat(gts, box_dtype),
-        gt_image=cat(gt_imgs, np.int64) if gt_imgs else empty_i,
-        dt=cat(dts, box_dtype),
-        dt_image=cat(dt_imgs, np.int64) if dt_imgs else empty_i,
+        image_seq=_concat(seqs, np.int64),
+        image_t_us=_concat(times, np.int64),
+        gt=_concat(gts, BBOX_DTYPE),
+        gt_image=_concat(gt_imgs, np.int64),
+        dt=_concat(dts, BBOX_DTYPE),
+        dt_image=_concat(dt_imgs, np.int64),
     )
+
+
+def _concat(parts: list[np.ndarray], dtype) -> np.ndarray:
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)

@@ -32,6 +32,13 @@ Protocols:
     medium [32^2, 96^2), large >= 96^2 source pixels (converted to evaluated pixels by
     ``(width / source_w)^2``). Reports AP_tiny besides AP_S/M/L.
 
+Consequences of the reference time matching worth knowing: with labels 50 ms apart, a detection
+at a label time also joins the neighbouring frames (tolerance inclusive) and counts as a false
+positive there; at 10 Hz labels and predictions made only at label times this cannot happen.
+Where no number is defined (no GT in a bucket or class), results hold None, where COCO's summary
+would print -1; the reference also returns 0.0 for every metric when there is no detection at all,
+while here categories with GT then get AP 0 and undefined buckets stay None.
+
 For ``prophesee`` and ``full``, a group's AP is COCO AP over only the group's categories, i.e.
 the mean over member classes that have support (COCO skips categories without ground truth).
 """

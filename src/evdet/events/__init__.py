@@ -2,23 +2,68 @@
 
 NumPy / numba only (no torch). The one event array type is ``EVENT_DTYPE``
 (t int64 us, x/y uint16, p uint8 0/1).
+
+    read_events / sensor_size      every recording format (.h5, .dat, .raw EVT 2.0/3.0, .npy)
+    H5EventReader / write_events_h5  windowed HDF5 reading (binary search on t), atomic writing
+    RawEventReader / write_raw     RAW EVT 2.0 / 3.0 windowed reading (resumable decoder), writing
+    stacked_histogram, build_representation, downsample_events, representation_name
+    window_bounds, grid_window_ends, iter_windows, window_slices
 """
 
+from evdet.events.build import (
+    DOWNSAMPLE_MODES,
+    REPRESENTATIONS,
+    build_representation,
+    downsample_events,
+    downsampled_size,
+    representation_name,
+    representation_spec,
+)
 from evdet.events.h5 import H5EventReader, write_events_h5
-from evdet.events.histogram import stacked_histogram
+from evdet.events.histogram import stacked_histogram, temporal_bins
+from evdet.events.raw import RawEventReader
+from evdet.events.raw_encode import write_raw
 from evdet.events.recording import read_events, recording_format, sensor_size
-from evdet.events.types import EVENT_DTYPE, EventFormatError, OutOfRangeEventsWarning, as_events, make_events
+from evdet.events.representations import event_frame, time_surface, voxel_grid, vtei
+from evdet.events.types import (
+    EVENT_DTYPE,
+    EventFormatError,
+    OutOfRangeEventsWarning,
+    as_events,
+    empty_events,
+    make_events,
+)
+from evdet.events.windows import grid_window_ends, iter_windows, window_bounds, window_slices
 
 __all__ = [
+    "DOWNSAMPLE_MODES",
     "EVENT_DTYPE",
+    "REPRESENTATIONS",
     "EventFormatError",
-    "OutOfRangeEventsWarning",
     "H5EventReader",
+    "OutOfRangeEventsWarning",
+    "RawEventReader",
     "as_events",
+    "build_representation",
+    "downsample_events",
+    "downsampled_size",
+    "empty_events",
+    "event_frame",
+    "grid_window_ends",
+    "iter_windows",
     "make_events",
     "read_events",
     "recording_format",
+    "representation_name",
+    "representation_spec",
     "sensor_size",
     "stacked_histogram",
+    "temporal_bins",
+    "time_surface",
+    "voxel_grid",
+    "vtei",
+    "window_bounds",
+    "window_slices",
     "write_events_h5",
+    "write_raw",
 ]

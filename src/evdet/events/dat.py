@@ -15,6 +15,7 @@ Files without any header line have no type/size bytes either (Prophesee's loader
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,7 +84,7 @@ def read_dat(path: str | Path, t_start_us: int | None = None, t_end_us: int | No
     """Events of a DAT file in ``[t_start_us, t_end_us)`` as an ``EVENT_DTYPE`` array.
 
     The file is memory-mapped and the window found by binary search on t, so a window read does
-    not decode the whole file.
+    not decode (or scan) the whole file; time order is checked on the events read.
 
     Args:
         height, width: sensor size; defaults to the header's. When known, events outside it are
@@ -92,11 +93,13 @@ def read_dat(path: str | Path, t_start_us: int | None = None, t_end_us: int | No
     path = Path(path)
     header = read_dat_header(path)
     records = _map_records(path, header)
+    # Bisect on single elements of the memory map (np.searchsorted would copy the strided t
+    # column); time order is checked on the records that are read.
     t = records["t"]
-    check_time_order(t, str(path), "t")
-    lo = 0 if t_start_us is None else int(np.searchsorted(t, max(int(t_start_us), 0), side="left"))
-    hi = t.size if t_end_us is None else int(np.searchsorted(t, max(int(t_end_us), 0), side="left"))
+    lo = 0 if t_start_us is None else bisect.bisect_left(t, int(t_start_us))
+    hi = len(t) if t_end_us is None else bisect.bisect_left(t, int(t_end_us))
     chunk = np.asarray(records[lo:max(lo, hi)])
+    check_time_order(chunk["t"], str(path), "t", offset=lo)
     data = chunk["data"]
     height = header.height if height is None else height
     width = header.width if width is None else width

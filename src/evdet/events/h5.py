@@ -18,13 +18,12 @@ file: both are accepted.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from evdet.events.types import EVENT_DTYPE, EventFormatError, as_events, check_time_order, make_events
+from evdet.events.atomic import atomic_path
+from evdet.events.types import EventFormatError, as_events, check_time_order, make_events
 
 _FIELDS = ("t", "x", "y", "p")
 _WRITE_CHUNK = 1 << 17          # events per HDF5 chunk (1 MiB of int64 t)
@@ -63,11 +62,8 @@ def write_events_h5(path: str | Path, events: np.ndarray, height: int, width: in
         raise EventFormatError(
             f"{path}: events lie outside the {width}x{height} sensor "
             f"(max x {int(ev['x'].max())}, max y {int(ev['y'].max())})")
-    path.parent.mkdir(parents=True, exist_ok=True)
     compression = hdf5plugin.Blosc(cname="zstd", clevel=1, shuffle=hdf5plugin.Blosc.SHUFFLE)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as fh:
             grp = fh.create_group("events")
             chunk = (max(1, min(_WRITE_CHUNK, ev.size)),)
@@ -76,10 +72,6 @@ def write_events_h5(path: str | Path, events: np.ndarray, height: int, width: in
                                    maxshape=(None,), **compression)
             grp.create_dataset("height", data=np.int64(height))
             grp.create_dataset("width", data=np.int64(width))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class H5EventReader:
@@ -142,13 +134,9 @@ class H5EventReader:
     def read_slice(self, start: int, stop: int) -> np.ndarray:
         """Events ``start:stop`` (by index) as a validated ``EVENT_DTYPE`` array."""
         cols = {name: self._datasets[name][start:stop] for name in _FIELDS}
-        try:
-            ev = make_events(cols["t"], cols["x"], cols["y"], cols["p"], source=str(self.path),
-                             height=self.height, width=self.width)
-        except EventFormatError as err:
-            # Index in the message is relative to the slice: make it absolute in the file.
-            raise EventFormatError(_shift_index(str(err), start)) from None
-        return ev
+        check_time_order(cols["t"], str(self.path), offset=start)    # index in the whole file
+        return make_events(cols["t"], cols["x"], cols["y"], cols["p"], source=str(self.path),
+                           height=self.height, width=self.width)
 
     def index_of(self, t_us: int) -> int:
         """First index whose timestamp is >= ``t_us`` (binary search on the t dataset)."""
@@ -166,7 +154,7 @@ class H5EventReader:
                 hi = mid
         # ... then finish in memory.
         block = t_ds[lo:hi]
-        check_time_order(block, str(self.path), "events/t")
+        check_time_order(block, str(self.path), offset=lo)
         return lo + int(np.searchsorted(block, t_us, side="left"))
 
     def _open_datasets(self) -> dict:
@@ -221,13 +209,4 @@ def h5_sensor_size(path: str | Path) -> tuple[int | None, int | None]:
         return reader.height, reader.width
 
 
-def _shift_index(message: str, offset: int) -> str:
-    """Rewrite 'at index i' in an error message to 'at index i + offset'."""
-    head, sep, tail = message.rpartition("at index ")
-    if not sep or offset == 0:
-        return message
-    digits = "".join(ch for ch in tail if ch.isdigit())
-    return f"{head}{sep}{int(digits) + offset}{tail[len(digits):]}"
-
-
-__all__ = ["EVENT_DTYPE", "H5EventReader", "read_h5", "write_events_h5", "h5_sensor_size"]
+__all__ = ["H5EventReader", "read_h5", "write_events_h5", "h5_sensor_size"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,8 @@ def read_npy(path: str | Path, t_start_us: int | None = None, t_end_us: int | No
              height: int | None = None, width: int | None = None) -> np.ndarray:
     """Events of a structured ``.npy`` file in ``[t_start_us, t_end_us)`` as ``EVENT_DTYPE``.
 
-    The file is memory-mapped; the window is found by binary search on t.
+    The file is memory-mapped; the window is found by binary search on t and only the events
+    read are checked for time order.
     """
     path = Path(path)
     try:
@@ -29,10 +31,13 @@ def read_npy(path: str | Path, t_start_us: int | None = None, t_end_us: int | No
     if t_name is None:
         raise EventFormatError(f"{path}: missing field 't' (accepted {list(_T_NAMES)}); "
                                f"found {list(arr.dtype.names)}")
-    t = np.asarray(arr[t_name])
+    t = arr[t_name]
     if t.dtype.kind not in "iu":
         raise EventFormatError(f"{path}: field {t_name!r} has dtype {t.dtype}, expected an integer type")
-    check_time_order(t, str(path), t_name)
-    lo = 0 if t_start_us is None else int(np.searchsorted(t, t_start_us, side="left"))
-    hi = t.size if t_end_us is None else int(np.searchsorted(t, t_end_us, side="left"))
-    return as_events(np.array(arr[lo:max(lo, hi)]), source=str(path), height=height, width=width)
+    # Bisect on single elements of the memory map (np.searchsorted would copy the strided t
+    # column); time order is checked on the events that are read.
+    lo = 0 if t_start_us is None else bisect.bisect_left(t, int(t_start_us))
+    hi = len(t) if t_end_us is None else bisect.bisect_left(t, int(t_end_us))
+    window = np.array(arr[lo:max(lo, hi)])
+    check_time_order(window[t_name], str(path), t_name, offset=lo)
+    return as_events(window, source=str(path), height=height, width=width)

@@ -101,3 +101,46 @@ def sensor_size(path: str | Path, default: tuple[int, int] | None = None) -> tup
         return int(default[0]), int(default[1])
     raise EventFormatError(f"{path}: the file does not state its sensor size; pass it explicitly "
                            f"(e.g. default=(240, 304) for Gen1, (720, 1280) for Gen4/eTraM)")
+
+
+def describe_recording(path: str | Path, *, height: int | None = None,
+                       width: int | None = None) -> dict:
+    """Summary of a recording: format, sensor size, event count, time span and rate.
+
+    HDF5 files are summarised from their metadata and first/last timestamps without loading the
+    events; other formats are decoded.
+
+    Returns:
+        dict with keys ``format`` ("h5", "dat", "npy", "raw evt2", "raw evt3"), ``height``,
+        ``width`` (None when unknown), ``num_events``,
+        ``t_first_us``, ``t_last_us``, ``duration_s`` and ``rate_mev_per_s`` (the last four None for
+        an empty recording, rate None for a zero duration).
+    """
+    path = Path(path)
+    fmt = recording_format(path)
+    label: str = fmt
+    if fmt == "raw":
+        from evdet.events.raw import read_raw_header
+
+        label = f"raw {read_raw_header(path).evt_format or 'unknown'}"
+    if fmt == "h5":
+        from evdet.events.h5 import H5EventReader
+
+        with H5EventReader(path, height=height, width=width) as reader:
+            n, t_first, t_last = reader.num_events, reader.t_first_us, reader.t_last_us
+            height, width = reader.height, reader.width
+    else:
+        if height is None or width is None:
+            try:
+                height, width = sensor_size(path)
+            except EventFormatError:
+                height = width = None
+        events = read_events(path, height=height, width=width)
+        n = int(events.size)
+        t_first = int(events["t"][0]) if n else None
+        t_last = int(events["t"][-1]) if n else None
+    duration_s = None if t_first is None else (t_last - t_first) / 1e6
+    rate = n / duration_s / 1e6 if duration_s else None
+    return {"format": label, "height": height, "width": width, "num_events": n,
+            "t_first_us": t_first, "t_last_us": t_last, "duration_s": duration_s,
+            "rate_mev_per_s": rate}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import warnings
 
+import numba
 import numpy as np
 
 EVENT_DTYPE = np.dtype([("t", "<i8"), ("x", "<u2"), ("y", "<u2"), ("p", "u1")])
@@ -65,35 +66,56 @@ def make_events(t_us, x, y, p, *, source: str = "<array>", height: int | None = 
         if col.shape[0] != n:
             raise EventFormatError(
                 f"{source}: events/{name} has {col.shape[0]} entries but events/t has {n}")
-        kind_ok = col.dtype.kind in "iu" or (name == "p" and col.dtype.kind == "b")
+        kind_ok = col.dtype.kind in "iu" or (name == "p" and col.dtype.kind == "b") or col.size == 0
         if not kind_ok:
             raise EventFormatError(f"{source}: events/{name} has dtype {col.dtype}, expected an integer type")
     check_time_order(cols["t"], source)
     p_col = cols["p"]
-    if p_col.dtype.kind != "b" and n:
-        bad = np.flatnonzero((p_col != 0) & (p_col != 1) & (p_col != -1))
-        if bad.size:
+    p_is_01 = p_col.dtype.kind == "b" or n == 0
+    if not p_is_01:
+        p_min, p_max = int(p_col.min()), int(p_col.max())
+        p_is_01 = p_min >= 0 and p_max <= 1
+        if p_min < -1 or p_max > 1:
+            bad = int(np.flatnonzero((p_col < -1) | (p_col > 1))[0])
             raise EventFormatError(
-                f"{source}: events/p holds {p_col[bad[0]]} at index {bad[0]}; expected 0/1 (or -1/1)")
+                f"{source}: events/p holds {p_col[bad]} at index {bad}; expected 0/1 (or -1/1)")
     keep = None
     if height is not None and width is not None:
-        keep = _in_range_mask(cols["x"], cols["y"], height, width)
-        n_bad = int(keep.size - np.count_nonzero(keep))
-        if n_bad:
-            warn_dropped(source, n_bad, n, height, width)
-        else:
-            keep = None
+        if not _all_in_range(cols["x"], width) or not _all_in_range(cols["y"], height):
+            keep = _in_range_mask(cols["x"], cols["y"], height, width)
+            warn_dropped(source, int(keep.size - np.count_nonzero(keep)), n, height, width)
     else:
         for name in ("x", "y"):
-            col = cols[name]
-            if col.size and (col.min() < 0 or col.max() > np.iinfo(np.uint16).max):
+            if not _all_in_range(cols[name], np.iinfo(np.uint16).max + 1):
                 raise EventFormatError(f"{source}: events/{name} holds values outside 0..65535")
-    out = np.empty(n if keep is None else int(np.count_nonzero(keep)), dtype=EVENT_DTYPE)
-    for name, col in cols.items():
-        out[name] = col if keep is None else col[keep]
-    if p_col.dtype.kind != "b":
-        out["p"] = (p_col if keep is None else p_col[keep]) > 0
+    if not p_is_01:
+        cols["p"] = p_col > 0
+    if cols["p"].dtype.kind == "b":
+        cols["p"] = cols["p"].view(np.uint8)
+    if keep is not None:
+        cols = {name: col[keep] for name, col in cols.items()}
+    out = np.empty(cols["t"].shape[0], dtype=EVENT_DTYPE)
+    if out.size:
+        _pack_kernel(cols["t"], cols["x"], cols["y"], cols["p"], out["t"], out["x"], out["y"], out["p"])
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _pack_kernel(t, x, y, p, out_t, out_x, out_y, out_p):
+    """Copy columns into the fields of a structured array (2-3x faster than NumPy's field
+    assignment, which copies packed 13-byte records one field at a time)."""
+    for i in range(t.shape[0]):
+        out_t[i] = t[i]
+        out_x[i] = x[i]
+        out_y[i] = y[i]
+        out_p[i] = p[i]
+
+
+def _all_in_range(col: np.ndarray, stop: int) -> bool:
+    """Whether every value of an integer column lies in ``[0, stop)`` (min/max, no copies)."""
+    if col.size == 0:
+        return True
+    return int(col.max()) < stop and (col.dtype.kind == "u" or int(col.min()) >= 0)
 
 
 def as_events(arr: np.ndarray, *, source: str = "<array>", height: int | None = None,
@@ -106,15 +128,13 @@ def as_events(arr: np.ndarray, *, source: str = "<array>", height: int | None = 
     arr = np.asarray(arr)
     if arr.dtype.names is None:
         raise EventFormatError(f"{source}: not a structured event array (dtype {arr.dtype})")
-    if arr.dtype == EVENT_DTYPE and arr.ndim == 1:
+    if arr.dtype == EVENT_DTYPE and arr.ndim == 1 and _all_in_range(arr["p"], 2):
         check_time_order(arr["t"], source)
-        if height is None or width is None:
+        if height is None or width is None or (
+                _all_in_range(arr["x"], width) and _all_in_range(arr["y"], height)):
             return arr
         keep = _in_range_mask(arr["x"], arr["y"], height, width)
-        n_bad = int(keep.size - np.count_nonzero(keep))
-        if n_bad == 0:
-            return arr
-        warn_dropped(source, n_bad, arr.size, height, width)
+        warn_dropped(source, int(keep.size - np.count_nonzero(keep)), arr.size, height, width)
         return arr[keep]
     cols = {}
     for field, aliases in _FIELD_ALIASES.items():
@@ -128,13 +148,17 @@ def as_events(arr: np.ndarray, *, source: str = "<array>", height: int | None = 
                        height=height, width=width)
 
 
-def check_time_order(t_us: np.ndarray, source: str, field: str = "events/t") -> None:
-    """Raise ``EventFormatError`` naming the first index where ``t_us`` decreases."""
+def check_time_order(t_us: np.ndarray, source: str, field: str = "events/t", offset: int = 0) -> None:
+    """Raise ``EventFormatError`` naming the first index where ``t_us`` decreases.
+
+    ``offset`` is added to the index, for slices of a longer recording.
+    """
     if t_us.size < 2:
         return
-    bad = np.flatnonzero(t_us[1:] < t_us[:-1])
-    if bad.size:
-        raise EventFormatError(f"{source}: {field} decreases at index {bad[0] + 1}")
+    decreases = t_us[1:] < t_us[:-1]
+    if decreases.any():
+        raise EventFormatError(
+            f"{source}: {field} decreases at index {offset + int(np.argmax(decreases)) + 1}")
 
 
 def warn_dropped(source: str, n_dropped: int, n_total: int, height: int, width: int) -> None:

@@ -18,10 +18,11 @@ import typing
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Literal, Optional, Union, get_args, get_origin
+from typing import Any, Iterable, Literal, Union, get_args, get_origin
 
 from evdet.data.config import DataConfig
 from evdet.evaluation.config import EvalConfig
+from evdet.experiments.architecture import architecture_summary  # noqa: F401  (re-export)
 from evdet.models.config import LossConfig, ModelConfig
 from evdet.training.config import TrainConfig
 
@@ -213,21 +214,3 @@ def save_run_config(cfg: RunConfig, path: str | Path) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
-
-
-def architecture_summary(model: dict | ModelConfig, loss: dict | LossConfig | None = None) -> str:
-    """Short architecture label, e.g. ``tiny p4 FPN[2,3,4] sizeaware a=2.5 focal g=0.5``."""
-    m = dataclasses.asdict(model) if isinstance(model, ModelConfig) else model
-    parts = [str(m.get("preset", "?")), f"p{m.get('patch_size', '?')}",
-             "FPN[" + ",".join(str(s) for s in m.get("in_stages", [])) + "]"]
-    if loss is not None:
-        lo = dataclasses.asdict(loss) if isinstance(loss, LossConfig) else loss
-        alpha = (lo.get("size_aware") or {}).get("alpha", 1.0)
-        gamma = (lo.get("focal") or {}).get("gamma", 0.0)
-        if alpha != 1.0:
-            parts.append(f"sizeaware a={alpha:g}")
-        if gamma:
-            parts.append(f"focal g={gamma:g}")
-        if lo.get("iou_type", "iou") != "iou":
-            parts.append(str(lo["iou_type"]))
-    return " ".join(parts)

@@ -85,18 +85,18 @@ def nms(boxes: Tensor, scores: Tensor, iou_threshold: float) -> Tensor:
     """
     if boxes.numel() == 0:
         return torch.zeros(0, dtype=torch.long, device=boxes.device)
-    order = torch.sort(scores, descending=True, stable=True).indices
-    overlaps = (box_iou(boxes[order], boxes[order]) > iou_threshold).cpu()
-    n = order.numel()
-    removed = torch.zeros(n, dtype=torch.bool)
+    remaining = torch.sort(scores, descending=True, stable=True).indices
     keep = []
-    # One vectorised row update per kept box: O(N^2) memory, O(kept) Python steps.
-    for i in range(n):
-        if removed[i]:
-            continue
-        keep.append(i)
-        removed |= overlaps[i]
-    return order[torch.tensor(keep, dtype=torch.long, device=order.device)]
+    # One step per kept box, each comparing it with the boxes still alive: O(N) memory.
+    while remaining.numel() > 0:
+        best = remaining[0]
+        keep.append(best)
+        rest = remaining[1:]
+        if rest.numel() == 0:
+            break
+        ious = box_iou(boxes[best][None], boxes[rest])[0]
+        remaining = rest[ious <= iou_threshold]
+    return torch.stack(keep)
 
 
 def batched_nms(boxes: Tensor, scores: Tensor, class_ids: Tensor, iou_threshold: float) -> Tensor:

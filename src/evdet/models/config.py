@@ -20,6 +20,7 @@ class ModelConfig:
     patch_size: Literal[2, 4] = 4
     in_stages: tuple[int, ...] = (2, 3, 4)  # (1, 2, 3, 4) adds stride-4 (patch 4) P1 features
     partition_split: int = 2                # pad to a multiple of 32 * split; Gen1 uses 1
+    attention_impl: Literal["sdpa", "manual"] = "sdpa"  # added: same weights, "manual" = explicit softmax (benchmarks)
     head: HeadConfig = field(default_factory=HeadConfig)
 
 

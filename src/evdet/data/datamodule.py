@@ -1,0 +1,428 @@
+"""Training-side data: windows of a preprocessed dataset as batches (random / stream / mixed).
+
+Batch (``dict``; every loader of this module yields this)::
+
+    frames      float32 (B, T, C, H, W)   representation counts (augmented in training)
+    targets     list (B) of list (T) of float32 Tensor (n, 5): class_id, cx, cy, w, h, input pixels
+    label_mask  bool (B, T)     step has a label frame (loss / predictions only there)
+    is_first    bool (B,)       reset the recurrent state before this item
+    seq_names   list[str] (B)   "" for padding items
+    t_us        int64 (B, T)    end time of each representation, -1 on padding steps
+    stream_slot int64 (B,)      recurrent-state slot of a stream item, -1 for random items
+
+Stream loaders and workers: the B slots are split into G groups (G = gcd(B, num_workers), at least
+1); the dataset in worker g produces the sub-batches of group g only, and a DataLoader over an
+IterableDataset returns worker outputs in round-robin order, so ``StreamLoader`` rebuilds each full
+batch from G consecutive sub-batches and every slot keeps its sequence order (RVT's approach).
+Mixed mode: the batch is the concatenation of a random batch (B // 2 items) and a stream batch
+(B - B // 2 slots); the random loader is cycled so that an epoch is one pass of the streams.
+Under DDP each rank takes its own share: its own stream slots of a plan over all ranks' slots, and a
+``DistributedSampler`` share of the random windows (the Trainer runs with
+``use_distributed_sampler=False``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, IterableDataset, RandomSampler
+
+from evdet.data.augment import IDENTITY, AugmentParams, augment_boxes, augment_frames, draw_augment
+from evdet.data.classes import load_class_map
+from evdet.data.config import AugmentConfig, DataConfig
+from evdet.data.samplers import Window, random_windows, stream_plan
+
+
+@dataclass(frozen=True)
+class SequenceMeta:
+    """What the sampling plans need to know about one sequence (read once in the main process)."""
+
+    path: str
+    name: str
+    num_reprs: int
+    label_repr_idx: np.ndarray
+
+
+class SequenceStore:
+    """Opens ``PreprocessedSequence`` objects lazily, once per process (workers reopen them)."""
+
+    def __init__(self, paths: list[str], representation: str):
+        self.paths = list(paths)
+        self.representation = representation
+        self._open: dict[int, Any] = {}
+
+    def __getstate__(self) -> dict:
+        return {"paths": self.paths, "representation": self.representation, "_open": {}}
+
+    def get(self, index: int):
+        """The sequence object of index (opened on first use in this process)."""
+        if index not in self._open:
+            from evdet.data.sequence import PreprocessedSequence
+
+            self._open[index] = PreprocessedSequence(Path(self.paths[index]), representation=self.representation)
+        return self._open[index]
+
+
+def read_split_meta(root: str | Path, split: str, representation: str) -> list[SequenceMeta]:
+    """Names, lengths and label frames of every sequence of a split (sorted by name)."""
+    from evdet.data.sequence import PreprocessedSequence, list_sequences
+
+    out = []
+    for path in list_sequences(Path(root), split):
+        seq = PreprocessedSequence(Path(path), representation=representation)
+        out.append(SequenceMeta(str(path), seq.name, int(seq.num_reprs), np.asarray(seq.label_repr_idx, np.int64)))
+    return out
+
+
+def load_window(
+    store: SequenceStore, window: Window, frame_shape: tuple[int, int, int], params: AugmentParams = IDENTITY
+) -> dict:
+    """One batch item (unbatched batch fields) from a window.
+
+    Args:
+        frame_shape: (C, H, W) of one representation (used for padding steps).
+    """
+    channels, height, width = frame_shape
+    t_steps = window.length
+    frames = torch.zeros((t_steps, channels, height, width), dtype=torch.float32)
+    label_mask = torch.zeros(t_steps, dtype=torch.bool)
+    t_us = torch.full((t_steps,), -1, dtype=torch.int64)
+    targets = [torch.zeros((0, 5), dtype=torch.float32) for _ in range(t_steps)]
+    name = ""
+    if window.seq_index >= 0:
+        seq = store.get(window.seq_index)
+        name = seq.name
+        lo = window.pad_before
+        hi = lo + window.stop - window.start
+        data = torch.from_numpy(np.ascontiguousarray(seq.reprs(window.start, window.stop))).float()
+        frames[lo:hi] = augment_frames(data, params)
+        t_us[lo:hi] = torch.from_numpy(np.asarray(seq.repr_timestamps_us[window.start : window.stop], np.int64))
+        for step, r in enumerate(range(window.start, window.stop), start=lo):
+            boxes = seq.labels_at_repr(r)
+            if boxes is None:
+                continue
+            label_mask[step] = True
+            targets[step] = boxes_to_targets(boxes, params, height, width)
+    return {"frames": frames, "targets": targets, "label_mask": label_mask, "is_first": window.is_first,
+            "seq_name": name, "t_us": t_us}
+
+
+def boxes_to_targets(boxes: np.ndarray, params: AugmentParams, height: int, width: int) -> torch.Tensor:
+    """BBOX array (top-left x, y, w, h; frame pixels) -> augmented (n, 5) class_id, cx, cy, w, h."""
+    xyxy = np.stack([boxes["x"], boxes["y"], boxes["x"] + boxes["w"], boxes["y"] + boxes["h"]], axis=1)
+    moved, keep = augment_boxes(xyxy, params, height, width)
+    cls = boxes["class_id"][keep].astype(np.float32)
+    out = np.stack([cls, (moved[:, 0] + moved[:, 2]) / 2, (moved[:, 1] + moved[:, 3]) / 2,
+                    moved[:, 2] - moved[:, 0], moved[:, 3] - moved[:, 1]], axis=1)
+    return torch.from_numpy(out.astype(np.float32).reshape(-1, 5))
+
+
+def collate_items(items: list[dict], slots: Optional[list[int]] = None) -> dict:
+    """Stack unbatched items into a batch dict (see module docstring)."""
+    return {
+        "frames": torch.stack([it["frames"] for it in items]),
+        "targets": [it["targets"] for it in items],
+        "label_mask": torch.stack([it["label_mask"] for it in items]),
+        "is_first": torch.tensor([bool(it["is_first"]) for it in items], dtype=torch.bool),
+        "seq_names": [it["seq_name"] for it in items],
+        "t_us": torch.stack([it["t_us"] for it in items]),
+        "stream_slot": torch.tensor(slots if slots is not None else [-1] * len(items), dtype=torch.int64),
+    }
+
+
+def concat_batches(batches: list[dict]) -> dict:
+    """Concatenate batch dicts along the batch dimension."""
+    out: dict = {}
+    for key in batches[0]:
+        if isinstance(batches[0][key], torch.Tensor):
+            out[key] = torch.cat([b[key] for b in batches])
+        else:
+            out[key] = [x for b in batches for x in b[key]]
+    return out
+
+
+class RandomWindowDataset(Dataset):
+    """Map-style dataset: one random window per label frame, augmentation drawn per sample."""
+
+    def __init__(self, store: SequenceStore, windows: list[Window], frame_shape, augment: Optional[AugmentConfig]):
+        self.store, self.windows, self.frame_shape, self.augment = store, windows, tuple(frame_shape), augment
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def __getitem__(self, i: int) -> dict:
+        params = IDENTITY
+        if self.augment is not None:
+            # torch's RNG is seeded per worker by the DataLoader (and by L.seed_everything)
+            rng = np.random.default_rng(int(torch.randint(0, 2**62, (1,)).item()))
+            params = draw_augment(self.augment, rng, self.frame_shape[1], self.frame_shape[2])
+        return load_window(self.store, self.windows[i], self.frame_shape, params)
+
+
+class StreamDataset(IterableDataset):
+    """Iterable dataset of stream sub-batches; worker g yields the sub-batches of slot group g.
+
+    Args:
+        num_reprs: representations per sequence.
+        num_slots: slots of this rank; ``slot_offset`` is the first global slot id of this rank.
+        total_slots: slots over all ranks (the plan is made over all of them).
+        num_groups: slot groups (= DataLoader workers, or 1 without workers).
+        augment: None (no augmentation) or the config; geometry drawn once per sequence and slot.
+    """
+
+    def __init__(self, store: SequenceStore, num_reprs: list[int], frame_shape, *, seq_len: int, num_slots: int,
+                 slot_offset: int = 0, total_slots: Optional[int] = None, num_groups: int = 1,
+                 shuffle: bool = False, seed: int = 0, augment: Optional[AugmentConfig] = None):
+        if num_slots % num_groups:
+            raise ValueError(f"num_slots={num_slots} is not divisible by num_groups={num_groups}")
+        self.store, self.num_reprs, self.frame_shape = store, list(num_reprs), tuple(frame_shape)
+        self.seq_len, self.num_slots, self.slot_offset = seq_len, num_slots, slot_offset
+        self.total_slots = total_slots or num_slots
+        self.num_groups, self.shuffle, self.seed, self.augment = num_groups, shuffle, seed, augment
+        self.epoch = 0
+        self.skip_chunks = 0  # resume inside an epoch: start at this chunk, states reset there
+
+    def plan(self) -> list[list[Window]]:
+        """This rank's slots' windows for the current epoch."""
+        full = stream_plan(self.num_reprs, self.total_slots, self.seq_len, shuffle=self.shuffle,
+                           seed=self.seed + self.epoch)
+        return full[self.slot_offset : self.slot_offset + self.num_slots]
+
+    def num_batches(self) -> int:
+        """Full batches per epoch (chunks of the longest slot)."""
+        return len(self.plan()[0]) if self.num_slots else 0
+
+    def __iter__(self) -> Iterator[dict]:
+        info = torch.utils.data.get_worker_info()
+        groups = range(self.num_groups) if info is None else [info.id]
+        plan = self.plan()
+        per_group = self.num_slots // self.num_groups
+        params: dict[int, AugmentParams] = {}
+        skip = self.skip_chunks
+        for k in range(skip, len(plan[0]) if plan else 0):
+            for g in groups:
+                slots = range(g * per_group, (g + 1) * per_group)
+                items = []
+                for s in slots:
+                    w = plan[s][k]
+                    if k == skip and not w.is_first:
+                        # resumed mid-sequence: the same augmentation as the sequence start, fresh state
+                        start = max(j for j in range(k + 1) if plan[s][j].is_first)
+                        params[s] = self._draw(s, start)
+                        w = replace(w, is_first=True)
+                    elif w.is_first:
+                        params[s] = self._draw(s, k)
+                    items.append(load_window(self.store, w, self.frame_shape, params[s]))
+                yield collate_items(items, [self.slot_offset + s for s in slots])
+
+    def _draw(self, slot: int, chunk: int) -> AugmentParams:
+        if self.augment is None:
+            return IDENTITY
+        rng = np.random.default_rng([self.seed, self.epoch, self.slot_offset + slot, chunk])
+        return draw_augment(self.augment, rng, self.frame_shape[1], self.frame_shape[2])
+
+
+class StreamLoader:
+    """Iterable of full stream batches, rebuilt from the workers' sub-batches in slot order."""
+
+    def __init__(self, dataset: StreamDataset, pin_memory: bool = False):
+        # not named `dataset`: Lightning would treat this object as a DataLoader of an IterableDataset
+        self.stream_dataset, self.pin_memory = dataset, pin_memory
+        self._epoch, self._skip = 0, 0
+
+    def __len__(self) -> int:
+        return self.stream_dataset.num_batches()
+
+    def start_epoch(self, epoch: int, skip_batches: int = 0) -> None:
+        """The epoch number (shuffle seed) of the next pass, and batches of it already trained on."""
+        self._epoch, self._skip = epoch, skip_batches
+
+    def __iter__(self) -> Iterator[dict]:
+        self.stream_dataset.epoch = self._epoch
+        self.stream_dataset.skip_chunks = self._skip
+        self._epoch, self._skip = self._epoch + 1, 0
+        workers = self.stream_dataset.num_groups if self.stream_dataset.num_groups > 1 else 0
+        loader = DataLoader(self.stream_dataset, batch_size=None, num_workers=workers, pin_memory=self.pin_memory)
+        group: list[dict] = []
+        for sub in loader:
+            group.append(sub)
+            if len(group) == self.stream_dataset.num_groups:
+                yield concat_batches(group)
+                group = []
+
+
+class MixedLoader:
+    """Iterable of batches whose first part is random windows and second part stream slots."""
+
+    def __init__(self, random_loader: DataLoader, stream_loader: StreamLoader):
+        self.random_loader, self.stream_loader = random_loader, stream_loader
+        self._epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.stream_loader)
+
+    def start_epoch(self, epoch: int, skip_batches: int = 0) -> None:
+        """The epoch number (shuffle seed) of the next pass, and batches of it already trained on.
+
+        Only the stream half skips; the random half is a fresh random draw anyway.
+        """
+        self._epoch = epoch
+        self.stream_loader.start_epoch(epoch, skip_batches)
+
+    def __iter__(self) -> Iterator[dict]:
+        _set_epoch(self.random_loader, self._epoch)
+        self._epoch += 1
+        rand_iter = iter(self.random_loader)
+        for stream_batch in self.stream_loader:
+            try:
+                rand_batch = next(rand_iter)
+            except StopIteration:
+                rand_iter = iter(self.random_loader)
+                rand_batch = next(rand_iter)
+            yield concat_batches([rand_batch, stream_batch])
+
+
+class EpochLoader:
+    """A DataLoader whose distributed sampler gets a new epoch on every pass."""
+
+    def __init__(self, loader: DataLoader):
+        self.loader, self._epoch = loader, 0
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def start_epoch(self, epoch: int, skip_batches: int = 0) -> None:
+        """The epoch number (shuffle seed) of the next pass; random windows are redrawn, not skipped."""
+        self._epoch = epoch
+
+    def __iter__(self) -> Iterator[dict]:
+        _set_epoch(self.loader, self._epoch)
+        self._epoch += 1
+        return iter(self.loader)
+
+
+def _set_epoch(loader: DataLoader, epoch: int) -> None:
+    if isinstance(loader.sampler, DistributedSampler):
+        loader.sampler.set_epoch(epoch)
+
+
+class EventDataModule(L.LightningDataModule):
+    """Preprocessed dataset (RVT layout) -> train (random / stream / mixed) and val (stream) loaders.
+
+    Args:
+        cfg: data settings (root, representation, sampling, seq_len, batch sizes, workers, augment).
+        seed: base seed of the shuffling and the per-sequence augmentation draws.
+        train_split, val_split: split folder names under ``cfg.root``.
+    """
+
+    def __init__(self, cfg: DataConfig, *, seed: int = 0, train_split: str = "train", val_split: str = "val"):
+        super().__init__()
+        if not cfg.root:
+            raise ValueError("DataConfig.root is empty: set data.root to a preprocessed dataset folder")
+        if cfg.seq_len < 1 or cfg.batch_size < 1 or cfg.eval_batch_size < 1:
+            raise ValueError(f"DataConfig: seq_len, batch_size and eval_batch_size must be >= 1, got "
+                             f"{cfg.seq_len}, {cfg.batch_size}, {cfg.eval_batch_size}")
+        if cfg.sampling == "mixed" and cfg.batch_size < 2:
+            raise ValueError("DataConfig.sampling='mixed' needs batch_size >= 2 (half random, half stream)")
+        self.cfg, self.seed = cfg, seed
+        self.train_split, self.val_split = train_split, val_split
+        self._meta: dict[str, list[SequenceMeta]] = {}
+        self._frame_shape: Optional[tuple[int, int, int]] = None
+
+    # ---- facts about the data (usable before the Trainer exists) ----
+    def split_meta(self, split: str) -> list[SequenceMeta]:
+        """Sequences of a split (read once); raises when the split has none."""
+        if split not in self._meta:
+            meta = read_split_meta(self.cfg.root, split, self.cfg.representation)
+            if not meta:
+                raise FileNotFoundError(f"{Path(self.cfg.root) / split}: no preprocessed sequences found")
+            self._meta[split] = meta
+        return self._meta[split]
+
+    @property
+    def frame_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of one representation."""
+        if self._frame_shape is None:
+            from evdet.data.sequence import PreprocessedSequence
+
+            first = self.split_meta(self.train_split)[0]
+            seq = PreprocessedSequence(Path(first.path), representation=self.cfg.representation)
+            self._frame_shape = (int(seq.channels), int(seq.height), int(seq.width))
+        return self._frame_shape
+
+    @property
+    def input_hw(self) -> tuple[int, int]:
+        return self.frame_shape[1], self.frame_shape[2]
+
+    @property
+    def in_channels(self) -> int:
+        return self.frame_shape[0]
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        default = self.cfg.class_map if self.cfg.class_map != "auto" else "etram"
+        if self.cfg.class_map != "auto":
+            from evdet.data.classes import KNOWN_CLASS_MAPS
+
+            if default not in KNOWN_CLASS_MAPS:
+                raise ValueError(f"DataConfig.class_map={default!r} unknown; known: auto, {sorted(KNOWN_CLASS_MAPS)}")
+            return KNOWN_CLASS_MAPS[default].names
+        return load_class_map(Path(self.cfg.root), default=default).names
+
+    # ---- loaders ----
+    def _rank_world(self) -> tuple[int, int]:
+        trainer = getattr(self, "trainer", None)
+        if trainer is None:
+            return 0, 1
+        return int(trainer.global_rank), int(trainer.world_size)
+
+    def _stream_loader(self, split: str, num_slots: int, *, train: bool) -> StreamLoader:
+        meta = self.split_meta(split)
+        rank, world = self._rank_world()
+        groups = math.gcd(num_slots, self.cfg.num_workers) if self.cfg.num_workers > 0 else 1
+        ds = StreamDataset(
+            SequenceStore([m.path for m in meta], self.cfg.representation), [m.num_reprs for m in meta],
+            self.frame_shape, seq_len=self.cfg.seq_len, num_slots=num_slots, slot_offset=rank * num_slots,
+            total_slots=num_slots * world, num_groups=max(1, groups), shuffle=train, seed=self.seed,
+            augment=self.cfg.augment if train else None)
+        return StreamLoader(ds, pin_memory=torch.cuda.is_available())
+
+    def _random_loader(self, batch_size: int) -> DataLoader:
+        meta = self.split_meta(self.train_split)
+        ds = RandomWindowDataset(SequenceStore([m.path for m in meta], self.cfg.representation),
+                                 random_windows([m.label_repr_idx for m in meta], self.cfg.seq_len),
+                                 self.frame_shape, self.cfg.augment)
+        if len(ds) == 0:
+            raise ValueError(f"{Path(self.cfg.root) / self.train_split}: no label frames to sample")
+        rank, world = self._rank_world()
+        sampler = (DistributedSampler(ds, num_replicas=world, rank=rank, shuffle=True, seed=self.seed)
+                   if world > 1 else RandomSampler(ds))
+        return DataLoader(ds, batch_size=batch_size, sampler=sampler, num_workers=self.cfg.num_workers,
+                          collate_fn=collate_items, drop_last=len(ds) >= batch_size * world,
+                          pin_memory=torch.cuda.is_available(), persistent_workers=self.cfg.num_workers > 0)
+
+    def train_dataloader(self):
+        b = self.cfg.batch_size
+        if self.cfg.sampling == "random":
+            loader = EpochLoader(self._random_loader(b))
+        elif self.cfg.sampling == "stream":
+            loader = self._stream_loader(self.train_split, b, train=True)
+        else:
+            loader = MixedLoader(self._random_loader(b // 2),
+                                 self._stream_loader(self.train_split, b - b // 2, train=True))
+        trainer = getattr(self, "trainer", None)
+        if trainer is not None:
+            # a resumed run continues its epoch: same shuffling, streams skip the chunks already trained on
+            # (loop progress is restored before the dataloaders are requested)
+            done = int(trainer.fit_loop.epoch_loop.batch_progress.current.completed)
+            loader.start_epoch(int(trainer.current_epoch), done if trainer.fit_loop.restarting else 0)
+        return loader
+
+    def val_dataloader(self):
+        return self._stream_loader(self.val_split, self.cfg.eval_batch_size, train=False)

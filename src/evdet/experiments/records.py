@@ -1,0 +1,350 @@
+"""Experiment records: one folder per experiment, written atomically, readable by every tool.
+
+Layout (DESIGN sec. 7)::
+
+    <root>/<ID>/
+        hypothesis.md          question, hypothesis, rationale, success criteria (parseable), risks
+        config.yaml            fully resolved RunConfig
+        command.txt            the command line that created / ran it
+        environment.json       git commit, package versions, seed, machine, python
+        status.json            {"state": created|running|completed|failed|killed, "message", "pid",
+                                "host", "started_at", "heartbeat_at", "updated_at", "stop_reason"}
+        results.json           schema_version 1 (see ``empty_results``)
+        checkpoints/ logs/metrics.csv logs/tensorboard/ confusion_matrices/ validation/ report.html
+
+A run that died without updating ``status.json`` (state still ``running``) is reported as
+``killed``: on the host that runs it, when its pid is gone; seen from another host (shared file
+system), when its heartbeat is older than ``stale_after_s``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import re
+import socket
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+SCHEMA_VERSION = 1
+State = Literal["created", "running", "completed", "failed", "killed"]
+STATES = ("created", "running", "completed", "failed", "killed")
+SUBDIRS = ("checkpoints", "logs", "confusion_matrices", "validation")
+ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+DEFAULT_STALE_AFTER_S = 600.0
+
+
+class RecordError(ValueError):
+    """An experiment folder is missing, malformed, or already exists."""
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temp file in the same folder and ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _json_default(obj: Any) -> Any:
+    if hasattr(obj, "item"):
+        return obj.item()
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if isinstance(obj, (set, tuple)):
+        return list(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def _finite(obj: Any) -> Any:
+    """Replace NaN / inf floats by None (strict JSON)."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def atomic_write_json(path: str | Path, obj: Any) -> Path:
+    """Atomic JSON write (indent 2; NaN / inf stored as null)."""
+    text = json.dumps(_finite(json.loads(json.dumps(obj, default=_json_default))), indent=2)
+    return atomic_write_text(path, text + "\n")
+
+
+def read_json(path: str | Path) -> Any:
+    """Read a JSON file; errors name the file."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RecordError(f"{path}: file not found") from None
+    except json.JSONDecodeError as err:
+        raise RecordError(f"{path}: invalid JSON ({err})") from None
+
+
+def validate_id(exp_id: str) -> str:
+    """Return ``exp_id`` if it is a valid folder name (letters, digits, ``_ . -``)."""
+    if not ID_PATTERN.match(exp_id or ""):
+        raise RecordError(f"experiment id {exp_id!r}: use letters, digits, '_', '.', '-' only")
+    return exp_id
+
+
+def empty_results(exp_id: str, base: Optional[str] = None, class_names: tuple[str, ...] = ()) -> dict:
+    """A results.json document before any evaluation (schema_version 1, CONTRACTS.md)."""
+    return {"schema_version": SCHEMA_VERSION, "id": exp_id, "status": "created", "base": base,
+            "class_names": list(class_names), "step": 0, "protocols": {}, "curves": {}, "monitors": {}}
+
+
+def write_status(exp_dir: Path, state: State, message: str = "", **extra: Any) -> dict:
+    """Write status.json (keeps ``started_at`` from the previous status); returns the document."""
+    if state not in STATES:
+        raise RecordError(f"status state {state!r} is not one of {STATES}")
+    exp_dir = Path(exp_dir)
+    now = time.time()
+    previous = {}
+    if (exp_dir / "status.json").exists():
+        previous = read_json(exp_dir / "status.json")
+    doc = {"state": state, "message": message, "pid": os.getpid(), "host": socket.gethostname(),
+           "started_at": previous.get("started_at"), "heartbeat_at": now, "updated_at": now}
+    if state == "running" and previous.get("state") != "running":
+        doc["started_at"] = now
+    doc.update(extra)
+    atomic_write_json(exp_dir / "status.json", doc)
+    return doc
+
+
+def heartbeat(exp_dir: Path, **extra: Any) -> None:
+    """Refresh ``heartbeat_at`` (and e.g. ``step``) of a running experiment."""
+    exp_dir = Path(exp_dir)
+    doc = read_json(exp_dir / "status.json")
+    doc.update(extra, heartbeat_at=time.time())
+    atomic_write_json(exp_dir / "status.json", doc)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def read_status(exp_dir: Path, *, stale_after_s: float = DEFAULT_STALE_AFTER_S,
+                now: Optional[float] = None) -> dict:
+    """status.json, with a ``running`` run that died (dead pid / stale heartbeat) reported as killed.
+
+    The file is not rewritten here (reading never changes a record); ``detected`` says why.
+    """
+    exp_dir = Path(exp_dir)
+    path = exp_dir / "status.json"
+    if not path.exists():
+        return {"state": "created", "message": "no status.json"}
+    doc = read_json(path)
+    if doc.get("state") not in STATES:
+        raise RecordError(f"{path}: field 'state' is {doc.get('state')!r}, expected one of {STATES}")
+    if doc["state"] != "running":
+        return doc
+    now = time.time() if now is None else now
+    pid, host = doc.get("pid"), doc.get("host")
+    if isinstance(pid, int) and host == socket.gethostname():
+        # same host: the pid decides (a long validation pass may go minutes without a heartbeat)
+        if _pid_alive(pid):
+            return doc
+        return {**doc, "state": "killed", "detected": f"process {pid} is gone (status still 'running')"}
+    age_s = now - float(doc.get("heartbeat_at") or 0.0)
+    if age_s > stale_after_s:
+        return {**doc, "state": "killed",
+                "detected": f"no heartbeat for {age_s:.0f} s (> {stale_after_s:.0f} s)"}
+    return doc
+
+
+HYPOTHESIS_TEMPLATE = """# {exp_id}
+
+## Question
+{question}
+
+## Hypothesis
+{hypothesis}
+
+## Rationale
+{rationale}
+
+## Success criteria
+{criteria}
+
+## Risks
+{risks}
+"""
+
+
+def hypothesis_markdown(exp_id: str, text: str) -> str:
+    """hypothesis.md text: ``text`` as is when it already has sections, else wrapped in the template."""
+    if re.search(r"^##\s+", text, flags=re.M):
+        return text if text.endswith("\n") else text + "\n"
+    return HYPOTHESIS_TEMPLATE.format(
+        exp_id=exp_id, question="(what do we want to learn?)", hypothesis=text.strip(),
+        rationale="(why we expect it)",
+        criteria="- prophesee/AP >= base  (edit: one `- protocol/metric OP value|base +- delta` per line)",
+        risks="(what could confound the result)")
+
+
+@dataclass
+class Experiment:
+    """An experiment folder as read from disk."""
+
+    id: str
+    path: Path
+    config: dict
+    results: dict
+    status: dict
+    hypothesis: str
+
+    @property
+    def base(self) -> Optional[str]:
+        return self.results.get("base")
+
+    @property
+    def state(self) -> str:
+        return str(self.status.get("state", "created"))
+
+    @property
+    def metrics_csv(self) -> Path:
+        return self.path / "logs" / "metrics.csv"
+
+
+def create_experiment(root: Path, exp_id: str, config_yaml: str, hypothesis: str, *,
+                      base: Optional[str] = None, command: str = "",
+                      class_names: tuple[str, ...] = ()) -> Path:
+    """Create ``<root>/<exp_id>/`` with hypothesis, config, command, status and empty results.
+
+    Raises:
+        RecordError: invalid id or the folder already exists.
+    """
+    exp_dir = Path(root) / validate_id(exp_id)
+    if exp_dir.exists():
+        raise RecordError(f"{exp_dir}: experiment already exists")
+    for sub in SUBDIRS:
+        (exp_dir / sub).mkdir(parents=True, exist_ok=True)
+    atomic_write_text(exp_dir / "hypothesis.md", hypothesis_markdown(exp_id, hypothesis))
+    atomic_write_text(exp_dir / "config.yaml", config_yaml)
+    atomic_write_text(exp_dir / "command.txt", command.rstrip("\n") + "\n")
+    atomic_write_json(exp_dir / "results.json", empty_results(exp_id, base, class_names))
+    write_status(exp_dir, "created", "created by evdet exp new")
+    return exp_dir
+
+
+def load_results(path: Path) -> dict:
+    """Read and check a results.json (schema_version 1; required fields present)."""
+    doc = read_json(path)
+    if not isinstance(doc, dict):
+        raise RecordError(f"{path}: top level must be an object")
+    if doc.get("schema_version") != SCHEMA_VERSION:
+        raise RecordError(f"{path}: field 'schema_version' is {doc.get('schema_version')!r}, "
+                          f"expected {SCHEMA_VERSION}")
+    for key in ("id", "protocols"):
+        if key not in doc:
+            raise RecordError(f"{path}: field {key!r} is missing")
+    if not isinstance(doc["protocols"], dict):
+        raise RecordError(f"{path}: field 'protocols' must be an object")
+    for name, proto in doc["protocols"].items():
+        if not isinstance(proto, dict) or "metrics" not in proto:
+            raise RecordError(f"{path}: protocols.{name}.metrics is missing")
+    doc.setdefault("base", None)
+    doc.setdefault("class_names", [])
+    doc.setdefault("curves", {})
+    doc.setdefault("monitors", {})
+    doc.setdefault("step", 0)
+    return doc
+
+
+def load_experiment(root: Path, exp_id: str, *, stale_after_s: float = DEFAULT_STALE_AFTER_S) -> Experiment:
+    """Read one experiment folder (config, results, status with killed detection, hypothesis)."""
+    import yaml
+
+    exp_dir = Path(root) / exp_id
+    if not exp_dir.is_dir():
+        raise RecordError(f"{exp_dir}: no such experiment")
+    cfg_path = exp_dir / "config.yaml"
+    config = {}
+    if cfg_path.exists():
+        try:
+            config = yaml.safe_load(cfg_path.read_text()) or {}
+        except yaml.YAMLError as err:
+            raise RecordError(f"{cfg_path}: invalid YAML ({err})") from None
+    results_path = exp_dir / "results.json"
+    results = load_results(results_path) if results_path.exists() else empty_results(exp_id)
+    hyp = exp_dir / "hypothesis.md"
+    return Experiment(id=exp_id, path=exp_dir, config=config, results=results,
+                      status=read_status(exp_dir, stale_after_s=stale_after_s),
+                      hypothesis=hyp.read_text(encoding="utf-8") if hyp.exists() else "")
+
+
+def list_experiments(root: Path, *, stale_after_s: float = DEFAULT_STALE_AFTER_S) -> list[Experiment]:
+    """Every experiment under ``root`` (folders holding results.json or status.json), by id."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    out = []
+    for d in sorted(p for p in root.iterdir() if p.is_dir()):
+        if (d / "results.json").exists() or (d / "status.json").exists():
+            out.append(load_experiment(root, d.name, stale_after_s=stale_after_s))
+    return out
+
+
+def read_metrics_csv(path: Path) -> dict[str, tuple[list[int], list[float]]]:
+    """Curves from a Lightning CSVLogger ``metrics.csv``: column -> (steps, values), empty cells skipped."""
+    path = Path(path)
+    if not path.exists():
+        return {}
+    curves: dict[str, tuple[list[int], list[float]]] = {}
+    with path.open(newline="") as fh:
+        reader = csv.DictReader(fh)
+        if reader.fieldnames is None or "step" not in reader.fieldnames:
+            raise RecordError(f"{path}: column 'step' is missing")
+        for row_no, row in enumerate(reader, start=2):
+            try:
+                step = int(float(row["step"]))
+            except (TypeError, ValueError):
+                raise RecordError(f"{path}: line {row_no}: step {row['step']!r} is not a number") from None
+            for key, cell in row.items():
+                if key in ("step", "epoch") or cell in (None, ""):
+                    continue
+                try:
+                    value = float(cell)
+                except ValueError:
+                    continue
+                steps, values = curves.setdefault(key, ([], []))
+                steps.append(step)
+                values.append(value)
+    return curves
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Binary counterpart of ``atomic_write_text`` (PNG plots, etc.)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

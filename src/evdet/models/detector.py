@@ -1,0 +1,148 @@
+"""Detector = recurrent backbone + PAFPN + YOLOX head, with explicit padding and post-processing.
+
+The three steps stay separate: `forward` returns raw head outputs and recurrent states (never
+losses), the criterion (`evdet.models.losses.YoloxLoss`) computes losses, and `postprocess`
+turns head outputs into detections. The input is used as given (RVT feeds the uint8 histogram
+cast to float, no normalisation); the only transform is zero padding at the bottom/right to a
+multiple of `pad_multiple`, and detections are clipped back to the unpadded frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from evdet.models.backbone import RecurrentBackbone
+from evdet.models.boxes import batched_nms, cxcywh_to_xyxy
+from evdet.models.convlstm import LstmState
+from evdet.models.pafpn import PAFPN
+from evdet.models.yolox_head import HeadOutput, YoloxHead
+
+
+@dataclass
+class DetectorOutput:
+    """head: outputs for the selected items; states: per stage (h, c) after the last step, all B items."""
+
+    head: HeadOutput
+    states: list[LstmState]
+
+
+def padded_size(size: int, multiple: int) -> int:
+    """Smallest multiple of `multiple` that is >= size."""
+    return -(-int(size) // multiple) * multiple
+
+
+class Detector(nn.Module):
+    """RVT-style recurrent detector.
+
+    Args:
+        backbone: RecurrentBackbone (4 stages).
+        neck: PAFPN over the stages in `in_stages`.
+        head: YoloxHead over the neck outputs.
+        in_stages: 1-based backbone stages fed to the neck, e.g. (2, 3, 4).
+        pad_multiple: input height/width are zero-padded at the bottom/right to a multiple of this.
+    """
+
+    def __init__(self, backbone: RecurrentBackbone, neck: PAFPN, head: YoloxHead, in_stages: Sequence[int],
+                 pad_multiple: int) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.neck = neck
+        self.head = head
+        self.in_stages = tuple(int(s) for s in in_stages)
+        self.pad_multiple = int(pad_multiple)
+
+    @property
+    def strides(self) -> tuple[int, ...]:
+        """Stride in input pixels of each head level."""
+        return tuple(self.backbone.strides[s - 1] for s in self.in_stages)
+
+    def pad_input(self, x: Tensor) -> Tensor:
+        """Zero-pad (..., H, W) at the bottom/right to multiples of `pad_multiple`."""
+        h, w = x.shape[-2:]
+        pad_h = padded_size(h, self.pad_multiple) - h
+        pad_w = padded_size(w, self.pad_multiple) - w
+        if pad_h == 0 and pad_w == 0:
+            return x
+        return F.pad(x, (0, pad_w, 0, pad_h))
+
+    def forward(self, x: Tensor, states: Optional[Sequence[LstmState]] = None,
+                select: Optional[Tensor] = None) -> DetectorOutput:
+        """Run one or T recurrent steps.
+
+        Args:
+            x: (B, C, H, W) one step, or (B, T, C, H, W) T steps with the state carried between steps;
+                integer (uint8 histogram) input is cast to float32, values unchanged.
+            states: None (zeros) or a list per stage of (h, c), each (B, C_i, H_i, W_i).
+            select: bool (B, T) (or (B,) for 4-D input): head outputs only for those items, flattened
+                row-major (b major, t minor). None: every step of every sample.
+        Returns:
+            DetectorOutput with head over the selected items and the states after the last step.
+        """
+        if not x.is_floating_point():
+            x = x.float()  # RVT's only input transform: the uint8 histogram cast to float
+        if x.ndim == 4:
+            x = x[:, None]
+            if select is not None:
+                select = select.reshape(-1, 1)
+        elif x.ndim != 5:
+            raise ValueError(f"input: expected (B, C, H, W) or (B, T, C, H, W), got shape {tuple(x.shape)}")
+        batch, steps = x.shape[:2]
+        input_hw = (int(x.shape[-2]), int(x.shape[-1]))
+        if select is None:
+            select = torch.ones(batch, steps, dtype=torch.bool, device=x.device)
+        if tuple(select.shape) != (batch, steps):
+            raise ValueError(f"select: expected shape {(batch, steps)}, got {tuple(select.shape)}")
+        select = select.to(device=x.device, dtype=torch.bool)
+        select_cpu = select.cpu()
+
+        picked: list[list[Tensor]] = []  # per step, the selected items' features per head level
+        keys: list[Tensor] = []
+        for t in range(steps):
+            features, states = self.backbone(self.pad_input(x[:, t]), states)
+            rows = select_cpu[:, t].nonzero().squeeze(1)
+            if rows.numel() == 0:
+                continue
+            rows_dev = rows.to(x.device)
+            picked.append([features[s - 1].index_select(0, rows_dev) for s in self.in_stages])
+            keys.append(rows * steps + t)
+        if not picked:
+            raise ValueError("select: no item selected; at least one (b, t) must be True")
+        levels = [torch.cat([p[k] for p in picked], 0) for k in range(len(self.in_stages))]
+        order = torch.argsort(torch.cat(keys))
+        if not torch.equal(order, torch.arange(order.numel())):
+            order_dev = order.to(x.device)
+            levels = [lvl.index_select(0, order_dev) for lvl in levels]
+        head = self.head(self.neck(levels), input_hw)
+        return DetectorOutput(head=head, states=list(states))
+
+    @torch.no_grad()
+    def postprocess(self, head: HeadOutput, conf_threshold: float = 0.1, nms_iou: float = 0.45,
+                    max_detections: int = 300) -> list[Tensor]:
+        """Decode head outputs into detections per item.
+
+        score = sigmoid(obj) * sigmoid(cls) of the best class; keep score >= conf_threshold; class-aware
+        NMS at nms_iou; the max_detections highest scores; boxes clipped to the unpadded input.
+
+        Returns:
+            list (one per item) of (D, 6) float tensors: x1, y1, x2, y2, score, class_id (input pixels).
+        """
+        height, width = head.input_hw
+        probs = torch.sigmoid(head.cls_logits) * torch.sigmoid(head.obj_logits)[..., None]
+        best_scores, best_classes = probs.max(dim=-1)
+        results = []
+        for i in range(head.boxes.shape[0]):
+            keep = best_scores[i] >= conf_threshold
+            boxes = cxcywh_to_xyxy(head.boxes[i, keep].float())
+            scores = best_scores[i, keep].float()
+            classes = best_classes[i, keep]
+            kept = batched_nms(boxes, scores, classes, nms_iou)[:max_detections]
+            boxes = boxes[kept]
+            boxes[:, 0::2] = boxes[:, 0::2].clamp(0, width)
+            boxes[:, 1::2] = boxes[:, 1::2].clamp(0, height)
+            results.append(torch.cat([boxes, scores[kept, None], classes[kept, None].float()], dim=1))
+        return results

@@ -1,0 +1,103 @@
+"""Checkpoints: ``last.ckpt`` (resume point) and ``best.ckpt`` (by a named metric), written atomically.
+
+::
+
+    <out_dir>/checkpoints/last.ckpt    # every `every_n_train_steps`, after each validation, at the end
+    <out_dir>/checkpoints/best.ckpt    # when the watched metric improves (after a validation)
+
+The watched metric is ``metric`` when some callback logs it (e.g. ``val/prophesee/AP`` from the
+evaluation callback), else ``val/loss`` (lower is better); the metric used, the best score and
+its step are part of this callback's state, so a resumed run keeps tracking the same best.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Literal, Optional
+
+import lightning as L
+
+FALLBACK_METRIC = "val/loss"
+
+
+class LastBestCheckpoint(L.Callback):
+    """Save last.ckpt and best.ckpt under ``dirpath``.
+
+    Args:
+        dirpath: checkpoint folder.
+        metric: metric to rank checkpoints by; ``mode`` "max" or "min".
+        every_n_train_steps: also refresh last.ckpt every this many optimiser steps (0: never).
+    """
+
+    def __init__(self, dirpath: str | Path, metric: str, mode: Literal["max", "min"] = "max",
+                 every_n_train_steps: int = 0) -> None:
+        if mode not in ("max", "min"):
+            raise ValueError(f"checkpoint mode must be 'max' or 'min', got {mode!r}")
+        self.dirpath = Path(dirpath)
+        self.metric, self.mode = metric, mode
+        self.every_n_train_steps = int(every_n_train_steps)
+        self.best_metric: Optional[str] = None
+        self.best_score: Optional[float] = None
+        self.best_step: Optional[int] = None
+        self._last_saved_step = -1
+
+    @property
+    def last_path(self) -> Path:
+        return self.dirpath / "last.ckpt"
+
+    @property
+    def best_path(self) -> Path:
+        return self.dirpath / "best.ckpt"
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        step = int(trainer.global_step)
+        if self.every_n_train_steps > 0 and step > 0 and step % self.every_n_train_steps == 0:
+            self._save(trainer, self.last_path)
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if trainer.sanity_checking:
+            return
+        metrics = trainer.callback_metrics
+        if self.best_metric is not None and self.best_metric in metrics:
+            name = self.best_metric  # keep ranking by the metric the best was chosen with
+        else:
+            name = self.metric if self.metric in metrics else FALLBACK_METRIC
+        mode = self.mode if name == self.metric else "min"
+        if name in metrics:
+            score = float(metrics[name])
+            if math.isfinite(score) and self._improves(name, score, mode):
+                self.best_metric, self.best_score, self.best_step = name, score, int(trainer.global_step)
+                self._save(trainer, self.best_path, force=True)
+        self._save(trainer, self.last_path, force=True)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self._save(trainer, self.last_path)
+
+    def _improves(self, name: str, score: float, mode: str) -> bool:
+        if self.best_score is None or self.best_metric != name:
+            return True
+        return score > self.best_score if mode == "max" else score < self.best_score
+
+    def _save(self, trainer, path: Path, force: bool = False) -> None:
+        step = int(trainer.global_step)
+        if path == self.last_path:
+            if step == self._last_saved_step and not force:
+                return
+            self._last_saved_step = step
+        self.dirpath.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        trainer.save_checkpoint(str(tmp))  # every rank calls it; rank 0 writes
+        trainer.strategy.barrier("evdet_checkpoint")
+        if trainer.is_global_zero:
+            os.replace(tmp, path)
+
+    def state_dict(self) -> dict:
+        return {"metric": self.metric, "mode": self.mode, "best_metric": self.best_metric,
+                "best_score": self.best_score, "best_step": self.best_step}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.best_metric = state.get("best_metric")
+        self.best_score = state.get("best_score")
+        self.best_step = state.get("best_step")

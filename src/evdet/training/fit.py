@@ -1,0 +1,198 @@
+"""Train a detector: DataModule + DetectionModule + Lightning Trainer, loggers, checkpoints, resume.
+
+Output folder::
+
+    <out_dir>/checkpoints/last.ckpt, best.ckpt     # see evdet.training.checkpoints
+    <out_dir>/logs/metrics.csv                     # CSVLogger, one row per logging step
+    <out_dir>/logs/hparams.yaml
+    <out_dir>/logs/tensorboard/                    # when "tensorboard" is in train_cfg.loggers
+    <out_dir>/logs/wandb/, logs/mlruns/            # when "wandb" / "mlflow" are listed
+
+Resume (``resume=True``) restarts from ``checkpoints/last.ckpt``: weights, optimiser, scheduler,
+global step, loop progress and callback state (best-metric tracking, monitors). The metrics of the
+interrupted run up to the checkpoint's step are kept and the rest appended, so ``metrics.csv``
+holds each training step once. Stream slots restart at the start of the interrupted epoch
+(Lightning cannot fast-forward an iterable mid-epoch), with fresh recurrent states. A different
+``max_steps`` on resume is refused: the OneCycle schedule length is part of the saved scheduler.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Iterable
+
+import lightning as L
+import torch
+
+from evdet.data.config import DataConfig
+from evdet.data.datamodule import EventDataModule
+from evdet.models.config import LossConfig, ModelConfig
+from evdet.training.checkpoints import LastBestCheckpoint
+from evdet.training.config import TrainConfig
+from evdet.training.module import DetectionModule, FinalizeValidation
+from evdet.training.monitors import DivergenceStop, LossMonitor, MemoryMonitor, peak_rss_mb
+
+KNOWN_LOGGERS = ("csv", "tensorboard", "wandb", "mlflow")
+
+
+def resolve_precision(precision: str, accelerator: str) -> str:
+    """"auto" -> "16-mixed" when CUDA is used, else "32"; other values unchanged."""
+    if precision != "auto":
+        return precision
+    uses_cuda = torch.cuda.is_available() and accelerator in ("auto", "gpu", "cuda")
+    return "16-mixed" if uses_cuda else "32"
+
+
+def build_loggers(names: Iterable[str], log_dir: Path) -> list:
+    """CSV logger (always) plus the listed ones; wandb runs offline, mlflow to a local file store."""
+    from lightning.pytorch.loggers import CSVLogger
+
+    names = list(names)
+    unknown = [n for n in names if n not in KNOWN_LOGGERS]
+    if unknown:
+        raise ValueError(f"train_cfg.loggers: unknown logger(s) {unknown}; known: {list(KNOWN_LOGGERS)}")
+    loggers = [CSVLogger(save_dir=str(log_dir.parent), name=log_dir.name, version="")]
+    if "tensorboard" in names:
+        from lightning.pytorch.loggers import TensorBoardLogger
+
+        loggers.append(TensorBoardLogger(save_dir=str(log_dir), name="tensorboard", version="",
+                                         default_hp_metric=False))
+    if "wandb" in names:
+        _require("wandb", "wandb")
+        from lightning.pytorch.loggers import WandbLogger
+
+        loggers.append(WandbLogger(save_dir=str(log_dir), offline=True))
+    if "mlflow" in names:
+        _require("mlflow", "mlflow-skinny")
+        from lightning.pytorch.loggers import MLFlowLogger
+
+        loggers.append(MLFlowLogger(tracking_uri=(log_dir / "mlruns").resolve().as_uri()))
+    return loggers
+
+
+def _require(module: str, package: str) -> None:
+    if importlib.util.find_spec(module) is None:
+        raise ImportError(f"train_cfg.loggers lists {module!r} but it is not installed (pip install {package})")
+
+
+def read_metrics_csv(path: Path) -> list[dict]:
+    """Rows of a CSVLogger metrics file (empty list when missing)."""
+    if not path.exists():
+        return []
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def rows_before_step(rows: list[dict], step: int) -> list[dict]:
+    """Rows logged before a checkpoint taken after ``step`` optimiser steps.
+
+    Training rows of steps >= step are dropped (they will be logged again); validation rows at
+    exactly ``step`` (the validation that preceded the checkpoint) are kept.
+    """
+    keep = []
+    for row in rows:
+        s = int(float(row.get("step") or 0))
+        is_train = any(v not in ("", None) for k, v in row.items() if k.startswith(("train/", "monitor/")))
+        if s < step or (s == step and not is_train):
+            keep.append(row)
+    return keep
+
+
+def _check_resume(ckpt_path: Path, train_cfg: TrainConfig) -> int:
+    """Refuse a resume whose schedule length differs; returns the checkpoint's global step."""
+    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    saved = ckpt.get("hyper_parameters", {}).get("train_cfg", {})
+    if "max_steps" in saved and int(saved["max_steps"]) != int(train_cfg.max_steps):
+        raise ValueError(
+            f"{ckpt_path}: checkpoint was trained with training.max_steps={saved['max_steps']} but resume asks "
+            f"for {train_cfg.max_steps}; the OneCycle schedule length cannot change on resume "
+            f"(start a new run, or resume with max_steps={saved['max_steps']})")
+    return int(ckpt.get("global_step", 0))
+
+
+def fit(data_cfg: DataConfig, model_cfg: ModelConfig, loss_cfg: LossConfig, train_cfg: TrainConfig,
+        out_dir: str | Path, *, callbacks: Iterable[L.Callback] = (), resume: bool = False,
+        progress: bool = True) -> dict:
+    """Train (or resume) a detector into ``out_dir``.
+
+    Args:
+        callbacks: extra Lightning callbacks (e.g. the evaluation callback, which logs the
+            checkpoint metric).
+        resume: continue from ``out_dir/checkpoints/last.ckpt``.
+        progress: show the progress bar (loss, it/s).
+    Returns:
+        summary: out_dir, global_step, last_ckpt, best_ckpt, best_metric, best_score, best_step,
+        stopped_reason (None or why training stopped early), metrics_csv, wall_s, peak_rss_mb.
+    """
+    out_dir = Path(out_dir)
+    ckpt_dir, log_dir = out_dir / "checkpoints", out_dir / "logs"
+    last = ckpt_dir / "last.ckpt"
+    resume_step = None
+    if resume:
+        if not last.exists():
+            raise FileNotFoundError(f"{last}: nothing to resume (no last checkpoint in {out_dir})")
+        resume_step = _check_resume(last, train_cfg)
+    elif last.exists():
+        raise FileExistsError(f"{last} exists: pass resume=True to continue that run, or use a new out_dir")
+    if train_cfg.max_steps < 1 or train_cfg.val_every_n_steps < 1 or train_cfg.accumulate_grad_batches < 1:
+        raise ValueError("training.max_steps, training.val_every_n_steps and training.accumulate_grad_batches "
+                         "must be >= 1")
+
+    L.seed_everything(train_cfg.seed, workers=True)
+    dm = EventDataModule(data_cfg, seed=train_cfg.seed)
+    names = dm.class_names
+    module = DetectionModule(data_cfg, model_cfg, loss_cfg, train_cfg, len(names), dm.input_hw, dm.in_channels,
+                             names)
+    previous_rows = rows_before_step(read_metrics_csv(log_dir / "metrics.csv"), resume_step) if resume else []
+    loggers = build_loggers(train_cfg.loggers, log_dir)
+    if previous_rows:
+        writer = loggers[0].experiment  # creating the writer removes the old file: write the kept rows back
+        if isinstance(getattr(writer, "metrics", None), list):  # rank 0 only (other ranks get a dummy)
+            writer.metrics.extend(previous_rows)
+            writer.save()
+
+    # last.ckpt is refreshed after every validation (every val_every_n_steps) and at the end
+    checkpoint = LastBestCheckpoint(ckpt_dir, train_cfg.checkpoint_metric, train_cfg.checkpoint_mode)
+    divergence = DivergenceStop(train_cfg.divergence_factor, window=train_cfg.loss_cv_window)
+    all_callbacks = [FinalizeValidation(), checkpoint, LossMonitor(train_cfg.loss_cv_window), divergence,
+                     MemoryMonitor(train_cfg.log_every_n_steps), *callbacks]
+    trainer = L.Trainer(
+        max_steps=train_cfg.max_steps,
+        val_check_interval=train_cfg.val_every_n_steps * train_cfg.accumulate_grad_batches,
+        check_val_every_n_epoch=None,
+        limit_val_batches=train_cfg.limit_val_batches if train_cfg.limit_val_batches is not None else 1.0,
+        num_sanity_val_steps=0,
+        gradient_clip_val=train_cfg.grad_clip_value or None,
+        gradient_clip_algorithm="value",
+        accumulate_grad_batches=train_cfg.accumulate_grad_batches,
+        precision=resolve_precision(train_cfg.precision, train_cfg.accelerator),
+        accelerator=train_cfg.accelerator, devices=train_cfg.devices, num_nodes=train_cfg.num_nodes,
+        strategy=train_cfg.strategy,
+        logger=loggers, callbacks=all_callbacks, log_every_n_steps=train_cfg.log_every_n_steps,
+        enable_checkpointing=False, enable_progress_bar=progress, enable_model_summary=False,
+        use_distributed_sampler=False, default_root_dir=str(out_dir),
+    )
+    t0 = time.perf_counter()
+    trainer.fit(module, datamodule=dm, ckpt_path=str(last) if resume else None, weights_only=False)
+    stopped = divergence.reason
+    if stopped is None and trainer.global_step < train_cfg.max_steps:
+        stopped = f"stopped at global step {trainer.global_step} of {train_cfg.max_steps} (should_stop)"
+    return {
+        "out_dir": str(out_dir),
+        "global_step": int(trainer.global_step),
+        "last_ckpt": str(checkpoint.last_path) if checkpoint.last_path.exists() else None,
+        "best_ckpt": str(checkpoint.best_path) if checkpoint.best_path.exists() else None,
+        "best_metric": checkpoint.best_metric,
+        "best_score": checkpoint.best_score,
+        "best_step": checkpoint.best_step,
+        "stopped_reason": stopped,
+        "metrics_csv": str(log_dir / "metrics.csv"),
+        "wall_s": time.perf_counter() - t0,
+        "peak_rss_mb": peak_rss_mb(),
+        "configs": {"data": asdict(data_cfg), "model": asdict(model_cfg), "loss": asdict(loss_cfg),
+                    "training": asdict(train_cfg)},
+    }

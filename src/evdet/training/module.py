@@ -1,0 +1,234 @@
+"""The training system: a plain detector (``nn.Module``) + criterion + recurrent state per stream slot.
+
+Training runs on batches of ``evdet.data.datamodule`` (random, stream or mixed items): each item
+starts from its slot's stored state (zeros when ``is_first`` or a random item), the T steps run
+with the state carried, the loss covers only the labelled steps (``select=label_mask``), and the
+final states are stored detached (truncated backprop over one chunk).
+Validation walks whole validation sequences in stream mode, one sequence per slot, and fills
+``val_predictions`` / ``val_ground_truth`` (seq_name -> BBOX array in representation pixels) for
+callbacks (e.g. the evaluation callback that the experiment runner attaches).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, fields, is_dataclass
+from typing import Any, Optional, get_type_hints
+
+import lightning as L
+import numpy as np
+import torch
+
+from evdet.data.config import DataConfig
+from evdet.data.labels import BBOX_DTYPE, boxes_from_detections
+from evdet.models import build_loss, build_model
+from evdet.models.config import LossConfig, ModelConfig
+from evdet.training.config import TrainConfig
+from evdet.training.optim import build_optimizer
+from evdet.training.state import StreamStates
+
+
+def config_from_dict(cls, value):
+    """Rebuild a (nested) config dataclass from ``asdict`` output (lists back to tuples).
+
+    Raises:
+        ValueError: naming the dataclass and the unknown fields.
+    """
+    if value is None:
+        return cls()
+    if is_dataclass(value):
+        return value
+    hints = get_type_hints(cls)
+    unknown = set(value) - {f.name for f in fields(cls)}
+    if unknown:
+        raise ValueError(f"{cls.__name__}: unknown field(s) {sorted(unknown)}")
+    kwargs = {}
+    for key, v in value.items():
+        hint = hints.get(key)
+        if isinstance(v, dict) and isinstance(hint, type) and is_dataclass(hint):
+            v = config_from_dict(hint, v)
+        elif isinstance(v, list):
+            v = tuple(v)
+        kwargs[key] = v
+    return cls(**kwargs)
+
+
+def targets_to_bbox(targets: torch.Tensor, t_us: int) -> np.ndarray:
+    """(n, 5) class_id, cx, cy, w, h -> BBOX array (top-left x, y, w, h) at t_us."""
+    tg = targets.detach().cpu().double().numpy().reshape(-1, 5)
+    out = np.zeros(len(tg), dtype=BBOX_DTYPE)
+    out["t"] = t_us
+    out["x"], out["y"] = tg[:, 1] - tg[:, 3] / 2, tg[:, 2] - tg[:, 4] / 2
+    out["w"], out["h"] = tg[:, 3], tg[:, 4]
+    out["class_id"] = tg[:, 0].astype(np.uint32)
+    out["class_confidence"] = 1.0
+    return out
+
+
+class DetectionModule(L.LightningModule):
+    """RVT-family detector training / validation system.
+
+    Args:
+        data_cfg, model_cfg, loss_cfg, train_cfg: resolved configs (dataclasses, or their ``asdict``
+            dicts as stored in a checkpoint).
+        num_classes: classes of the dataset's class map.
+        input_hw: (height, width) of the representation, pixels.
+        in_channels: channels of one representation (20 for stacked_histogram nbins=10).
+        class_names: class names in id order (kept in the checkpoint for evaluation).
+    """
+
+    def __init__(self, data_cfg, model_cfg, loss_cfg, train_cfg, num_classes: int, input_hw, in_channels: int,
+                 class_names) -> None:
+        super().__init__()
+        self.data_cfg: DataConfig = config_from_dict(DataConfig, _as_dict(data_cfg))
+        self.model_cfg: ModelConfig = config_from_dict(ModelConfig, _as_dict(model_cfg))
+        self.loss_cfg: LossConfig = config_from_dict(LossConfig, _as_dict(loss_cfg))
+        self.train_cfg: TrainConfig = config_from_dict(TrainConfig, _as_dict(train_cfg))
+        self.num_classes = int(num_classes)
+        self.input_hw = (int(input_hw[0]), int(input_hw[1]))
+        self.in_channels = int(in_channels)
+        self.class_names = tuple(class_names)
+        if len(self.class_names) != self.num_classes:
+            raise ValueError(f"class_names has {len(self.class_names)} names but num_classes={self.num_classes}")
+        self.save_hyperparameters({
+            "data_cfg": asdict(self.data_cfg), "model_cfg": asdict(self.model_cfg),
+            "loss_cfg": asdict(self.loss_cfg), "train_cfg": asdict(self.train_cfg),
+            "num_classes": self.num_classes, "input_hw": list(self.input_hw), "in_channels": self.in_channels,
+            "class_names": list(self.class_names)})
+        self.model = build_model(self.model_cfg, self.num_classes, self.input_hw, self.in_channels)
+        self.criterion = build_loss(self.loss_cfg, self.num_classes)
+        self.train_states = StreamStates()
+        self.val_states = StreamStates()
+        self._val_parts: tuple[dict, dict] = ({}, {})   # seq_name -> list of BBOX arrays (dt, gt)
+        self._val_final: Optional[tuple[dict, dict]] = None
+
+    def forward(self, frames: torch.Tensor, states=None, select: Optional[torch.Tensor] = None):
+        """Run the detector: frames (B, T, C, H, W) -> DetectorOutput."""
+        return self.model(frames, states, select)
+
+    # ---- training ----
+    def on_train_epoch_start(self) -> None:
+        # every stream restarts at an epoch start (is_first on the first chunk of each slot)
+        self.train_states.reset()
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        losses, _ = self._run(batch, self.train_states)
+        bs = int(batch["frames"].shape[0])
+        for key in ("loss", "iou", "obj", "cls", "num_fg"):
+            if key in losses:
+                self.log(f"train/{key}", losses[key].detach().float(), prog_bar=key == "loss", batch_size=bs)
+        opt = self.optimizers()
+        if not isinstance(opt, list):
+            self.log("train/lr", float(opt.param_groups[0]["lr"]), prog_bar=False, batch_size=bs)
+        return losses["loss"]
+
+    def _run(self, batch: dict, store: StreamStates):
+        """Forward with the slots' states, loss on labelled steps, store the new states.
+
+        Returns:
+            (losses dict, DetectorOutput or None when no step of the batch has a label).
+        """
+        frames = batch["frames"].float()
+        mask = batch["label_mask"].bool()
+        slots = batch["stream_slot"].tolist()
+        states = store.gather(slots, batch["is_first"].tolist(), frames.device)
+        if not bool(mask.any()):
+            # no labelled step: advance the states, zero loss that still touches every parameter (DDP)
+            with torch.no_grad():
+                out = self.model(frames, states, None)
+            store.scatter(slots, out.states)
+            zero = sum(p.sum() for p in self.model.parameters()) * 0.0
+            return {"loss": zero}, None
+        out = self.model(frames, states, mask)
+        store.scatter(slots, out.states)
+        targets = [batch["targets"][b][t].to(frames.device) for b, t in mask.nonzero().tolist()]
+        losses = self.criterion(out.head, targets)
+        return losses, out
+
+    # ---- validation ----
+    @property
+    def val_predictions(self) -> dict[str, np.ndarray]:
+        """seq_name -> detections (BBOX array, repr pixels, sorted by t) of the current validation."""
+        return self._val_final[0] if self._val_final is not None else _concat_per_sequence(self._val_parts[0])
+
+    @property
+    def val_ground_truth(self) -> dict[str, np.ndarray]:
+        """seq_name -> ground truth (BBOX array, repr pixels, sorted by t) of the current validation."""
+        return self._val_final[1] if self._val_final is not None else _concat_per_sequence(self._val_parts[1])
+
+    def on_validation_epoch_start(self) -> None:
+        self.val_states.reset()
+        self._val_parts = ({}, {})
+        self._val_final = None
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        losses, out = self._run(batch, self.val_states)
+        if out is None:
+            return
+        bs = int(batch["frames"].shape[0])
+        self.log("val/loss", losses["loss"].detach().float(), on_epoch=True, sync_dist=True, batch_size=bs)
+        self._collect(batch, out)
+
+    def _collect(self, batch: dict, out) -> None:
+        """Detections and ground truth of the labelled steps into the per-sequence lists."""
+        head_cfg = self.model_cfg.head
+        dets = self.model.postprocess(out.head, conf_threshold=head_cfg.conf_threshold, nms_iou=head_cfg.nms_iou,
+                                      max_detections=head_cfg.max_detections)
+        for (b, t), d in zip(batch["label_mask"].nonzero().tolist(), dets):
+            name = batch["seq_names"][b]
+            t_us = int(batch["t_us"][b, t])
+            d = d.detach().float().cpu().numpy()
+            self._val_parts[0].setdefault(name, []).append(
+                boxes_from_detections(d[:, :4], d[:, 4], d[:, 5].astype(np.int64), t_us))
+            self._val_parts[1].setdefault(name, []).append(targets_to_bbox(batch["targets"][b][t], t_us))
+
+    def finalize_validation(self) -> None:
+        """Concatenate this validation's outputs and, under DDP, gather every rank's sequences.
+
+        Collective under DDP: every rank must call it (``FinalizeValidation`` does, before the other
+        callbacks' ``on_validation_epoch_end``). Idempotent within one validation.
+        """
+        if self._val_final is not None:
+            return
+        preds, gts = _concat_per_sequence(self._val_parts[0]), _concat_per_sequence(self._val_parts[1])
+        trainer = self._trainer
+        if trainer is not None and trainer.world_size > 1 and torch.distributed.is_initialized():
+            gathered: list = [None] * trainer.world_size
+            torch.distributed.all_gather_object(gathered, (preds, gts))
+            preds = {k: v for p, _ in gathered for k, v in p.items()}
+            gts = {k: v for _, g in gathered for k, v in g.items()}
+        self._val_final = (dict(sorted(preds.items())), dict(sorted(gts.items())))
+
+    def on_validation_epoch_end(self) -> None:
+        self.finalize_validation()
+
+    # ---- optimisation ----
+    def configure_optimizers(self):
+        # lr scaled by sqrt(batch / 8) with batch = data_cfg.batch_size, the batch of one process
+        opt, sched = build_optimizer(self.model.parameters(), self.train_cfg, self.data_cfg.batch_size)
+        return {"optimizer": opt, "lr_scheduler": sched}
+
+
+def _as_dict(cfg) -> Any:
+    return asdict(cfg) if is_dataclass(cfg) else cfg
+
+
+def _concat_per_sequence(d: dict) -> dict[str, np.ndarray]:
+    out = {}
+    for name, parts in d.items():
+        arr = np.concatenate(parts) if isinstance(parts, list) and parts else parts
+        if isinstance(arr, list):
+            arr = np.zeros(0, dtype=BBOX_DTYPE)
+        out[name] = arr[np.argsort(arr["t"], kind="stable")]
+    return out
+
+
+class FinalizeValidation(L.Callback):
+    """Completes ``val_predictions`` / ``val_ground_truth`` (gathered over DDP ranks) before later callbacks.
+
+    Lightning calls callbacks' ``on_validation_epoch_end`` before the module's, so ``fit`` puts this
+    callback first; evaluation callbacks placed after it see the complete, gathered outputs.
+    """
+
+    def on_validation_epoch_end(self, trainer, pl_module) -> None:
+        if isinstance(pl_module, DetectionModule):
+            pl_module.finalize_validation()

@@ -1,0 +1,131 @@
+"""fit(): checkpoints, metrics.csv, reload, kill-and-resume with an unbroken history."""
+
+import csv
+import dataclasses
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+
+from evdet.training.fit import fit, rows_before_step
+from evdet.training.module import DetectionModule
+from evdet.training.predict import predict_sequences
+
+
+def train_rows(path):
+    with open(path, newline="") as fh:
+        return [r for r in csv.DictReader(fh) if r.get("train/loss")]
+
+
+@pytest.fixture(scope="module")
+def short_run(tiny_cfgs, tmp_path_factory):
+    out = tmp_path_factory.mktemp("short_run")
+    data, model, loss, train = tiny_cfgs
+    train = dataclasses.replace(train, loggers=("csv", "tensorboard"))
+    return out, fit(data, model, loss, train, out, progress=False)
+
+
+def test_short_fit_writes_checkpoints_and_metrics(short_run, tiny_cfgs):
+    out, summary = short_run
+    assert summary["global_step"] == 6 and summary["stopped_reason"] is None
+    assert (out / "checkpoints" / "last.ckpt").is_file() and summary["last_ckpt"].endswith("last.ckpt")
+    # no evaluation callback here: the best checkpoint falls back to the lowest validation loss
+    assert summary["best_metric"] == "val/loss" and (out / "checkpoints" / "best.ckpt").is_file()
+    rows = train_rows(out / "logs" / "metrics.csv")
+    assert [int(r["step"]) for r in rows] == list(range(6))
+    for key in ("train/iou", "train/obj", "train/cls", "train/num_fg", "train/lr"):
+        assert rows[-1][key] != ""
+    ckpt = torch.load(out / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert ckpt["global_step"] == 6
+    assert ckpt["hyper_parameters"]["train_cfg"]["max_steps"] == 6
+    assert ckpt["hyper_parameters"]["data_cfg"]["root"] == tiny_cfgs[0].root
+    assert any((out / "logs" / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_checkpoint_rebuilds_the_module(short_run, tiny_cfgs, tiny_root):
+    out, _ = short_run
+    module = DetectionModule.load_from_checkpoint(out / "checkpoints" / "last.ckpt", map_location="cpu",
+                                                  weights_only=False)
+    assert module.model_cfg == tiny_cfgs[1] and module.class_names == ("car", "pedestrian")
+    assert module.input_hw == (64, 96) and module.in_channels == 4
+    names, gts, dts = predict_sequences(out / "checkpoints" / "last.ckpt", tiny_root, "val", progress=False,
+                                        device="cpu")
+    assert names == ["seq_val_0", "seq_val_1"] and len(gts) == len(dts) == 2
+
+
+def test_existing_run_and_changed_schedule_are_refused(short_run, tiny_cfgs):
+    out, _ = short_run
+    data, model, loss, train = tiny_cfgs
+    with pytest.raises(FileExistsError, match="resume=True"):
+        fit(data, model, loss, train, out, progress=False)
+    with pytest.raises(ValueError, match="max_steps=6"):
+        fit(data, model, loss, dataclasses.replace(train, max_steps=12), out, resume=True, progress=False)
+    with pytest.raises(FileNotFoundError, match="nothing to resume"):
+        fit(data, model, loss, train, out / "nope", resume=True, progress=False)
+
+
+class Kill(L.Callback):
+    """Simulates a crash: raises when the given optimiser step is about to start."""
+
+    def __init__(self, at_step):
+        self.at_step = at_step
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if trainer.global_step == self.at_step:
+            raise RuntimeError(f"killed at step {self.at_step}")
+
+
+def test_kill_and_resume_gives_an_unbroken_history(tiny_cfgs, tmp_path):
+    data, model, loss, train = tiny_cfgs
+    train = dataclasses.replace(train, max_steps=8, val_every_n_steps=2, limit_val_batches=1)
+    data = dataclasses.replace(data, sampling="stream")
+    with pytest.raises(RuntimeError, match="killed at step 5"):
+        fit(data, model, loss, train, tmp_path, callbacks=[Kill(5)], progress=False)
+    ckpt = torch.load(tmp_path / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert ckpt["global_step"] == 4
+    # the crashed run logged step 4 after its last checkpoint: that row must not survive the resume
+    assert [int(r["step"]) for r in train_rows(tmp_path / "logs" / "metrics.csv")] == list(range(5))
+    best = next(v for k, v in ckpt["callbacks"].items() if "LastBestCheckpoint" in k)
+    assert best["best_metric"] == "val/loss" and best["best_step"] in (2, 4)
+    summary = fit(data, model, loss, train, tmp_path, resume=True, progress=False)
+    assert summary["global_step"] == 8
+    # best-metric tracking went on from the restored best, not from scratch
+    assert summary["best_score"] <= best["best_score"] and summary["best_step"] >= best["best_step"]
+    rows = train_rows(tmp_path / "logs" / "metrics.csv")
+    assert [int(r["step"]) for r in rows] == list(range(8))
+    # the schedule continued: lr of the resumed steps follows the same OneCycle curve
+    p = torch.nn.Parameter(torch.zeros(1))
+    from evdet.training.optim import build_optimizer
+    opt, sched = build_optimizer([p], train, data.batch_size)
+    expected = []
+    for _ in range(8):
+        expected.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched["scheduler"].step()
+    assert [float(r["train/lr"]) for r in rows] == pytest.approx(expected, rel=1e-5)
+
+
+def test_rows_before_step_keeps_validation_of_the_checkpoint_step():
+    rows = [{"step": "3", "train/loss": "1", "val/loss": ""}, {"step": "4", "train/loss": "", "val/loss": "2"},
+            {"step": "4", "train/loss": "1", "val/loss": ""}, {"step": "5", "train/loss": "", "val/loss": "2"}]
+    assert rows_before_step(rows, 4) == rows[:2]
+
+
+def test_loggers_are_checked():
+    import importlib.util
+
+    from evdet.training.fit import build_loggers
+    with pytest.raises(ValueError, match="unknown logger"):
+        build_loggers(["csv", "comet"], Path("/tmp/unused"))
+    if importlib.util.find_spec("wandb") is None:
+        with pytest.raises(ImportError, match="pip install wandb"):
+            build_loggers(["wandb"], Path("/tmp/unused"))
+
+
+def test_precision_auto_is_fp32_without_cuda():
+    from evdet.training.fit import resolve_precision
+    assert resolve_precision("auto", "cpu") == "32"
+    assert resolve_precision("bf16-mixed", "cpu") == "bf16-mixed"
+    expected = "16-mixed" if torch.cuda.is_available() else "32"
+    assert resolve_precision("auto", "auto") == expected
