@@ -8,7 +8,9 @@ For every preset (nano, tiny, small, base) and variant (patch 4 / 2, FPN 3 / 4 s
 * latency: median of ``--repeats`` forwards after one warm-up (recurrent state from zeros);
   ``OMP_WAIT_POLICY=PASSIVE`` unless set (spinning threads are very slow on a shared machine);
 * peak memory: rise of the process's resident-set high-water mark (Linux ``VmHWM``, reset
-  through ``/proc/self/clear_refs``) during one forward, above the resident size before it.
+  through ``/proc/self/clear_refs``) during one forward, above the resident size before it
+  (glibc's mmap threshold is fixed and the heap trimmed first, so freed tensors leave RSS);
+  tracemalloc cannot see torch's allocations.
 
 Compared in the same run (ratios > 1 mean the first option is faster):
 
@@ -25,6 +27,7 @@ machine load; compare ratios taken in the same run.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import platform
@@ -50,6 +53,19 @@ NUM_CLASSES = 2
 VARIANTS = [(4, (2, 3, 4)), (4, (1, 2, 3, 4)), (2, (2, 3, 4)), (2, (1, 2, 3, 4))]
 
 
+def _libc() -> ctypes.CDLL | None:
+    """glibc, with a fixed mmap threshold so that freed tensors go back to the OS (else RSS hides peaks)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD: stop glibc from raising it after large frees
+        return libc
+    except (OSError, AttributeError):
+        return None
+
+
+LIBC = _libc()
+
+
 def _status_kb(field: str) -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith(field + ":"):
@@ -60,6 +76,8 @@ def _status_kb(field: str) -> int:
 def peak_memory_mb(fn) -> float | None:
     """Peak resident memory added while running fn(), in MiB (None where /proc is unavailable)."""
     try:
+        if LIBC is not None:
+            LIBC.malloc_trim(0)
         Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current VmRSS
         before = _status_kb("VmRSS")
         fn()

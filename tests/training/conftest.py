@@ -14,8 +14,15 @@ from evdet.data.config import AugmentConfig, DataConfig  # noqa: E402
 from evdet.models.config import HeadConfig, LossConfig, ModelConfig  # noqa: E402
 from evdet.training.config import TrainConfig  # noqa: E402
 
-# the machine is shared: one thread per process is much faster than oversubscribed cores
-torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_thread():
+    """The machine is shared: one torch thread is much faster than oversubscribed cores (restored after)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")

@@ -22,23 +22,27 @@ def train_rows(path):
 def short_run(tiny_cfgs, tmp_path_factory):
     out = tmp_path_factory.mktemp("short_run")
     data, model, loss, train = tiny_cfgs
-    train = dataclasses.replace(train, loggers=("csv", "tensorboard"))
+    # 7 steps, validation every 3: validations at steps 3 and 6, plus one of the final weights
+    train = dataclasses.replace(train, max_steps=7, loggers=("csv", "tensorboard"))
     return out, fit(data, model, loss, train, out, progress=False)
 
 
 def test_short_fit_writes_checkpoints_and_metrics(short_run, tiny_cfgs):
     out, summary = short_run
-    assert summary["global_step"] == 6 and summary["stopped_reason"] is None
+    assert summary["global_step"] == 7 and summary["stopped_reason"] is None
     assert (out / "checkpoints" / "last.ckpt").is_file() and summary["last_ckpt"].endswith("last.ckpt")
     # no evaluation callback here: the best checkpoint falls back to the lowest validation loss
     assert summary["best_metric"] == "val/loss" and (out / "checkpoints" / "best.ckpt").is_file()
     rows = train_rows(out / "logs" / "metrics.csv")
-    assert [int(r["step"]) for r in rows] == list(range(6))
+    assert [int(r["step"]) for r in rows] == list(range(7))
+    with open(out / "logs" / "metrics.csv", newline="") as fh:
+        val_steps = [int(r["step"]) for r in csv.DictReader(fh) if r.get("val/loss")]
+    assert val_steps == [2, 5, 7]  # logged at the index of the step they follow, and the final weights
     for key in ("train/iou", "train/obj", "train/cls", "train/num_fg", "train/lr"):
         assert rows[-1][key] != ""
     ckpt = torch.load(out / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
-    assert ckpt["global_step"] == 6
-    assert ckpt["hyper_parameters"]["train_cfg"]["max_steps"] == 6
+    assert ckpt["global_step"] == 7 and "optimizer_states" in ckpt
+    assert ckpt["hyper_parameters"]["train_cfg"]["max_steps"] == 7
     assert ckpt["hyper_parameters"]["data_cfg"]["root"] == tiny_cfgs[0].root
     assert any((out / "logs" / "tensorboard").glob("events.out.tfevents.*"))
 
@@ -59,7 +63,7 @@ def test_existing_run_and_changed_schedule_are_refused(short_run, tiny_cfgs):
     data, model, loss, train = tiny_cfgs
     with pytest.raises(FileExistsError, match="resume=True"):
         fit(data, model, loss, train, out, progress=False)
-    with pytest.raises(ValueError, match="max_steps=6"):
+    with pytest.raises(ValueError, match="max_steps=7"):
         fit(data, model, loss, dataclasses.replace(train, max_steps=12), out, resume=True, progress=False)
     with pytest.raises(FileNotFoundError, match="nothing to resume"):
         fit(data, model, loss, train, out / "nope", resume=True, progress=False)
@@ -76,6 +80,16 @@ class Kill(L.Callback):
             raise RuntimeError(f"killed at step {self.at_step}")
 
 
+class RecordBatches(L.Callback):
+    """Keeps (seq_names, frames sum, is_first) of every training batch."""
+
+    def __init__(self):
+        self.seen = []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self.seen.append((batch["seq_names"], float(batch["frames"].sum()), batch["is_first"].tolist()))
+
+
 def test_kill_and_resume_gives_an_unbroken_history(tiny_cfgs, tmp_path):
     data, model, loss, train = tiny_cfgs
     train = dataclasses.replace(train, max_steps=8, val_every_n_steps=2, limit_val_batches=1)
@@ -88,8 +102,15 @@ def test_kill_and_resume_gives_an_unbroken_history(tiny_cfgs, tmp_path):
     assert [int(r["step"]) for r in train_rows(tmp_path / "logs" / "metrics.csv")] == list(range(5))
     best = next(v for k, v in ckpt["callbacks"].items() if "LastBestCheckpoint" in k)
     assert best["best_metric"] == "val/loss" and best["best_step"] in (2, 4)
-    summary = fit(data, model, loss, train, tmp_path, resume=True, progress=False)
+    recorder = RecordBatches()
+    summary = fit(data, model, loss, train, tmp_path, resume=True, callbacks=[recorder], progress=False)
     assert summary["global_step"] == 8
+    # the streams continue where the checkpoint was taken (batch 4 of epoch 0), states reset once
+    from evdet.data.datamodule import EventDataModule
+    expected = list(EventDataModule(data, seed=train.seed).train_dataloader())[4:8]
+    assert [r[0] for r in recorder.seen] == [b["seq_names"] for b in expected]
+    assert [r[1] for r in recorder.seen] == pytest.approx([float(b["frames"].sum()) for b in expected])
+    assert recorder.seen[0][2] == [True, True]
     # best-metric tracking went on from the restored best, not from scratch
     assert summary["best_score"] <= best["best_score"] and summary["best_step"] >= best["best_step"]
     rows = train_rows(tmp_path / "logs" / "metrics.csv")

@@ -19,7 +19,9 @@ Protocols:
     What eTraM's RVT code (``eventbasedvision/eTraM``, ``rvt_eTram/utils/evaluation/prophesee``)
     reports: the same time matching and the same Prophesee filter (its ``evaluate_list`` only
     accepts the gen1/gen4 cameras and always filters; 1280x720 halved to 640x360 gives (30, 10)),
-    but the overall numbers come from a class-agnostic COCOeval (``useCats = 0``); the paper
+    but the overall numbers come from a class-agnostic COCOeval (``useCats = 0``). (Had a patched
+    copy passed camera "etrap", the thresholds would have been the Gen1 ones halved, (15, 5) at
+    640x360; the published code cannot run that way, so the gen4 thresholds are used.) The paper
     headlines AP50. Per-class numbers are class-aware (``useCats = 1``, one category at a time).
     The paper trains on 3 merged classes (PED / VH / MM); here a group's AP is the class-agnostic
     AP on the ground truth and detections of that group's classes only (a bus detected as a car
@@ -30,7 +32,8 @@ Protocols:
     ``prophesee`` only in the size filter and the buckets). Class-aware. Area buckets are stated at
     the full (source) resolution and partition the boxes: tiny < 16^2, small [16^2, 32^2),
     medium [32^2, 96^2), large >= 96^2 source pixels (converted to evaluated pixels by
-    ``(width / source_w)^2``). Reports AP_tiny besides AP_S/M/L.
+    ``(width / source_w)^2``; COCO range ends are inclusive, so an area exactly on a bound counts
+    in both buckets). Reports AP_tiny besides AP_S/M/L.
 
 Consequences of the reference time matching worth knowing: with labels 50 ms apart, a detection
 at a label time also joins the neighbouring frames (tolerance inclusive) and counts as a false

@@ -70,7 +70,9 @@ class LastBestCheckpoint(L.Callback):
             if math.isfinite(score) and self._improves(name, score, mode):
                 self.best_metric, self.best_score, self.best_step = name, score, int(trainer.global_step)
                 self._save(trainer, self.best_path, force=True)
-        self._save(trainer, self.last_path, force=True)
+        if trainer.training or trainer.state.fn == "fit":
+            # a stand-alone trainer.validate() holds no optimiser state: never let it replace last.ckpt
+            self._save(trainer, self.last_path, force=True)
 
     def on_train_end(self, trainer, pl_module) -> None:
         self._save(trainer, self.last_path)

@@ -11,9 +11,11 @@ Output folder::
 Resume (``resume=True``) restarts from ``checkpoints/last.ckpt``: weights, optimiser, scheduler,
 global step, loop progress and callback state (best-metric tracking, monitors). The metrics of the
 interrupted run up to the checkpoint's step are kept and the rest appended, so ``metrics.csv``
-holds each training step once. Stream slots restart at the start of the interrupted epoch
-(Lightning cannot fast-forward an iterable mid-epoch), with fresh recurrent states. A different
-``max_steps`` on resume is refused: the OneCycle schedule length is part of the saved scheduler.
+holds each training step once. Stream slots continue the interrupted epoch at the chunk after the
+checkpoint (same shuffling and augmentation draws); recurrent states are not saved, so every slot
+starts that first chunk from a zero state. Random windows are redrawn (Lightning then warns that
+the loader is not resumable; for random sampling that is harmless). A different ``max_steps`` on
+resume is refused: the OneCycle schedule length is part of the saved scheduler.
 """
 
 from __future__ import annotations
@@ -178,6 +180,10 @@ def fit(data_cfg: DataConfig, model_cfg: ModelConfig, loss_cfg: LossConfig, trai
     )
     t0 = time.perf_counter()
     trainer.fit(module, datamodule=dm, ckpt_path=str(last) if resume else None, weights_only=False)
+    step = int(trainer.global_step)
+    if divergence.reason is None and step == train_cfg.max_steps and step % train_cfg.val_every_n_steps:
+        # the last validation was before the end: validate the final weights too (metrics at max_steps)
+        trainer.validate(module, datamodule=dm, verbose=False)
     stopped = divergence.reason
     if stopped is None and trainer.global_step < train_cfg.max_steps:
         stopped = f"stopped at global step {trainer.global_step} of {train_cfg.max_steps} (should_stop)"
