@@ -197,3 +197,23 @@ def test_spec_names_and_errors(random_events):
         build_representation("vtei", ev, H, W, downsample="ds4")
     with pytest.raises(TypeError):
         build_representation("event_frame", ev, H, W, nbins=3)   # event frames have no bins
+
+
+@pytest.mark.parametrize("name, window_ms, nbins", [("stacked_histogram", 50, 10), ("voxel_grid", 20, 5),
+                                                      ("vtei", 50, 3), ("event_frame", 33, None)])
+def test_representation_name_round_trip(name, window_ms, nbins):
+    from evdet.events import parse_representation_name, representation_name
+
+    folder = representation_name(name, window_ms=window_ms, nbins=nbins or 10)
+    kind, params = parse_representation_name(folder)
+    assert kind == name and params["window_ms"] == window_ms
+    assert params.get("nbins") == nbins
+
+
+def test_parse_representation_name_rejects_unknown():
+    from evdet.events import parse_representation_name
+
+    with pytest.raises(ValueError, match="expected one of"):
+        parse_representation_name("optical_flow_dt=50")
+    with pytest.raises(ValueError, match="unknown field"):
+        parse_representation_name("stacked_histogram_dt=50_bins=10")

@@ -571,7 +571,7 @@ def write_representations(task: SequenceTask, out_file: Path, repr_t_us: np.ndar
     # Only the binned representations take nbins (time surface and event frame have no bins).
     params = {"nbins": task.nbins} if task.representation_kind in _BINNED else {}
     n_events = 0
-    with warnings.catch_warnings(record=True) as caught, _open_source(task) as source, \
+    with warnings.catch_warnings(record=True) as caught, open_source(task) as source, \
             h5py.File(out_file, "w") as fh:
         warnings.simplefilter("always", OutOfRangeEventsWarning)
         windows = EventWindows(source.read, task.window_us, chunk_us=source.chunk_us)
@@ -649,7 +649,7 @@ class EventWindows:
         return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
 
 
-class _Source:
+class EventSource:
     """Half-open time-window reader over any recording format (context manager).
 
     HDF5 windows are found by binary search, DAT and NPY windows in a memory map. RAW (EVT) files
@@ -677,7 +677,7 @@ class _Source:
             return self._h5.t_first_us
         return None
 
-    def __enter__(self) -> "_Source":
+    def __enter__(self) -> "EventSource":
         return self
 
     def __exit__(self, *exc) -> None:
@@ -685,15 +685,15 @@ class _Source:
             self._h5.close()
 
 
-def _open_source(task: SequenceTask) -> _Source:
-    return _Source(task.events_path, *task.source_hw)
+def open_source(task: SequenceTask) -> EventSource:
+    return EventSource(task.events_path, *task.source_hw)
 
 
 def _events_origin_us(task: SequenceTask) -> int:
     """Where the windows before the first label frame may start: 0 as the reference, except for
     recordings whose clock starts at or after 1 s (their first event time; avoids long runs of
     empty windows, and the first label frame is then the first at or after origin + 100 ms)."""
-    with _open_source(task) as source:
+    with open_source(task) as source:
         t_first = source.first_time_us()
     return int(t_first) if t_first is not None and t_first >= _LATE_START_US else 0
 
@@ -715,4 +715,4 @@ def _count_dropped(caught) -> int:
 
 
 __all__ = ["preprocess_dataset", "process_sequence", "discover_sequences", "representation_timestamps",
-           "EventWindows", "SequenceTask", "PreprocessError"]
+           "EventWindows", "EventSource", "SequenceTask", "PreprocessError"]

@@ -16,6 +16,7 @@ from evdet.events.build import (
     build_representation,
     downsample_events,
     downsampled_size,
+    parse_representation_name,
     representation_name,
     representation_spec,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "grid_window_ends",
     "iter_windows",
     "make_events",
+    "parse_representation_name",
     "read_events",
     "recording_format",
     "representation_name",

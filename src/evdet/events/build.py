@@ -117,6 +117,31 @@ def representation_name(name: RepresentationName, window_ms: int = 50, nbins: in
     return f"{name}_dt={window_ms}"
 
 
+
+def parse_representation_name(folder: str) -> tuple[str, dict]:
+    """Inverse of :func:`representation_name`: ``(name, {"window_ms": .., "nbins": .., "tau_us": ..})``.
+
+    Raises:
+        ValueError: the folder name does not start with a known representation or has a bad field.
+    """
+    for name in sorted(_BUILDERS, key=len, reverse=True):
+        if folder == name or folder.startswith(name + "_"):
+            params: dict = {}
+            for part in folder[len(name):].split("_")[1:]:
+                key, sep, value = part.partition("=")
+                if not sep:
+                    raise ValueError(f"representation {folder!r}: field {part!r} is not key=value")
+                if key == "dt":
+                    params["window_ms"] = int(value)
+                elif key == "nbins":
+                    params["nbins"] = int(value)
+                elif key == "tau" and value.endswith("us"):
+                    params["tau_us"] = float(value[:-2])
+                else:
+                    raise ValueError(f"representation {folder!r}: unknown field {key!r}")
+            return name, params
+    raise ValueError(f"representation {folder!r}: expected one of {REPRESENTATIONS} followed by _dt=..")
+
 def _builder(name: str):
     try:
         return _BUILDERS[name]

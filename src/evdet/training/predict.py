@@ -91,3 +91,77 @@ def predict_sequences(module_or_ckpt: DetectionModule | str | Path, pre_root: st
     gt_list = [np.asarray(store.get(i).all_labels(in_repr_pixels=True)) for i in range(len(meta))]
     dt_list = [np.concatenate(dets[n]) if dets[n] else np.zeros(0, dtype=BBOX_DTYPE) for n in names]
     return names, gt_list, dt_list
+
+
+def _downsample_for(source_hw: tuple[int, int], input_hw: tuple[int, int], choice: str, path: Path) -> str:
+    """Representation downsampling that maps the sensor to the model's input size."""
+    if tuple(source_hw) == tuple(input_hw):
+        return "none"
+    if (source_hw[0] // 2, source_hw[1] // 2) == tuple(input_hw):
+        return "ds2_sum" if choice == "sum" else "ds2_nearest"
+    raise ValueError(f"{path}: sensor {source_hw[1]}x{source_hw[0]} does not match the model input "
+                     f"{input_hw[1]}x{input_hw[0]} (same size or twice it are supported)")
+
+
+@torch.no_grad()
+def predict_recording(module_or_ckpt: DetectionModule | str | Path, path: str | Path, *,
+                      t_start_us: Optional[int] = None, t_end_us: Optional[int] = None,
+                      sensor_hw: Optional[tuple[int, int]] = None, downsample: str = "nearest",
+                      device: Optional[str] = None, progress: bool = True) -> tuple[np.ndarray, dict]:
+    """Detections on a raw recording (.h5 / .dat / .raw / .npy), window by window in stream mode.
+
+    Windows have the checkpoint's representation and length and end on a grid from the first event;
+    the recurrent state is carried from window to window, as in training streams.
+
+    Args:
+        module_or_ckpt: a DetectionModule or a checkpoint path.
+        path: the recording.
+        t_start_us, t_end_us: time range to process (default: the whole recording).
+        sensor_hw: (height, width) when the file does not say it.
+        downsample: "nearest" (reference) or "sum", used when the sensor is twice the model input.
+    Returns:
+        (boxes, info): detections as a BBOX array in SENSOR pixels (t = window end time), and
+        {"sensor_hw", "input_hw", "downsample", "windows", "representation"}.
+    """
+    from evdet.data.preprocess import EventSource, EventWindows
+    from evdet.events import build_representation, parse_representation_name, sensor_size
+    from evdet.events.recording import describe_recording
+
+    path = Path(path)
+    module = load_module(module_or_ckpt)
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    kind, params = parse_representation_name(module.data_cfg.representation)
+    window_us = params.pop("window_ms") * 1000
+    source_hw = tuple(sensor_size(path, default=sensor_hw))
+    mode = _downsample_for(source_hw, module.input_hw, downsample, path)
+    scale = source_hw[1] / module.input_hw[1]
+    if t_start_us is None or t_end_us is None:
+        summary = describe_recording(path, height=source_hw[0], width=source_hw[1])
+        if not summary["num_events"]:
+            raise ValueError(f"{path}: the recording holds no events")
+        t_start_us = summary["t_first_us"] if t_start_us is None else t_start_us
+        t_end_us = summary["t_last_us"] if t_end_us is None else t_end_us
+    ends = np.arange(t_start_us + window_us, t_end_us + 1, window_us, dtype=np.int64)
+    module.eval().to(dev)
+    head_cfg = module.model_cfg.head
+    found: list[np.ndarray] = []
+    states = None
+    steps = ends
+    if progress:
+        from rich.progress import track
+
+        steps = track(ends, description=f"predict {path.name}")
+    with EventSource(str(path), *source_hw) as source:
+        windows = EventWindows(source.read, window_us)
+        for t_end in steps:
+            rep = build_representation(kind, windows.window(int(t_end)), *source_hw, downsample=mode, **params)
+            x = torch.from_numpy(np.ascontiguousarray(rep)).float().unsqueeze(0).to(dev)
+            out = module.model(x, states)
+            states = out.states
+            d = module.model.postprocess(out.head, conf_threshold=head_cfg.conf_threshold, nms_iou=head_cfg.nms_iou,
+                                         max_detections=head_cfg.max_detections)[0].float().cpu().numpy()
+            found.append(boxes_from_detections(d[:, :4], d[:, 4], d[:, 5].astype(np.int64), int(t_end), scale=scale))
+    boxes = np.concatenate(found) if found else np.zeros(0, dtype=BBOX_DTYPE)
+    info = {"sensor_hw": list(source_hw), "input_hw": list(module.input_hw), "downsample": mode,
+            "windows": int(ends.size), "representation": module.data_cfg.representation}
+    return boxes, info
