@@ -353,6 +353,19 @@ def _load_exp(root: Path, exp_id: str):
         fail(str(err))
 
 
+def _list_exps(root: Path) -> list:
+    """Every experiment under ``root``; exits with an error when there is none or a record is bad."""
+    from evdet.experiments.records import RecordError, list_experiments
+
+    try:
+        exps = list_experiments(root)
+    except RecordError as err:
+        fail(str(err))
+    if not exps:
+        fail(f"{root}: no experiments")
+    return exps
+
+
 @exp_app.command("new")
 def exp_new(
     exp_id: str = typer.Argument(..., help="Experiment id, e.g. 4scale_sizeaware_100k."),
@@ -406,16 +419,9 @@ def exp_list(root: Path = ROOT_OPT) -> None:
     """Table of experiments: id, status, steps, headline metrics, architecture."""
     from rich.console import Console
 
-    from evdet.experiments.records import RecordError, list_experiments
     from evdet.experiments.tables import experiments_table
 
-    try:
-        exps = list_experiments(root)
-    except RecordError as err:
-        fail(str(err))
-    if not exps:
-        fail(f"{root}: no experiments")
-    Console().print(experiments_table(exps))
+    Console().print(experiments_table(_list_exps(root)))
 
 
 @exp_app.command("rank")
@@ -427,15 +433,9 @@ def exp_rank(by: str = typer.Option("AP", "--by", help="AP, small_AP, AP_S, per_
     from rich.console import Console
 
     from evdet.experiments.rank import rank_experiments
-    from evdet.experiments.records import RecordError, list_experiments
     from evdet.experiments.tables import rank_table
 
-    try:
-        exps = list_experiments(root)
-    except RecordError as err:
-        fail(str(err))
-    if not exps:
-        fail(f"{root}: no experiments")
+    exps = _list_exps(root)
     Console().print(rank_table(rank_experiments(exps, by, protocol=protocol, baseline=baseline), by))
 
 
@@ -522,18 +522,9 @@ def exp_report(ids: Optional[List[str]] = typer.Argument(None, help="Experiment 
                by: str = typer.Option("AP", "--by", help="Ranking metric."),
                root: Path = ROOT_OPT) -> None:
     """Write one self-contained HTML report (plots embedded) of the given experiments."""
-    from evdet.experiments.records import RecordError, list_experiments
     from evdet.experiments.report import write_report
 
-    if ids:
-        exps = [_load_exp(root, i) for i in ids]
-    else:
-        try:
-            exps = list_experiments(root)
-        except RecordError as err:
-            fail(str(err))
-    if not exps:
-        fail(f"{root}: no experiments")
+    exps = [_load_exp(root, i) for i in ids] if ids else _list_exps(root)
     target = out or (exps[0].path / "report.html" if ids and len(ids) == 1 else root / "report.html")
     typer.echo(f"report: {write_report(exps, target, root=root, protocol=protocol, by=by)}")
 
@@ -551,7 +542,7 @@ def analyze(data: Path = typer.Argument(..., help="Raw (<split>/*_bbox.npy) or p
     from rich.console import Console
 
     from evdet.experiments.analysis import AnalysisError, analysis_json, analyze_dataset, plot_histograms
-    from evdet.experiments.records import atomic_write_text
+    from evdet.events.atomic import write_text_atomic
     from evdet.experiments.tables import analysis_table
 
     hw = None
@@ -568,7 +559,7 @@ def analyze(data: Path = typer.Argument(..., help="Raw (<split>/*_bbox.npy) or p
         fail(str(err))
     Console().print(analysis_table(a))
     if json_out is not None:
-        typer.echo(f"json: {atomic_write_text(json_out, analysis_json(a))}")
+        typer.echo(f"json: {write_text_atomic(json_out, analysis_json(a))}")
     if plot is not None:
         typer.echo(f"plot: {plot_histograms(data, a, plot, splits=split)}")
 

@@ -6,11 +6,11 @@ Ground truth and detections are both arrays of ``BBOX_DTYPE``; detections put th
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from evdet.events.atomic import save_npy_atomic
 
 BBOX_DTYPE = np.dtype(
     [
@@ -82,20 +82,7 @@ def save_labels(path: str | Path, boxes: np.ndarray) -> None:
     """Write a box array as ``*_bbox.npy`` atomically (temp file + rename)."""
     path = Path(path)
     boxes = to_bbox_array(np.asarray(boxes), source=str(path))
-    atomic_save_npy(path, boxes)
-
-
-def atomic_save_npy(path: Path, arr: np.ndarray) -> None:
-    """``np.save`` to a temp file in the same folder, then rename over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npy")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.save(fh, arr)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    save_npy_atomic(path, boxes)
 
 
 def clip_boxes(boxes: np.ndarray, height: int, width: int) -> np.ndarray:

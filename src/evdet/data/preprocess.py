@@ -64,7 +64,9 @@ from evdet.data.label_filter import (
     select_label_frames,
 )
 from evdet.data.labels import LabelFormatError, load_labels
+from evdet.data.processes import process_alive
 from evdet.data.sequence import LABELS_DIR, PREPROCESS_JSON, REPR_DIR, REPR_FILES, is_sequence_dir
+from evdet.events.atomic import atomic_path, write_text_atomic
 
 DownsampleChoice = Literal["auto", "none", "nearest", "sum"]
 SPLITS = ("train", "val", "test")
@@ -325,9 +327,8 @@ def _start_info(dst: Path, settings: dict, class_names) -> dict:
 
 def _copy_dataset_yaml(src: Path, dst: Path, class_map) -> None:
     if (src / DATASET_YAML).is_file():
-        tmp = dst / f".{DATASET_YAML}.tmp"
-        shutil.copyfile(src / DATASET_YAML, tmp)
-        os.replace(tmp, dst / DATASET_YAML)
+        with atomic_path(dst / DATASET_YAML) as tmp:
+            shutil.copyfile(src / DATASET_YAML, tmp)
     else:
         write_dataset_yaml(dst, class_map)
 
@@ -355,7 +356,7 @@ class _OutputLock:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
             except FileExistsError:
                 pid = _read_pid(self.path)
-                if pid is not None and _process_alive(pid):
+                if pid is not None and process_alive(pid):
                     raise PreprocessError(f"{self.path}: {self.path.parent} is being written by process "
                                           f"{pid}; wait for it or remove the lock if that is wrong") from None
                 self.path.unlink(missing_ok=True)          # stale: its process is gone
@@ -376,20 +377,8 @@ def _read_pid(path: Path) -> int | None:
         return None
 
 
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _write_json(path: Path, obj: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=1))
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(obj, indent=1))
 
 
 # ---- running ----------------------------------------------------------------------------------

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+
+from evdet.events.atomic import atomic_path
 
 ON_RGB = (0.85, 0.1, 0.1)
 OFF_RGB = (0.1, 0.25, 0.9)
@@ -55,14 +55,9 @@ def render_strip(panels: Sequence[tuple[np.ndarray, np.ndarray, str]], height: i
         ax.set_axis_off()
     fig.tight_layout()
     out_png = Path(out_png)
-    out_png.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out_png.parent, suffix=".png")
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=120)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out_png)
+        with atomic_path(out_png) as tmp:
+            fig.savefig(tmp, format="png", dpi=120)
     finally:
         plt.close(fig)
-        Path(tmp).unlink(missing_ok=True)
     return out_png

@@ -15,28 +15,12 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import tempfile
 from pathlib import Path
 
 from evdet.evaluation.result import EvalResult
+from evdet.events.atomic import write_text_atomic
 
 PER_CLASS_COLUMNS = ("support", "AP", "AP50", "precision", "recall", "confidence", "tp", "fp", "fn")
-
-
-def write_text_atomic(path: Path, text: str) -> Path:
-    """Write text to a temp file in the same folder, then rename it over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def _csv(rows: list[list]) -> str:

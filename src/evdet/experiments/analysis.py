@@ -259,7 +259,7 @@ def plot_histograms(root: Path, analysis: dict, out_png: Path, *, splits: Sequen
     """PNG: per-class histograms of sqrt(area) (px, log bins) with the 3-scale / 4-scale range edges."""
     from matplotlib.figure import Figure
 
-    from evdet.experiments.records import atomic_write_bytes
+    from evdet.events.atomic import write_bytes_atomic
 
     boxes, _ = load_boxes(Path(root), splits)
     sx, sy = analysis["scale_xy"]
@@ -281,4 +281,4 @@ def plot_histograms(root: Path, analysis: dict, out_png: Path, *, splits: Sequen
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90)
-    return atomic_write_bytes(out_png, buf.getvalue())
+    return write_bytes_atomic(out_png, buf.getvalue())

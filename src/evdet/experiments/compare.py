@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from evdet.experiments.metrics import SIZE_METRICS, fingerprint_digest, headline_protocol, metric_value
-from evdet.experiments.records import Experiment, atomic_write_bytes, read_metrics_csv
+from evdet.events.atomic import write_bytes_atomic
+from evdet.experiments.records import Experiment, read_metrics_csv
 
 HEADLINE_METRICS = ("AP", "AP50", "AP75", "AP_tiny", "AP_S", "AP_M", "AP_L")
 
@@ -129,7 +130,7 @@ def curve_series(e: Experiment, which: str, protocol: str) -> Optional[tuple[lis
 
 def plot_curves(experiments: Sequence[Experiment], out_png: Path, *, protocol: Optional[str] = None) -> Path:
     """Overlaid training-loss and validation-AP curves of several experiments into one PNG file."""
-    return atomic_write_bytes(out_png, curves_png(experiments, protocol=protocol))
+    return write_bytes_atomic(out_png, curves_png(experiments, protocol=protocol))
 
 
 def curves_png(experiments: Sequence[Experiment], *, protocol: Optional[str] = None) -> bytes:

@@ -25,11 +25,13 @@ import math
 import os
 import re
 import socket
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Optional
+
+from evdet.data.processes import process_alive
+from evdet.events.atomic import write_text_atomic
 
 SCHEMA_VERSION = 1
 State = Literal["created", "running", "completed", "failed", "killed"]
@@ -41,21 +43,6 @@ DEFAULT_STALE_AFTER_S = 600.0
 
 class RecordError(ValueError):
     """An experiment folder is missing, malformed, or already exists."""
-
-
-def atomic_write_text(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temp file in the same folder and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def _json_default(obj: Any) -> Any:
@@ -82,7 +69,7 @@ def _finite(obj: Any) -> Any:
 def atomic_write_json(path: str | Path, obj: Any) -> Path:
     """Atomic JSON write (indent 2; NaN / inf stored as null)."""
     text = json.dumps(_finite(json.loads(json.dumps(obj, default=_json_default))), indent=2)
-    return atomic_write_text(path, text + "\n")
+    return write_text_atomic(path, text + "\n")
 
 
 def read_json(path: str | Path) -> Any:
@@ -135,16 +122,6 @@ def heartbeat(exp_dir: Path, **extra: Any) -> None:
     atomic_write_json(exp_dir / "status.json", doc)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def read_status(exp_dir: Path, *, stale_after_s: float = DEFAULT_STALE_AFTER_S,
                 now: Optional[float] = None) -> dict:
     """status.json, with a ``running`` run that died (dead pid / stale heartbeat) reported as killed.
@@ -164,7 +141,7 @@ def read_status(exp_dir: Path, *, stale_after_s: float = DEFAULT_STALE_AFTER_S,
     pid, host = doc.get("pid"), doc.get("host")
     if isinstance(pid, int) and host == socket.gethostname():
         # same host: the pid decides (a long validation pass may go minutes without a heartbeat)
-        if _pid_alive(pid):
+        if process_alive(pid):
             return doc
         return {**doc, "state": "killed", "detected": f"process {pid} is gone (status still 'running')"}
     age_s = now - float(doc.get("heartbeat_at") or 0.0)
@@ -241,9 +218,9 @@ def create_experiment(root: Path, exp_id: str, config_yaml: str, hypothesis: str
         raise RecordError(f"{exp_dir}: experiment already exists")
     for sub in SUBDIRS:
         (exp_dir / sub).mkdir(parents=True, exist_ok=True)
-    atomic_write_text(exp_dir / "hypothesis.md", hypothesis_markdown(exp_id, hypothesis))
-    atomic_write_text(exp_dir / "config.yaml", config_yaml)
-    atomic_write_text(exp_dir / "command.txt", command.rstrip("\n") + "\n")
+    write_text_atomic(exp_dir / "hypothesis.md", hypothesis_markdown(exp_id, hypothesis))
+    write_text_atomic(exp_dir / "config.yaml", config_yaml)
+    write_text_atomic(exp_dir / "command.txt", command.rstrip("\n") + "\n")
     atomic_write_json(exp_dir / "results.json", empty_results(exp_id, base, class_names))
     write_status(exp_dir, "created", "created by evdet exp new")
     return exp_dir
@@ -333,18 +310,3 @@ def read_metrics_csv(path: Path) -> dict[str, tuple[list[int], list[float]]]:
                 steps.append(step)
                 values.append(value)
     return curves
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Binary counterpart of ``atomic_write_text`` (PNG plots, etc.)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path

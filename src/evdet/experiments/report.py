@@ -21,7 +21,8 @@ from evdet.experiments.compare import comparability_problems, curves_png
 from evdet.experiments.config_diff import diff_configs
 from evdet.experiments.metrics import headline_protocol
 from evdet.experiments.rank import rank_experiments
-from evdet.experiments.records import Experiment, atomic_write_text, load_experiment
+from evdet.events.atomic import write_text_atomic
+from evdet.experiments.records import Experiment, load_experiment
 from evdet.experiments.verdict import CriteriaError, judge, overall_verdict, parse_criteria
 
 _CSS = """
@@ -233,4 +234,4 @@ def build_report(experiments: Sequence[Experiment], *, root: Optional[Path] = No
 
 def write_report(experiments: Sequence[Experiment], out: Path, **kwargs) -> Path:
     """Write ``build_report(...)`` to ``out`` atomically."""
-    return atomic_write_text(out, build_report(experiments, **kwargs))
+    return write_text_atomic(out, build_report(experiments, **kwargs))

@@ -12,8 +12,6 @@ real frozen dataclasses are built from the merged container (the config is never
 from __future__ import annotations
 
 import dataclasses
-import os
-import tempfile
 import typing
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -22,6 +20,7 @@ from typing import Any, Iterable, Literal, Union, get_args, get_origin
 
 from evdet.data.config import DataConfig
 from evdet.evaluation.config import EvalConfig
+from evdet.events.atomic import write_text_atomic
 from evdet.experiments.architecture import architecture_summary  # noqa: F401  (re-export)
 from evdet.models.config import LossConfig, ModelConfig
 from evdet.training.config import TrainConfig
@@ -203,14 +202,4 @@ def dump_run_config(cfg: RunConfig) -> str:
 
 def save_run_config(cfg: RunConfig, path: str | Path) -> Path:
     """Write the fully resolved config as YAML (atomic); ``load_run_config([path])`` reads it back."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(dump_run_config(cfg))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_text_atomic(path, dump_run_config(cfg))

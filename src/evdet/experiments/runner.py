@@ -18,9 +18,10 @@ import traceback
 from pathlib import Path
 from typing import Optional
 
+from evdet.events.atomic import write_text_atomic
 from evdet.experiments.environment import collect_environment
-from evdet.experiments.records import (RecordError, atomic_write_json, atomic_write_text, heartbeat,
-                                       load_experiment, read_metrics_csv, write_status)
+from evdet.experiments.records import (RecordError, atomic_write_json, heartbeat, load_experiment,
+                                       read_metrics_csv, write_status)
 from evdet.experiments.run_config import RunConfig, load_run_config
 
 
@@ -111,7 +112,7 @@ def run_experiment(root: Path, exp_id: str, *, resume: bool = False, progress: b
     cfg = load_run_config([exp_dir / "config.yaml"], use_default=False)
     cmd = command or f"run_experiment({str(root)!r}, {exp_id!r}, resume={resume})  # argv: {' '.join(sys.argv)}"
     old_cmd = (exp_dir / "command.txt").read_text() if (exp_dir / "command.txt").exists() else ""
-    atomic_write_text(exp_dir / "command.txt", old_cmd + cmd.rstrip("\n") + "\n")
+    write_text_atomic(exp_dir / "command.txt", old_cmd + cmd.rstrip("\n") + "\n")
 
     results = dict(exp.results)
     results.update(status="running", class_names=list(results.get("class_names") or []))
@@ -136,7 +137,7 @@ def run_experiment(root: Path, exp_id: str, *, resume: bool = False, progress: b
         write_status(exp_dir, "killed", "interrupted (KeyboardInterrupt); resume with --resume")
         raise
     except BaseException as err:
-        atomic_write_text(exp_dir / "logs" / "error.txt", traceback.format_exc())
+        write_text_atomic(exp_dir / "logs" / "error.txt", traceback.format_exc())
         results["status"] = "failed"
         atomic_write_json(exp_dir / "results.json", results)
         write_status(exp_dir, "failed", f"{type(err).__name__}: {err}"[:500])

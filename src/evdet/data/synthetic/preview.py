@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from evdet.data.classes import load_class_map
 from evdet.data.labels import load_labels
+from evdet.data.render import event_frame_rgb
+from evdet.events.atomic import atomic_path
 
 PREVIEW_WINDOW_US = 50_000
 
@@ -64,10 +64,7 @@ def render_preview(seq_h5_path: str | Path, out_png: str | Path, t_us: int | Non
             with H5EventReader(h5) as reader:
                 t_us = int(reader.t_last_us)
     events = read_events(h5, t_us - window_us, t_us)
-    img = np.ones((height, width, 3), np.float32)
-    on = events["p"] == 1
-    img[events["y"][on], events["x"][on]] = (0.85, 0.1, 0.1)
-    img[events["y"][~on], events["x"][~on]] = (0.1, 0.25, 0.9)
+    img = event_frame_rgb(events, height, width)
     frame_boxes = boxes[boxes["t"] == t_us] if boxes.size else boxes
     scale = max(width / 1280.0, 0.25)
     fig = plt.figure(figsize=(width / 100 * max(1.0, 640 / width), height / 100 * max(1.0, 640 / width)),
@@ -86,13 +83,9 @@ def render_preview(seq_h5_path: str | Path, out_png: str | Path, t_us: int | Non
     ax.set_ylim(height, 0)
     ax.axis("off")
     out_png = Path(out_png)
-    out_png.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out_png.parent, suffix=".tmp.png")
-    os.close(fd)
     try:
-        fig.savefig(tmp, format="png")
-        os.replace(tmp, out_png)
+        with atomic_path(out_png) as tmp:
+            fig.savefig(tmp, format="png")
     finally:
         plt.close(fig)
-        Path(tmp).unlink(missing_ok=True)
     return out_png
