@@ -568,7 +568,7 @@ def analyze(data: Path = typer.Argument(..., help="Raw (<split>/*_bbox.npy) or p
 @app.command()
 def demo(
     out: Path = typer.Option(Path("runs/demo"), "--out", help="Folder for data, experiments and report.html."),
-    steps: int = typer.Option(240, "--steps", help="Training steps per experiment."),
+    steps: int = typer.Option(200, "--steps", help="Training steps per experiment."),
     sequences: int = typer.Option(9, "--sequences", help="Synthetic sequences to generate."),
     duration_s: float = typer.Option(12.0, "--duration-s", help="Length of each synthetic sequence, seconds."),
     seed: int = typer.Option(0, "--seed"),
@@ -584,7 +584,7 @@ def demo(
     from evdet.experiments.tables import comparison_tables, rank_table
 
     settings = DemoSettings(sequences=sequences, duration_s=duration_s, seed=seed, max_steps=steps,
-                            val_every_n_steps=max(1, steps // 3))
+                            val_every_n_steps=max(1, steps // 2))
     report = run_demo(out, settings, echo=typer.echo)
     root = out / "experiments"
     console = Console()

@@ -68,8 +68,8 @@ class DemoSettings:
     sequences: int = 9
     duration_s: float = 12.0
     seed: int = 0
-    max_steps: int = 240
-    val_every_n_steps: int = 80
+    max_steps: int = 200
+    val_every_n_steps: int = 100
     variant_overrides: tuple[str, ...] = ("model.in_stages=[1,2,3,4]", "loss.size_aware.alpha=2.5",
                                           "loss.size_aware.tau_px2=1024")
 

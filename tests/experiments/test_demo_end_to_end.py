@@ -1,0 +1,79 @@
+"""The whole loop on a miniature generated dataset: simulate, preprocess, train two experiments,
+evaluate, rank, report; then the train / eval / predict commands on the same data."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from evdet.cli import app
+from evdet.data.labels import BBOX_DTYPE, load_labels
+from evdet.experiments.demo import BASELINE_ID, VARIANT_ID, DemoSettings, run_demo
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory):
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("demo")
+    settings = DemoSettings(resolution=(72, 128), sequences=3, duration_s=1.6, max_steps=3, val_every_n_steps=3)
+    messages = []
+    report = run_demo(out, settings, echo=messages.append)
+    return out, report, messages
+
+
+def test_demo_writes_two_completed_records_and_a_report(demo_dir):
+    out, report, messages = demo_dir
+    assert report.exists() and report.read_text().lstrip().startswith("<!DOCTYPE html>")
+    assert [m.split("] ", 1)[1][:3] for m in messages[:5]] == ["1/5", "2/5", "3/5", "4/5", "5/5"]
+    for exp_id in (BASELINE_ID, VARIANT_ID):
+        results = json.loads((out / "experiments" / exp_id / "results.json").read_text())
+        assert results["status"] == "completed" and results["step"] == 3
+        assert set(results["protocols"]) == {"prophesee", "full"}
+        for block in results["protocols"].values():   # every metric travels with its protocol
+            assert block["fingerprint"]["resolution"] == [72, 128]
+            assert len(block["fingerprint"]["digest"]) == 40
+    variant = (out / "experiments" / VARIANT_ID / "config.yaml").read_text()
+    assert "- 1\n" in variant and "alpha: 2.5" in variant
+
+
+def test_demo_resumes_without_redoing_work(demo_dir):
+    out, _, _ = demo_dir
+    messages = []
+    settings = DemoSettings(resolution=(72, 128), sequences=3, duration_s=1.6, max_steps=3, val_every_n_steps=3)
+    run_demo(out, settings, echo=messages.append)
+    assert "already in" in messages[0]
+    assert sum("already trained" in m for m in messages) == 2
+
+
+def test_eval_and_predict_commands_on_a_trained_checkpoint(demo_dir, tmp_path):
+    out, _, _ = demo_dir
+    ckpt = out / "experiments" / BASELINE_ID / "checkpoints" / "last.ckpt"
+    runner = CliRunner()
+    r = runner.invoke(app, ["eval", str(ckpt), f"data={out / 'preprocessed'}", "protocol=full",
+                            "--out", str(tmp_path / "eval")])
+    assert r.exit_code == 0, r.output
+    metrics = json.loads((tmp_path / "eval" / "full_metrics.json").read_text())
+    assert metrics["protocol"] == "full" and "AP" in metrics["metrics"]
+
+    recording = sorted((out / "raw" / "test").glob("*_td.h5"))[0]
+    r = runner.invoke(app, ["predict", str(ckpt), str(recording), "--out", str(tmp_path / "pred"),
+                            "--min-score", "0"])
+    assert r.exit_code == 0, r.output
+    stem = recording.name.removesuffix("_td.h5")
+    boxes = load_labels(tmp_path / "pred" / f"{stem}_bbox.npy")
+    assert boxes.dtype == BBOX_DTYPE
+    assert np.all(np.diff(boxes["t"]) >= 0) and np.all(boxes["t"] % 50_000 == boxes["t"][0] % 50_000)
+    assert np.all(boxes["x"] >= 0) and np.all(boxes["x"] + boxes["w"] <= 128 + 1e-3)
+
+
+def test_cli_errors_are_one_line(demo_dir, tmp_path):
+    out, _, _ = demo_dir
+    ckpt = out / "experiments" / BASELINE_ID / "checkpoints" / "last.ckpt"
+    r = CliRunner().invoke(app, ["eval", str(ckpt), "protocol=full"])
+    assert r.exit_code == 1 and "data=DIR" in r.output
+    r = CliRunner().invoke(app, ["train", "data=/nonexistent", "model.no_such_key=1", "--root", str(tmp_path)])
+    assert r.exit_code == 1 and "no_such_key" in r.output
