@@ -300,6 +300,8 @@ def predict(
     recording: Path = typer.Argument(..., help="Raw recording: .h5, .dat, .raw (EVT 2.0/3.0) or .npy."),
     out: Path = typer.Option(Path("predictions"), "--out", help="Output folder."),
     panels: int = typer.Option(6, "--panels", help="Windows shown in the image strip."),
+    conf: Optional[float] = typer.Option(None, "--conf", help="Keep detections scoring at least this "
+                                         "(default: the checkpoint's head.conf_threshold)."),
     min_score: float = typer.Option(0.3, "--min-score", help="Smallest score drawn in the strip."),
     sensor: Optional[str] = typer.Option(None, "--sensor", help="WIDTHxHEIGHT when the file does not say it."),
     downsample: str = typer.Option("nearest", "--downsample", help="nearest|sum when the sensor is 2x the input."),
@@ -322,7 +324,8 @@ def predict(
         sensor_hw = (h, w)
     try:
         module = load_module(ckpt)
-        boxes, info = predict_recording(module, recording, sensor_hw=sensor_hw, downsample=downsample)
+        boxes, info = predict_recording(module, recording, sensor_hw=sensor_hw, downsample=downsample,
+                                        conf_threshold=conf)
     except (FileNotFoundError, ValueError, EventFormatError) as err:
         fail(str(err))
     stem = recording.name.split(".")[0].removesuffix("_td")

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from evdet.cli import app
 from evdet.data.labels import BBOX_DTYPE, load_labels
 from evdet.experiments.demo import BASELINE_ID, VARIANT_ID, DemoSettings, run_demo
+from evdet.experiments.run_config import load_run_config
 
 pytestmark = pytest.mark.slow
 
@@ -36,8 +37,10 @@ def test_demo_writes_two_completed_records_and_a_report(demo_dir):
         for block in results["protocols"].values():   # every metric travels with its protocol
             assert block["fingerprint"]["resolution"] == [72, 128]
             assert len(block["fingerprint"]["digest"]) == 40
-    variant = (out / "experiments" / VARIANT_ID / "config.yaml").read_text()
-    assert "- 1\n" in variant and "alpha: 2.5" in variant
+    variant = load_run_config([out / "experiments" / VARIANT_ID / "config.yaml"], use_default=False)
+    assert variant.model.in_stages == (1, 2, 3, 4) and variant.loss.size_aware.alpha == 2.5
+    assert variant.data == load_run_config([out / "experiments" / BASELINE_ID / "config.yaml"],
+                                           use_default=False).data   # one change set: model + loss only
 
 
 def test_demo_resumes_without_redoing_work(demo_dir):
@@ -61,11 +64,12 @@ def test_eval_and_predict_commands_on_a_trained_checkpoint(demo_dir, tmp_path):
 
     recording = sorted((out / "raw" / "test").glob("*_td.h5"))[0]
     r = runner.invoke(app, ["predict", str(ckpt), str(recording), "--out", str(tmp_path / "pred"),
-                            "--min-score", "0"])
+                            "--conf", "0", "--min-score", "0"])
     assert r.exit_code == 0, r.output
     stem = recording.name.removesuffix("_td.h5")
     boxes = load_labels(tmp_path / "pred" / f"{stem}_bbox.npy")
-    assert boxes.dtype == BBOX_DTYPE
+    assert boxes.dtype == BBOX_DTYPE and boxes.size > 0
+    assert (tmp_path / "pred" / f"{stem}_strip.png").stat().st_size > 0
     assert np.all(np.diff(boxes["t"]) >= 0) and np.all(boxes["t"] % 50_000 == boxes["t"][0] % 50_000)
     assert np.all(boxes["x"] >= 0) and np.all(boxes["x"] + boxes["w"] <= 128 + 1e-3)
 
@@ -77,3 +81,26 @@ def test_cli_errors_are_one_line(demo_dir, tmp_path):
     assert r.exit_code == 1 and "data=DIR" in r.output
     r = CliRunner().invoke(app, ["train", "data=/nonexistent", "model.no_such_key=1", "--root", str(tmp_path)])
     assert r.exit_code == 1 and "no_such_key" in r.output
+
+
+def test_predict_on_a_sensor_twice_the_input_scales_boxes_exactly(demo_dir, tmp_path):
+    """Events moved to pixel (2x+1, 2y+1) of a 2x sensor give the same ds2_nearest histograms, so the
+    detections must be exactly the original ones scaled by 2."""
+    from evdet.events import read_events, write_events_h5
+    from evdet.training.predict import load_module, predict_recording
+
+    out, _, _ = demo_dir
+    module = load_module(out / "experiments" / BASELINE_ID / "checkpoints" / "last.ckpt")
+    recording = sorted((out / "raw" / "test").glob("*_td.h5"))[0]
+    ev = read_events(recording)
+    big = ev.copy()
+    big["x"], big["y"] = ev["x"] * 2 + 1, ev["y"] * 2 + 1
+    write_events_h5(tmp_path / "big_td.h5", big, height=144, width=256)
+
+    small, info_small = predict_recording(module, recording, conf_threshold=0.0, progress=False)
+    large, info_large = predict_recording(module, tmp_path / "big_td.h5", conf_threshold=0.0, progress=False)
+    assert info_small["downsample"] == "none" and info_large["downsample"] == "ds2_nearest"
+    assert small.size > 0 and np.array_equal(small["t"], large["t"])
+    for field in ("x", "y", "w", "h"):
+        np.testing.assert_allclose(large[field], 2 * small[field], rtol=1e-5, atol=1e-3)
+    np.testing.assert_array_equal(large["class_id"], small["class_id"])

@@ -107,7 +107,8 @@ def _downsample_for(source_hw: tuple[int, int], input_hw: tuple[int, int], choic
 def predict_recording(module_or_ckpt: DetectionModule | str | Path, path: str | Path, *,
                       t_start_us: Optional[int] = None, t_end_us: Optional[int] = None,
                       sensor_hw: Optional[tuple[int, int]] = None, downsample: str = "nearest",
-                      device: Optional[str] = None, progress: bool = True) -> tuple[np.ndarray, dict]:
+                      conf_threshold: Optional[float] = None, device: Optional[str] = None,
+                      progress: bool = True) -> tuple[np.ndarray, dict]:
     """Detections on a raw recording (.h5 / .dat / .raw / .npy), window by window in stream mode.
 
     Windows have the checkpoint's representation and length and end on a grid from the first event;
@@ -119,6 +120,7 @@ def predict_recording(module_or_ckpt: DetectionModule | str | Path, path: str | 
         t_start_us, t_end_us: time range to process (default: the whole recording).
         sensor_hw: (height, width) when the file does not say it.
         downsample: "nearest" (reference) or "sum", used when the sensor is twice the model input.
+        conf_threshold: keep detections scoring at least this (default: the checkpoint's head setting).
     Returns:
         (boxes, info): detections as a BBOX array in SENSOR pixels (t = window end time), and
         {"sensor_hw", "input_hw", "downsample", "windows", "representation"}.
@@ -144,6 +146,7 @@ def predict_recording(module_or_ckpt: DetectionModule | str | Path, path: str | 
     ends = np.arange(t_start_us + window_us, t_end_us + 1, window_us, dtype=np.int64)
     module.eval().to(dev)
     head_cfg = module.model_cfg.head
+    conf = head_cfg.conf_threshold if conf_threshold is None else conf_threshold
     found: list[np.ndarray] = []
     states = None
     steps = ends
@@ -158,7 +161,7 @@ def predict_recording(module_or_ckpt: DetectionModule | str | Path, path: str | 
             x = torch.from_numpy(np.ascontiguousarray(rep)).float().unsqueeze(0).to(dev)
             out = module.model(x, states)
             states = out.states
-            d = module.model.postprocess(out.head, conf_threshold=head_cfg.conf_threshold, nms_iou=head_cfg.nms_iou,
+            d = module.model.postprocess(out.head, conf_threshold=conf, nms_iou=head_cfg.nms_iou,
                                          max_detections=head_cfg.max_detections)[0].float().cpu().numpy()
             found.append(boxes_from_detections(d[:, :4], d[:, 4], d[:, 5].astype(np.int64), int(t_end), scale=scale))
     boxes = np.concatenate(found) if found else np.zeros(0, dtype=BBOX_DTYPE)
