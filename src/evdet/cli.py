@@ -5,6 +5,7 @@ Heavy imports (torch, lightning, h5py) sit inside the commands so that ``evdet -
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import List, Optional
 
@@ -590,7 +591,7 @@ def demo(
                             val_every_n_steps=max(1, steps // 2))
     report = run_demo(out, settings, echo=typer.echo)
     root = out / "experiments"
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 160)   # logs keep whole tables
     for by in ("AP", "small_AP"):
         console.print(rank_table(rank_experiments(list_experiments(root), by, protocol="full"), f"full/{by}"))
     comparison = compare_experiments([load_experiment(root, BASELINE_ID), load_experiment(root, VARIANT_ID)],

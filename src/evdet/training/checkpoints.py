@@ -90,7 +90,7 @@ class LastBestCheckpoint(L.Callback):
             self._last_saved_step = step
         self.dirpath.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
-        trainer.save_checkpoint(str(tmp))  # every rank calls it; rank 0 writes
+        trainer.save_checkpoint(str(tmp), weights_only=False)  # every rank calls it; rank 0 writes
         trainer.strategy.barrier("evdet_checkpoint")
         if trainer.is_global_zero:
             os.replace(tmp, path)

@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import logging
 import time
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 from typing import Iterable
@@ -104,6 +106,24 @@ def rows_before_step(rows: list[dict], step: int) -> list[dict]:
     return keep
 
 
+class _DropAdvert(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "litlogger" not in record.getMessage()
+
+
+class _without_lightning_advert:
+    """Context that hides Lightning's "install litlogger" tip (printed at every fit) and nothing else."""
+
+    _logger = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+
+    def __enter__(self) -> None:
+        self._filter = _DropAdvert()
+        self._logger.addFilter(self._filter)
+
+    def __exit__(self, *exc) -> None:
+        self._logger.removeFilter(self._filter)
+
+
 def _check_resume(ckpt_path: Path, train_cfg: TrainConfig) -> int:
     """Refuse a resume whose schedule length differs; returns the checkpoint's global step."""
     ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
@@ -162,28 +182,31 @@ def fit(data_cfg: DataConfig, model_cfg: ModelConfig, loss_cfg: LossConfig, trai
     divergence = DivergenceStop(train_cfg.divergence_factor, window=train_cfg.loss_cv_window)
     all_callbacks = [FinalizeValidation(), checkpoint, LossMonitor(train_cfg.loss_cv_window), divergence,
                      MemoryMonitor(train_cfg.log_every_n_steps), *callbacks]
-    trainer = L.Trainer(
-        max_steps=train_cfg.max_steps,
-        val_check_interval=train_cfg.val_every_n_steps * train_cfg.accumulate_grad_batches,
-        check_val_every_n_epoch=None,
-        limit_val_batches=train_cfg.limit_val_batches if train_cfg.limit_val_batches is not None else 1.0,
-        num_sanity_val_steps=0,
-        gradient_clip_val=train_cfg.grad_clip_value or None,
-        gradient_clip_algorithm="value",
-        accumulate_grad_batches=train_cfg.accumulate_grad_batches,
-        precision=resolve_precision(train_cfg.precision, train_cfg.accelerator),
-        accelerator=train_cfg.accelerator, devices=train_cfg.devices, num_nodes=train_cfg.num_nodes,
-        strategy=train_cfg.strategy,
-        logger=loggers, callbacks=all_callbacks, log_every_n_steps=train_cfg.log_every_n_steps,
-        enable_checkpointing=False, enable_progress_bar=progress, enable_model_summary=False,
-        use_distributed_sampler=False, default_root_dir=str(out_dir),
-    )
     t0 = time.perf_counter()
-    trainer.fit(module, datamodule=dm, ckpt_path=str(last) if resume else None, weights_only=False)
-    step = int(trainer.global_step)
-    if divergence.reason is None and step == train_cfg.max_steps and step % train_cfg.val_every_n_steps:
-        # the last validation was before the end: validate the final weights too (metrics at max_steps)
-        trainer.validate(module, datamodule=dm, verbose=False)
+    with warnings.catch_warnings(), _without_lightning_advert():
+        trainer = L.Trainer(
+            max_steps=train_cfg.max_steps,
+            val_check_interval=train_cfg.val_every_n_steps * train_cfg.accumulate_grad_batches,
+            check_val_every_n_epoch=None,
+            limit_val_batches=train_cfg.limit_val_batches if train_cfg.limit_val_batches is not None else 1.0,
+            num_sanity_val_steps=0,
+            gradient_clip_val=train_cfg.grad_clip_value or None,
+            gradient_clip_algorithm="value",
+            accumulate_grad_batches=train_cfg.accumulate_grad_batches,
+            precision=resolve_precision(train_cfg.precision, train_cfg.accelerator),
+            accelerator=train_cfg.accelerator, devices=train_cfg.devices, num_nodes=train_cfg.num_nodes,
+            strategy=train_cfg.strategy,
+            logger=loggers, callbacks=all_callbacks, log_every_n_steps=train_cfg.log_every_n_steps,
+            enable_checkpointing=False, enable_progress_bar=progress, enable_model_summary=False,
+            use_distributed_sampler=False, default_root_dir=str(out_dir),
+        )
+        # torch 2.13 deprecates an isinstance check inside lightning 2.6; nothing for users to act on
+        warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+        trainer.fit(module, datamodule=dm, ckpt_path=str(last) if resume else None, weights_only=False)
+        step = int(trainer.global_step)
+        if divergence.reason is None and step == train_cfg.max_steps and step % train_cfg.val_every_n_steps:
+            # the last validation was before the end: validate the final weights too (metrics at max_steps)
+            trainer.validate(module, datamodule=dm, verbose=False)
     stopped = divergence.reason
     if stopped is None and trainer.global_step < train_cfg.max_steps:
         stopped = f"stopped at global step {trainer.global_step} of {train_cfg.max_steps} (should_stop)"
