@@ -1,6 +1,7 @@
 """Time matching against a plain copy of the reference pointer loop."""
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -60,3 +61,13 @@ def test_frames_of_several_sequences_are_offset():
     np.testing.assert_array_equal(fr.gt_image, [0, 1, 1, 2])
     np.testing.assert_array_equal(fr.image_seq, [0, 0, 1])
     np.testing.assert_array_equal(fr.dt_image, [2])
+
+
+def test_frames_closer_than_the_tolerance_are_warned_about():
+    from evdet.data.labels import empty_boxes
+    from evdet.evaluation.matching import build_frames
+
+    gt = empty_boxes(3)
+    gt["t"] = [1_000_000, 1_033_333, 1_066_667]          # 30 Hz labels
+    with pytest.warns(UserWarning, match="33333 us apart"):
+        build_frames([gt], [gt], 50_000)

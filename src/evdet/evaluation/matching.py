@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -71,6 +72,12 @@ def build_frames(gt_list: Sequence[np.ndarray], dt_list: Sequence[np.ndarray], t
     offset = 0
     for s, (gt, dt) in enumerate(zip(gt_list, dt_list)):
         ts, gt_lo, gt_hi, dt_lo, dt_hi = match_times(gt["t"], dt["t"], time_tolerance_us)
+        gaps = np.diff(ts)
+        if gaps.size and gaps.min() <= time_tolerance_us:
+            warnings.warn(f"sequence {s}: ground-truth frames only {int(gaps.min())} us apart, within the "
+                          f"+-{time_tolerance_us} us matching tolerance, so one detection joins several frames "
+                          "and counts as a false positive in the others (reference behaviour); evaluate "
+                          "labels thinned to about 10 Hz, as preprocessing writes them", stacklevel=3)
         g_idx, g_own = _expand_ranges(gt_lo, gt_hi)
         d_idx, d_own = _expand_ranges(dt_lo, dt_hi)
         seqs.append(np.full(len(ts), s, dtype=np.int64))
