@@ -22,6 +22,13 @@ exp_app = typer.Typer(help="Experiment records: create, run, list, rank, compare
 app.add_typer(exp_app, name="exp")
 
 
+def console():
+    """A rich console; when output is not a terminal (logs, CI) tables get 160 columns, not 80."""
+    from rich.console import Console
+
+    return Console(width=None if sys.stdout.isatty() else 160)
+
+
 def fail(message: str) -> None:
     """Print a one-line error and exit with code 1."""
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
@@ -101,7 +108,6 @@ def stats(
     import json
 
     from rich import box
-    from rich.console import Console
     from rich.table import Table
 
     from evdet.data.stats import dataset_stats
@@ -110,10 +116,10 @@ def stats(
         st = dataset_stats(path)
     except (ValueError, OSError) as err:
         fail(str(err))
-    console = Console()
+    out_console = console()
     res = st["resolution"]
     splits = ", ".join(f"{k}: {v['sequences']} seq / {v['boxes']:,} boxes" for k, v in st["splits"].items())
-    console.print(f"{st['kind']} dataset {path}  source {'?' if res is None else f'{res[1]}x{res[0]}'}  ({splits})")
+    out_console.print(f"{st['kind']} dataset {path}  source {'?' if res is None else f'{res[1]}x{res[0]}'}  ({splits})")
 
     def pct(d: dict | None, fmt: str) -> list[str]:
         return ["-"] * 5 if d is None else [format(v, fmt) for v in d.values()]
@@ -135,8 +141,8 @@ def stats(
         sizes.add_row(name, f"{c['count']:,}", share(c["share"]), share(c["small_share"]),
                       share(c["tiny_share"]), *pct(c["area_px2"], ".0f"))
         shapes.add_row(name, *pct(c["aspect_ratio"], ".2f"))
-    console.print(sizes)
-    console.print(shapes)
+    out_console.print(sizes)
+    out_console.print(shapes)
     if st["event_rates"]:
         rates = Table(title="Event rates", box=box.SIMPLE_HEAD)
         for col in ("sequence", "events", "duration s", "M ev/s"):
@@ -144,7 +150,7 @@ def stats(
         for name, r in st["event_rates"].items():
             mev = "-" if r["events_per_s"] is None else f"{r['events_per_s'] / 1e6:.3f}"
             rates.add_row(name, f"{r['events']:,}", f"{r['duration_s']:.2f}", mev)
-        console.print(rates)
+        out_console.print(rates)
     if json_out is not None:
         json_out.write_text(json.dumps(st, indent=1))
 
@@ -249,13 +255,12 @@ def train(
 
 
 def _print_eval(results: dict) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     def fmt(v):
         return "-" if v is None else f"{v:.4f}"
 
-    console = Console()
+    out_console = console()
     for protocol, res in results.items():
         d = res.to_dict()
         table = Table(title=f"{protocol}  (fingerprint {d['fingerprint']['digest'][:10]})")
@@ -266,8 +271,8 @@ def _print_eval(results: dict) -> None:
             table.add_row(cls, str(r["support"]), fmt(r["AP"]), fmt(r["AP50"]), fmt(r["precision"]), fmt(r["recall"]))
         for group, r in d["groups"].items():
             table.add_row(f"[group] {group}", str(r["support"]), fmt(r["AP"]), fmt(r["AP50"]), "", "")
-        console.print(table)
-        console.print("  " + "  ".join(f"{k}={fmt(v)}" for k, v in d["metrics"].items()))
+        out_console.print(table)
+        out_console.print("  " + "  ".join(f"{k}={fmt(v)}" for k, v in d["metrics"].items()))
 
 
 @app.command("eval")
@@ -421,11 +426,9 @@ def exp_run(exp_id: str, resume: bool = typer.Option(False, "--resume", help="Co
 @exp_app.command("list")
 def exp_list(root: Path = ROOT_OPT) -> None:
     """Table of experiments: id, status, steps, headline metrics, architecture."""
-    from rich.console import Console
-
     from evdet.experiments.tables import experiments_table
 
-    Console().print(experiments_table(_list_exps(root)))
+    console().print(experiments_table(_list_exps(root)))
 
 
 @exp_app.command("rank")
@@ -434,13 +437,11 @@ def exp_rank(by: str = typer.Option("AP", "--by", help="AP, small_AP, AP_S, per_
              baseline: Optional[str] = typer.Option(None, "--baseline", help="Delta vs this id (default: each base)."),
              root: Path = ROOT_OPT) -> None:
     """Rank experiments by a metric, with the delta to the baseline and architecture."""
-    from rich.console import Console
-
     from evdet.experiments.rank import rank_experiments
     from evdet.experiments.tables import rank_table
 
     exps = _list_exps(root)
-    Console().print(rank_table(rank_experiments(exps, by, protocol=protocol, baseline=baseline), by))
+    console().print(rank_table(rank_experiments(exps, by, protocol=protocol, baseline=baseline), by))
 
 
 @exp_app.command("compare")
@@ -451,8 +452,6 @@ def exp_compare(ids: List[str] = typer.Argument(..., help="Two or more experimen
                 plot: Optional[Path] = typer.Option(None, "--plot", help="Write overlaid loss / AP curves PNG."),
                 root: Path = ROOT_OPT) -> None:
     """Metric, per-class and per-size deltas between experiments, and overlaid curves."""
-    from rich.console import Console
-
     from evdet.experiments.compare import IncomparableError, compare_experiments, plot_curves
     from evdet.experiments.tables import comparison_tables
 
@@ -463,11 +462,11 @@ def exp_compare(ids: List[str] = typer.Argument(..., help="Two or more experimen
         comp = compare_experiments(exps, protocol=protocol, allow_mismatch=allow_mismatch)
     except IncomparableError as err:
         fail(f"{err} (use --allow-mismatch to show them anyway)")
-    console = Console()
+    out_console = console()
     for p in comp.problems:
-        console.print(f"[bold red]NOT COMPARABLE:[/] {p}")
+        out_console.print(f"[bold red]NOT COMPARABLE:[/] {p}")
     for t in comparison_tables(comp):
-        console.print(t)
+        out_console.print(t)
     if plot is not None:
         typer.echo(f"curves: {plot_curves(exps, plot, protocol=comp.protocol)}")
 
@@ -477,8 +476,6 @@ def exp_diff(a: str = typer.Argument(..., help="Experiment id or config YAML (al
              b: str = typer.Argument(..., help="Experiment id or config YAML."),
              root: Path = ROOT_OPT) -> None:
     """Changed config keys with relative change and a risk note each, highest risk first."""
-    from rich.console import Console
-
     from evdet.experiments.config_diff import ConfigDiffError, diff_configs, load_config_tree
     from evdet.experiments.records import read_status
     from evdet.experiments.tables import diff_table
@@ -489,20 +486,18 @@ def exp_diff(a: str = typer.Argument(..., help="Experiment id or config YAML (al
         fail(str(err))
     base_done = read_status(root / a).get("state") == "completed" if (root / a).is_dir() else None
     d = diff_configs(old, new, base_completed=base_done)
-    console = Console()
+    out_console = console()
     if not d.changes:
-        console.print("no differences")
+        out_console.print("no differences")
         return
-    console.print(diff_table(d, f"{a} -> {b}"))
+    out_console.print(diff_table(d, f"{a} -> {b}"))
     for n in d.notes:
-        console.print(f"[bold yellow]{n}[/]")
+        out_console.print(f"[bold yellow]{n}[/]")
 
 
 @exp_app.command("verdict")
 def exp_verdict(exp_id: str, root: Path = ROOT_OPT) -> None:
     """Check each success criterion of hypothesis.md against the results (base-relative ones vs the base)."""
-    from rich.console import Console
-
     from evdet.experiments.tables import verdict_table
     from evdet.experiments.verdict import CriteriaError, judge, overall_verdict, parse_criteria
 
@@ -515,7 +510,7 @@ def exp_verdict(exp_id: str, root: Path = ROOT_OPT) -> None:
         fail(f"{exp.path / 'hypothesis.md'}: no criteria under '## Success criteria'")
     base = _load_exp(root, exp.base) if exp.base else None
     res = judge(criteria, exp, base)
-    Console().print(verdict_table(res, f"{exp_id}: {overall_verdict(res)}"))
+    console().print(verdict_table(res, f"{exp_id}: {overall_verdict(res)}"))
 
 
 @exp_app.command("report")
@@ -543,8 +538,6 @@ def analyze(data: Path = typer.Argument(..., help="Raw (<split>/*_bbox.npy) or p
             plot: Optional[Path] = typer.Option(None, "--plot", help="Write box-size histograms PNG."),
             root: Path = ROOT_OPT) -> None:
     """Per-class data analysis: support, share, AP efficiency, box sizes, FPN level ownership."""
-    from rich.console import Console
-
     from evdet.experiments.analysis import AnalysisError, analysis_json, analyze_dataset, plot_histograms
     from evdet.events.atomic import write_text_atomic
     from evdet.experiments.tables import analysis_table
@@ -561,7 +554,7 @@ def analyze(data: Path = typer.Argument(..., help="Raw (<split>/*_bbox.npy) or p
         a = analyze_dataset(data, splits=split, results=res_doc, protocol=protocol, input_hw=hw)
     except (AnalysisError, ValueError, FileNotFoundError) as err:
         fail(str(err))
-    Console().print(analysis_table(a))
+    console().print(analysis_table(a))
     if json_out is not None:
         typer.echo(f"json: {write_text_atomic(json_out, analysis_json(a))}")
     if plot is not None:
@@ -579,8 +572,6 @@ def demo(
 ) -> None:
     """End-to-end demo on generated data: simulate, preprocess, train a 3-scale baseline and a 4-scale +
     size-aware variant, evaluate both, rank and compare them, and write an HTML report (resumable)."""
-    from rich.console import Console
-
     from evdet.experiments.compare import compare_experiments
     from evdet.experiments.demo import BASELINE_ID, VARIANT_ID, DemoSettings, run_demo
     from evdet.experiments.rank import rank_experiments
@@ -591,13 +582,13 @@ def demo(
                             val_every_n_steps=max(1, steps // 2))
     report = run_demo(out, settings, echo=typer.echo)
     root = out / "experiments"
-    console = Console(width=None if sys.stdout.isatty() else 160)   # logs keep whole tables
+    out_console = console()
     for by in ("AP", "small_AP"):
-        console.print(rank_table(rank_experiments(list_experiments(root), by, protocol="full"), f"full/{by}"))
+        out_console.print(rank_table(rank_experiments(list_experiments(root), by, protocol="full"), f"full/{by}"))
     comparison = compare_experiments([load_experiment(root, BASELINE_ID), load_experiment(root, VARIANT_ID)],
                                      protocol="full")
     for table in comparison_tables(comparison):
-        console.print(table)
+        out_console.print(table)
     typer.echo(f"report: {report}")
 
 
