@@ -141,6 +141,20 @@ def test_night_has_fewer_events_and_more_noise():
     assert far_night > far_day
 
 
+def test_pedestrian_boxes_are_person_shaped_at_hd():
+    # a pedestrian is 0.45-0.55 m across and 1.72 m tall: with perspective its box stays well under
+    # 0.6 wide per unit height, at the image sides too (no squat boxes of people near the edges)
+    peds = []
+    for seed in (1, 3, 4):
+        seq = simulate_sequence(preset_config("day"), 0.5, (720, 1280), np.random.default_rng(seed))
+        peds.append(seq.boxes[seq.boxes["class_id"] == 0])
+    peds = np.concatenate(peds)
+    assert peds.size > 50
+    ratio = peds["w"] / peds["h"]
+    assert np.median(ratio) < 0.6
+    assert np.percentile(ratio, 90) < 0.75       # one mode: no second cluster of w ~ h boxes
+
+
 def test_camera_shake_moves_the_background():
     still = simulate_sequence(preset_config("day"), 0.3, (90, 160), np.random.default_rng(3))
     shaky = simulate_sequence(preset_config("day", shake_px=1.5), 0.3, (90, 160),

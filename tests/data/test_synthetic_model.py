@@ -175,6 +175,22 @@ def _run_traffic(cfg, seconds, dt_s, seed, resolution=(720, 1280)):
     return counts, np.array(samples), layout
 
 
+def test_person_box_is_upright_across_the_view():
+    from evdet.data.synthetic.traffic import project_boxes
+    cam = Camera(720, 1280)
+    size = np.array([[0.45, 0.55, 1.72]])
+    for z in (8.0, 20.0, 40.0):
+        for frac in (0.0, 0.5, 0.9):                   # centre to near the image side
+            x = frac * float(cam.half_width_m(z))
+            for heading in ((1.0, 0.0), (0.0, 1.0), (0.6, 0.8)):
+                box = project_boxes(cam, np.array([[x, z]]), np.array([heading]), size)[0]
+                w, h = box[2] - box[0], box[3] - box[1]
+                assert 0.15 < w / h < 0.6, (z, frac, heading, w, h)
+    # the top of a pole stands in the column of its foot (no lean towards the nadir)
+    box = project_boxes(cam, np.array([[25.0, 22.0]]), np.array([[0.0, 1.0]]), np.array([[1e-3, 1e-3, 1.72]]))[0]
+    assert box[2] - box[0] < 0.1 and box[3] - box[1] > 20
+
+
 def test_class_mix_follows_config():
     cfg = SceneConfig()
     counts, _, _ = _run_traffic(cfg, 260.0, 0.1, seed=3)
