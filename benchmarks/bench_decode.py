@@ -22,7 +22,6 @@ import json
 import os
 import platform
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +31,7 @@ from evdet.events import make_events, read_events, write_raw
 from evdet.events.evt2 import decode_evt2
 from evdet.events.evt3 import decode_evt3
 from evdet.events.raw_encode import encode_evt2, encode_evt3
+from timing import best_time
 
 HEIGHT, WIDTH = 720, 1280
 SPARKLERS = (Path(__file__).resolve().parents[1]
@@ -60,16 +60,6 @@ def synthetic_events(n: int, seed: int = 0) -> np.ndarray:
     t, x, y, p = (np.concatenate(c) for c in (t, x, y, p))
     order = np.lexsort((x, y, p, t))          # time-sorted, runs stay contiguous along x
     return make_events(t[order], x[order], y[order], p[order])
-
-
-def best_time(fn, repeats: int) -> tuple[float, object]:
-    """Minimum wall time over ``repeats`` calls (s) and the last result."""
-    times, out = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - start)
-    return min(times), out
 
 
 def main() -> None:

@@ -20,13 +20,13 @@ import argparse
 import json
 import os
 import platform
-import time
 from pathlib import Path
 
 import numpy as np
 
 from evdet.events.atomic import atomic_path
 from evdet.events import EVENT_DTYPE, stacked_histogram
+from timing import best_time
 
 HEIGHT, WIDTH, NBINS, CUTOFF = 720, 1280, 10, 10
 
@@ -73,16 +73,6 @@ def histogram_bincount(ev: np.ndarray) -> np.ndarray:
     index += HEIGHT * WIDTH * (b + NBINS * ev["p"].astype(np.int64))
     counts = np.bincount(index, minlength=2 * NBINS * HEIGHT * WIDTH)
     return np.minimum(counts, CUTOFF).astype(np.uint8).reshape(2 * NBINS, HEIGHT, WIDTH)
-
-
-def best_time(fn, repeats: int) -> tuple[float, object]:
-    """Minimum wall time over ``repeats`` calls (s) and the last result."""
-    times, out = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - start)
-    return min(times), out
 
 
 def main() -> None:
