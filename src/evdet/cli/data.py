@@ -1,0 +1,168 @@
+"""Commands on recordings and datasets: info, preprocess, stats, simulate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from evdet.cli.common import app, console, fail
+
+
+
+@app.command()
+def info(
+    path: Path = typer.Argument(..., help="Recording: .h5/.hdf5, .dat, .raw (EVT 2.0/3.0) or .npy"),
+    height: Optional[int] = typer.Option(None, help="Sensor height, if the file does not state it"),
+    width: Optional[int] = typer.Option(None, help="Sensor width, if the file does not state it"),
+) -> None:
+    """Print a recording's sensor size, event count, time span and event rate."""
+    from evdet.events import EventFormatError
+    from evdet.events.recording import describe_recording
+
+    if (height is None) != (width is None):
+        fail("give both --height and --width, or neither")
+    try:
+        d = describe_recording(path, height=height, width=width)
+    except EventFormatError as err:
+        fail(str(err))
+    size = "unknown" if d["height"] is None else f"{d['width']}x{d['height']} (width x height)"
+    typer.echo(f"file       {path}")
+    typer.echo(f"format     {d['format']}")
+    typer.echo(f"sensor     {size}")
+    typer.echo(f"events     {d['num_events']:,}")
+    if d["t_first_us"] is not None:
+        typer.echo(f"time       {d['t_first_us']:,} .. {d['t_last_us']:,} us ({d['duration_s']:.3f} s)")
+    if d["rate_mev_per_s"] is not None:
+        typer.echo(f"rate       {d['rate_mev_per_s']:.3f} M events/s")
+
+
+@app.command()
+def preprocess(
+    raw_dir: Path = typer.Argument(..., help="Raw dataset: <RAW_DIR>/{train,val,test}/<seq>_td.h5 + <seq>_bbox.npy"),
+    out_dir: Path = typer.Argument(..., help="Output root (RVT layout); rerun to resume"),
+    downsample: str = typer.Option("auto", help="auto (nearest for 1280x720, else none) | none | nearest | sum"),
+    workers: int = typer.Option(2, help="Worker processes, one sequence each"),
+    representation: str = typer.Option("stacked_histogram", help="stacked_histogram | voxel_grid | time_surface | event_frame | vtei"),
+    nbins: int = typer.Option(10, help="Temporal bins per polarity"),
+    window_ms: int = typer.Option(50, help="Window length and step, ms"),
+    label_rate_hz: float = typer.Option(10.0, help="Label frames are thinned to about this rate"),
+    min_box_side_px: float = typer.Option(5.0, help="Drop boxes with a side under this, source pixels"),
+    progress: bool = typer.Option(True, help="Show a progress bar"),
+) -> None:
+    """Convert raw recordings + labels into the RVT-compatible preprocessed layout (resumable)."""
+    from evdet.data.preprocess import preprocess_dataset
+
+    if downsample not in ("auto", "none", "nearest", "sum"):
+        fail(f"--downsample must be auto, none, nearest or sum, got {downsample!r}")
+    try:
+        s = preprocess_dataset(raw_dir, out_dir, downsample=downsample, representation=representation,
+                               window_ms=window_ms, nbins=nbins, workers=workers,
+                               label_rate_hz=label_rate_hz, progress=progress,
+                               min_box_side_px=min_box_side_px)
+    except (ValueError, OSError) as err:
+        fail(str(err))
+    h, w = s["repr_hw"]
+    typer.echo(f"{s['representation']} at {w}x{h} (downsample {s['downsample']}) -> {out_dir}")
+    typer.echo(f"sequences  {s['done']} written, {s['skipped']} already done, {s['empty']} without labels")
+    typer.echo(f"written    {s['reprs']:,} representations, {s['label_frames']:,} label frames, "
+               f"{s['events']:,} events in {s['seconds']:.1f} s")
+    dropped = ", ".join(f"{k} {v}" for k, v in s["labels_dropped"].items())
+    typer.echo(f"labels     {s['labels_kept']:,} kept, {s['labels_thinned']:,} in thinned frames; dropped: {dropped}")
+
+
+@app.command()
+def stats(
+    path: Path = typer.Argument(..., help="Raw or preprocessed dataset root (detected)"),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the statistics as JSON"),
+) -> None:
+    """Per-class box counts, area / aspect-ratio percentiles, small-box shares, event rates."""
+    import json
+
+    from rich import box
+    from rich.table import Table
+
+    from evdet.data.stats import dataset_stats
+
+    try:
+        st = dataset_stats(path)
+    except (ValueError, OSError) as err:
+        fail(str(err))
+    out_console = console()
+    res = st["resolution"]
+    splits = ", ".join(f"{k}: {v['sequences']} seq / {v['boxes']:,} boxes" for k, v in st["splits"].items())
+    out_console.print(f"{st['kind']} dataset {path}  source {'?' if res is None else f'{res[1]}x{res[0]}'}  ({splits})")
+
+    def pct(d: dict | None, fmt: str) -> list[str]:
+        return ["-"] * 5 if d is None else [format(v, fmt) for v in d.values()]
+
+    def share(v: float | None) -> str:
+        return "-" if v is None else f"{100 * v:.1f}%"
+
+    rows = list(st["classes"].items()) + [("all", st["overall"])]
+    sizes = Table(title="Boxes per class: count and area in source px^2 (small < 32^2, tiny < 16^2)",
+                  box=box.SIMPLE_HEAD, pad_edge=False)
+    shapes = Table(title="Aspect ratio w/h per class", box=box.SIMPLE_HEAD)
+    name_width = max(len(n) for n, _ in rows)
+    sizes.add_column("class", no_wrap=True, min_width=name_width)
+    for col in ("boxes", "share", "small", "tiny", "P5", "P25", "P50", "P75", "P95"):
+        sizes.add_column(col, justify="right")
+    for col in ("class", "P5", "P25", "P50", "P75", "P95"):
+        shapes.add_column(col, justify="left" if col == "class" else "right")
+    for name, c in rows:
+        sizes.add_row(name, f"{c['count']:,}", share(c["share"]), share(c["small_share"]),
+                      share(c["tiny_share"]), *pct(c["area_px2"], ".0f"))
+        shapes.add_row(name, *pct(c["aspect_ratio"], ".2f"))
+    out_console.print(sizes)
+    out_console.print(shapes)
+    if st["event_rates"]:
+        rates = Table(title="Event rates", box=box.SIMPLE_HEAD)
+        for col in ("sequence", "events", "duration s", "M ev/s"):
+            rates.add_column(col, justify="left" if col == "sequence" else "right")
+        for name, r in st["event_rates"].items():
+            mev = "-" if r["events_per_s"] is None else f"{r['events_per_s'] / 1e6:.3f}"
+            rates.add_row(name, f"{r['events']:,}", f"{r['duration_s']:.2f}", mev)
+        out_console.print(rates)
+    if json_out is not None:
+        json_out.write_text(json.dumps(st, indent=1))
+
+
+# ---- synthetic data ----------------------------------------------------------------------------
+
+
+@app.command()
+def simulate(
+    out_dir: Path = typer.Argument(..., help="Dataset root to write (train/val/test + dataset.yaml)."),
+    sequences: int = typer.Option(6, help="Number of recordings."),
+    duration_s: float = typer.Option(10.0, "--duration-s", help="Length of each recording, seconds."),
+    resolution: str = typer.Option("1280x720", help="WIDTHxHEIGHT, e.g. 1280x720 or 320x180."),
+    preset: str = typer.Option("day", help="Scene preset: day or night."),
+    seed: int = typer.Option(0, help="Master seed (same seed, same files)."),
+    preview: bool = typer.Option(False, "--preview", help="Also write OUT_DIR/preview.png."),
+    workers: int = typer.Option(1, help="Processes generating sequences in parallel."),
+) -> None:
+    """Generate a synthetic eTraM-like traffic dataset (events + 30 Hz box labels)."""
+    try:
+        width, height = (int(v) for v in resolution.lower().split("x"))
+    except ValueError:
+        fail(f"--resolution must look like 1280x720, got {resolution!r}")
+    if preset not in ("day", "night"):
+        fail(f"--preset must be 'day' or 'night', got {preset!r}")
+    if sequences < 1 or duration_s <= 0 or width < 16 or height < 16 or workers < 1:
+        fail("--sequences and --workers must be >= 1, --duration-s > 0, the resolution at least 16x16")
+    from evdet.data.synthetic import generate_dataset, render_preview
+
+    summary = generate_dataset(out_dir, sequences=sequences, duration_s=duration_s,
+                               resolution=(height, width), preset=preset, seed=seed,
+                               workers=workers)
+    n_events = sum(s["events"] for s in summary["sequences"])
+    n_boxes = sum(s["boxes"] for s in summary["sequences"])
+    typer.echo(f"wrote {sequences} sequences ({n_events} events, {n_boxes} boxes) to {out_dir}")
+    if preview:
+        first = next(s for s in summary["sequences"])
+        png = render_preview(Path(out_dir) / first["split"] / f"{first['name']}_td.h5",
+                             Path(out_dir) / "preview.png")
+        typer.echo(f"preview: {png}")
+
+

@@ -1,0 +1,226 @@
+"""Experiment-record commands (evdet exp ...), analysis and the demo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from evdet.cli.common import ROOT_OPT, app, console, exp_app, fail, list_exps, load_exp
+
+@exp_app.command("new")
+def exp_new(
+    exp_id: str = typer.Argument(..., help="Experiment id, e.g. 4scale_sizeaware_100k."),
+    overrides: Optional[List[str]] = typer.Argument(None, help="key=value overrides, e.g. model.in_stages=[1,2,3,4]."),
+    hypothesis: str = typer.Option(..., "--hypothesis", help="hypothesis.md file, or the hypothesis as text."),
+    base: Optional[str] = typer.Option(None, "--base", help="Baseline experiment id: start from its config."),
+    config: Optional[List[str]] = typer.Option(None, "--config", "-c",
+                                               help="YAML file or preset (demo, model/small, data/gen1); repeatable."),
+    root: Path = ROOT_OPT,
+) -> None:
+    """Create an experiment record: hypothesis, fully resolved config (base or presets + overrides)."""
+    import shlex
+
+    from evdet.experiments.new import new_experiment
+    from evdet.experiments.records import RecordError
+    from evdet.experiments.run_config import ConfigError
+
+    try:
+        text = Path(hypothesis).read_text() if Path(hypothesis).is_file() else hypothesis
+    except OSError:  # text too long to be a path
+        text = hypothesis
+    argv = ["evdet", "exp", "new", exp_id, *(overrides or []), "--hypothesis", hypothesis,
+            *(["--base", base] if base else []), *[a for c in (config or []) for a in ("-c", c)],
+            "--root", str(root)]
+    try:
+        path = new_experiment(root, exp_id, text, base=base, config_files=config or (),
+                              overrides=overrides or (), command=" ".join(shlex.quote(a) for a in argv))
+    except (RecordError, ConfigError) as err:
+        fail(str(err))
+    typer.echo(f"created {path}")
+
+
+@exp_app.command("run")
+def exp_run(exp_id: str, resume: bool = typer.Option(False, "--resume", help="Continue from checkpoints/last.ckpt."),
+            root: Path = ROOT_OPT) -> None:
+    """Train an experiment with evaluation attached; fills results.json and status.json."""
+    from evdet.experiments.records import RecordError
+    from evdet.experiments.run_config import ConfigError
+    from evdet.experiments.runner import run_experiment
+
+    try:
+        res = run_experiment(root, exp_id, resume=resume,
+                             command=f"evdet exp run {exp_id}{' --resume' if resume else ''} --root {root}")
+    except (RecordError, ConfigError) as err:
+        fail(str(err))
+    typer.echo(f"{exp_id}: {res['status']} at step {res['step']}")
+
+
+@exp_app.command("list")
+def exp_list(root: Path = ROOT_OPT) -> None:
+    """Table of experiments: id, status, steps, headline metrics, architecture."""
+    from evdet.experiments.tables import experiments_table
+
+    console().print(experiments_table(list_exps(root)))
+
+
+@exp_app.command("rank")
+def exp_rank(by: str = typer.Option("AP", "--by", help="AP, small_AP, AP_S, per_class.<name>.AP, prophesee/AP..."),
+             protocol: Optional[str] = typer.Option(None, "--protocol"),
+             baseline: Optional[str] = typer.Option(None, "--baseline", help="Delta vs this id (default: each base)."),
+             root: Path = ROOT_OPT) -> None:
+    """Rank experiments by a metric, with the delta to the baseline and architecture."""
+    from evdet.experiments.rank import rank_experiments
+    from evdet.experiments.tables import rank_table
+
+    exps = list_exps(root)
+    console().print(rank_table(rank_experiments(exps, by, protocol=protocol, baseline=baseline), by))
+
+
+@exp_app.command("compare")
+def exp_compare(ids: List[str] = typer.Argument(..., help="Two or more experiment ids (deltas vs the first)."),
+                protocol: Optional[str] = typer.Option(None, "--protocol"),
+                allow_mismatch: bool = typer.Option(False, "--allow-mismatch",
+                                                    help="Compare despite different fingerprints (flagged)."),
+                plot: Optional[Path] = typer.Option(None, "--plot", help="Write overlaid loss / AP curves PNG."),
+                root: Path = ROOT_OPT) -> None:
+    """Metric, per-class and per-size deltas between experiments, and overlaid curves."""
+    from evdet.experiments.compare import IncomparableError, compare_experiments, plot_curves
+    from evdet.experiments.tables import comparison_tables
+
+    if len(ids) < 2:
+        fail("compare needs at least two experiment ids")
+    exps = [load_exp(root, i) for i in ids]
+    try:
+        comp = compare_experiments(exps, protocol=protocol, allow_mismatch=allow_mismatch)
+    except IncomparableError as err:
+        fail(f"{err} (use --allow-mismatch to show them anyway)")
+    out_console = console()
+    for p in comp.problems:
+        out_console.print(f"[bold red]NOT COMPARABLE:[/] {p}")
+    for t in comparison_tables(comp):
+        out_console.print(t)
+    if plot is not None:
+        typer.echo(f"curves: {plot_curves(exps, plot, protocol=comp.protocol)}")
+
+
+@exp_app.command("diff")
+def exp_diff(a: str = typer.Argument(..., help="Experiment id or config YAML (also YOLO hyp.yaml)."),
+             b: str = typer.Argument(..., help="Experiment id or config YAML."),
+             root: Path = ROOT_OPT) -> None:
+    """Changed config keys with relative change and a risk note each, highest risk first."""
+    from evdet.experiments.config_diff import ConfigDiffError, diff_configs, load_config_tree
+    from evdet.experiments.records import read_status
+    from evdet.experiments.tables import diff_table
+
+    try:
+        old, new = load_config_tree(a, root), load_config_tree(b, root)
+    except ConfigDiffError as err:
+        fail(str(err))
+    base_done = read_status(root / a).get("state") == "completed" if (root / a).is_dir() else None
+    d = diff_configs(old, new, base_completed=base_done)
+    out_console = console()
+    if not d.changes:
+        out_console.print("no differences")
+        return
+    out_console.print(diff_table(d, f"{a} -> {b}"))
+    for n in d.notes:
+        out_console.print(f"[bold yellow]{n}[/]")
+
+
+@exp_app.command("verdict")
+def exp_verdict(exp_id: str, root: Path = ROOT_OPT) -> None:
+    """Check each success criterion of hypothesis.md against the results (base-relative ones vs the base)."""
+    from evdet.experiments.tables import verdict_table
+    from evdet.experiments.verdict import CriteriaError, judge, overall_verdict, parse_criteria
+
+    exp = load_exp(root, exp_id)
+    try:
+        criteria = parse_criteria(exp.hypothesis, str(exp.path / "hypothesis.md"))
+    except CriteriaError as err:
+        fail(str(err))
+    if not criteria:
+        fail(f"{exp.path / 'hypothesis.md'}: no criteria under '## Success criteria'")
+    base = load_exp(root, exp.base) if exp.base else None
+    res = judge(criteria, exp, base)
+    console().print(verdict_table(res, f"{exp_id}: {overall_verdict(res)}"))
+
+
+@exp_app.command("report")
+def exp_report(ids: Optional[List[str]] = typer.Argument(None, help="Experiment ids (default: all)."),
+               out: Optional[Path] = typer.Option(None, "--out", help="HTML file (default <root>/report.html, "
+                                                  "or <root>/<ID>/report.html for one id)."),
+               protocol: Optional[str] = typer.Option(None, "--protocol"),
+               by: str = typer.Option("AP", "--by", help="Ranking metric."),
+               root: Path = ROOT_OPT) -> None:
+    """Write one self-contained HTML report (plots embedded) of the given experiments."""
+    from evdet.experiments.report import write_report
+
+    exps = [load_exp(root, i) for i in ids] if ids else list_exps(root)
+    target = out or (exps[0].path / "report.html" if ids and len(ids) == 1 else root / "report.html")
+    typer.echo(f"report: {write_report(exps, target, root=root, protocol=protocol, by=by)}")
+
+
+@app.command()
+def analyze(data: Path = typer.Argument(..., help="Raw (<split>/*_bbox.npy) or preprocessed dataset root."),
+            results: Optional[str] = typer.Option(None, "--results", help="Experiment id whose per-class AP to use."),
+            protocol: Optional[str] = typer.Option(None, "--protocol"),
+            split: List[str] = typer.Option(["train"], "--split", help="Split(s) to analyse; repeatable."),
+            input_size: Optional[str] = typer.Option(None, "--input-size", help="Model input HxW, e.g. 360x640."),
+            json_out: Optional[Path] = typer.Option(None, "--json", help="Write the analysis as JSON."),
+            plot: Optional[Path] = typer.Option(None, "--plot", help="Write box-size histograms PNG."),
+            root: Path = ROOT_OPT) -> None:
+    """Per-class data analysis: support, share, AP efficiency, box sizes, FPN level ownership."""
+    from evdet.experiments.analysis import AnalysisError, analysis_json, analyze_dataset, plot_histograms
+    from evdet.events.atomic import write_text_atomic
+    from evdet.experiments.tables import analysis_table
+
+    hw = None
+    if input_size:
+        try:
+            h, w = (int(v) for v in input_size.lower().split("x"))
+            hw = (h, w)
+        except ValueError:
+            fail(f"--input-size {input_size!r}: expected HxW, e.g. 360x640")
+    res_doc = load_exp(root, results).results if results else None
+    try:
+        a = analyze_dataset(data, splits=split, results=res_doc, protocol=protocol, input_hw=hw)
+    except (AnalysisError, ValueError, FileNotFoundError) as err:
+        fail(str(err))
+    console().print(analysis_table(a))
+    if json_out is not None:
+        typer.echo(f"json: {write_text_atomic(json_out, analysis_json(a))}")
+    if plot is not None:
+        typer.echo(f"plot: {plot_histograms(data, a, plot, splits=split)}")
+
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("runs/demo"), "--out", help="Folder for data, experiments and report.html."),
+    steps: int = typer.Option(200, "--steps", help="Training steps per experiment."),
+    sequences: int = typer.Option(9, "--sequences", help="Synthetic sequences to generate."),
+    duration_s: float = typer.Option(12.0, "--duration-s", help="Length of each synthetic sequence, seconds."),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """End-to-end demo on generated data: simulate, preprocess, train a 3-scale baseline and a 4-scale +
+    size-aware variant, evaluate both, rank and compare them, and write an HTML report (resumable)."""
+    from evdet.experiments.compare import compare_experiments
+    from evdet.experiments.demo import BASELINE_ID, VARIANT_ID, DemoSettings, run_demo
+    from evdet.experiments.rank import rank_experiments
+    from evdet.experiments.records import list_experiments, load_experiment
+    from evdet.experiments.tables import comparison_tables, rank_table
+
+    settings = DemoSettings(sequences=sequences, duration_s=duration_s, seed=seed, max_steps=steps,
+                            val_every_n_steps=max(1, steps // 2))
+    report = run_demo(out, settings, echo=typer.echo)
+    root = out / "experiments"
+    out_console = console()
+    for by in ("AP", "small_AP"):
+        out_console.print(rank_table(rank_experiments(list_experiments(root), by, protocol="full"), f"full/{by}"))
+    comparison = compare_experiments([load_experiment(root, BASELINE_ID), load_experiment(root, VARIANT_ID)],
+                                     protocol="full")
+    for table in comparison_tables(comparison):
+        out_console.print(table)
+    typer.echo(f"report: {report}")

@@ -1,0 +1,165 @@
+"""Commands that train, evaluate and predict."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from evdet.cli.common import app, console, fail
+
+
+def _split_shorthands(overrides: List[str]) -> tuple[list[str], list[str]]:
+    """``data=DIR`` -> ``data.root=DIR`` and ``model=NAME`` -> preset ``model/NAME``; the rest unchanged."""
+    presets, rest = [], []
+    for item in overrides:
+        key, _, value = item.partition("=")
+        if key == "data":
+            rest.append(f"data.root={value}")
+        elif key == "model":
+            presets.append(f"model/{value}")
+        else:
+            rest.append(item)
+    return presets, rest
+
+
+def _key_values(items: List[str], allowed: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or key not in allowed:
+            fail(f"argument {item!r}: expected one of {', '.join(k + '=...' for k in allowed)}")
+        out[key] = value
+    return out
+
+
+@app.command()
+def train(
+    overrides: Optional[List[str]] = typer.Argument(
+        None, help="key=value overrides, e.g. data=DIR model=tiny model.in_stages=[1,2,3,4] "
+                   "loss.size_aware.alpha=2.5 training.max_steps=100000 (data=DIR is data.root, model=NAME a preset)."),
+    name: Optional[str] = typer.Option(None, "--name", help="Experiment id (default: train_<date>_<time>)."),
+    config: Optional[List[str]] = typer.Option(None, "--config", "-c", help="YAML file or preset; repeatable."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the named run from its last checkpoint."),
+    hypothesis: str = typer.Option("ad-hoc training run", "--hypothesis", help="Hypothesis text or file."),
+    root: Path = typer.Option(Path("experiments"), "--root", help="Folder holding the experiment records."),
+) -> None:
+    """Train a detector; the run is kept as an experiment record (config, logs, checkpoints, results)."""
+    import time
+
+    from evdet.experiments.new import new_experiment
+    from evdet.experiments.records import RecordError
+    from evdet.experiments.run_config import ConfigError
+    from evdet.experiments.runner import run_experiment
+
+    exp_id = name or time.strftime("train_%Y%m%d_%H%M%S")
+    presets, rest = _split_shorthands(list(overrides or []))
+    try:
+        if not resume:
+            text = Path(hypothesis).read_text() if Path(hypothesis).is_file() else hypothesis
+            new_experiment(root, exp_id, text, config_files=[*presets, *(config or [])], overrides=rest,
+                           command=" ".join(["evdet", "train", *(overrides or [])]))
+        elif overrides:
+            fail("--resume continues a run with its recorded config; overrides are not allowed")
+        res = run_experiment(root, exp_id, resume=resume,
+                             command=f"evdet train --name {exp_id}{' --resume' if resume else ''} --root {root}")
+    except (RecordError, ConfigError, FileNotFoundError, ValueError) as err:
+        fail(str(err))
+    typer.echo(f"{exp_id}: {res['status']} at step {res['step']} ({root / exp_id})")
+
+
+def _print_eval(results: dict) -> None:
+    from rich.table import Table
+
+    def fmt(v):
+        return "-" if v is None else f"{v:.4f}"
+
+    out_console = console()
+    for protocol, res in results.items():
+        d = res.to_dict()
+        table = Table(title=f"{protocol}  (fingerprint {d['fingerprint']['digest'][:10]})")
+        for col in ("class", "support", "AP", "AP50", "precision", "recall"):
+            table.add_column(col, justify="left" if col == "class" else "right")
+        table.add_row("all", "", *(fmt(d["metrics"].get(k)) for k in ("AP", "AP50")), "", "")
+        for cls, r in d["per_class"].items():
+            table.add_row(cls, str(r["support"]), fmt(r["AP"]), fmt(r["AP50"]), fmt(r["precision"]), fmt(r["recall"]))
+        for group, r in d["groups"].items():
+            table.add_row(f"[group] {group}", str(r["support"]), fmt(r["AP"]), fmt(r["AP50"]), "", "")
+        out_console.print(table)
+        out_console.print("  " + "  ".join(f"{k}={fmt(v)}" for k, v in d["metrics"].items()))
+
+
+@app.command("eval")
+def eval_(
+    ckpt: Path = typer.Argument(..., help="Checkpoint (.ckpt) written by evdet train."),
+    args: Optional[List[str]] = typer.Argument(
+        None, help="data=DIR (preprocessed root, required), protocol=prophesee,full,etram-paper, split=val|test"),
+    out: Optional[Path] = typer.Option(None, "--out", help="Write metrics JSON/CSV and plots here."),
+    max_sequences: Optional[int] = typer.Option(None, "--max-sequences", help="Only the first N sequences."),
+) -> None:
+    """Evaluate a checkpoint on a preprocessed split under named protocols (stream mode, whole sequences)."""
+    from evdet.evaluation.run import evaluate_checkpoint
+
+    opts = _key_values(list(args or []), ("data", "protocol", "split"))
+    if "data" not in opts:
+        fail("data=DIR (a preprocessed dataset root) is required")
+    protocols = tuple(p for p in opts.get("protocol", "prophesee,full").split(",") if p)
+    try:
+        results = evaluate_checkpoint(ckpt, Path(opts["data"]), opts.get("split", "val"), protocols=protocols,
+                                      out_dir=out, max_sequences=max_sequences)
+    except (FileNotFoundError, ValueError, KeyError) as err:
+        fail(str(err))
+    _print_eval(results)
+    if out:
+        typer.echo(f"wrote {out}")
+
+
+@app.command()
+def predict(
+    ckpt: Path = typer.Argument(..., help="Checkpoint (.ckpt) written by evdet train."),
+    recording: Path = typer.Argument(..., help="Raw recording: .h5, .dat, .raw (EVT 2.0/3.0) or .npy."),
+    out: Path = typer.Option(Path("predictions"), "--out", help="Output folder."),
+    panels: int = typer.Option(6, "--panels", help="Windows shown in the image strip."),
+    conf: Optional[float] = typer.Option(None, "--conf", help="Keep detections scoring at least this "
+                                         "(default: the checkpoint's head.conf_threshold)."),
+    min_score: float = typer.Option(0.3, "--min-score", help="Smallest score drawn in the strip."),
+    sensor: Optional[str] = typer.Option(None, "--sensor", help="WIDTHxHEIGHT when the file does not say it."),
+    downsample: str = typer.Option("nearest", "--downsample", help="nearest|sum when the sensor is 2x the input."),
+) -> None:
+    """Detect road users in a raw recording: writes <name>_bbox.npy (Prophesee boxes, sensor pixels) and
+    an annotated image strip <name>_strip.png."""
+    import numpy as np
+
+    from evdet.data.labels import save_labels
+    from evdet.data.render import render_strip
+    from evdet.events import EventFormatError, parse_representation_name, read_events
+    from evdet.training.predict import load_module, predict_recording
+
+    sensor_hw = None
+    if sensor:
+        try:
+            w, h = (int(v) for v in sensor.lower().split("x"))
+        except ValueError:
+            fail(f"--sensor {sensor!r}: expected WIDTHxHEIGHT, e.g. 1280x720")
+        sensor_hw = (h, w)
+    try:
+        module = load_module(ckpt)
+        boxes, info = predict_recording(module, recording, sensor_hw=sensor_hw, downsample=downsample,
+                                        conf_threshold=conf)
+    except (FileNotFoundError, ValueError, EventFormatError) as err:
+        fail(str(err))
+    stem = recording.name.split(".")[0].removesuffix("_td")
+    save_labels(out / f"{stem}_bbox.npy", boxes)
+    h, w = info["sensor_hw"]
+    ends = np.unique(boxes["t"]) if boxes.size else np.zeros(0, np.int64)
+    window_us = parse_representation_name(module.data_cfg.representation)[1]["window_ms"] * 1000
+    picks = ends[np.linspace(0, len(ends) - 1, min(panels, len(ends))).astype(int)] if len(ends) else ends
+    strip = [(read_events(recording, int(t) - window_us, int(t) + 1, height=h, width=w), boxes[boxes["t"] == t],
+              f"t = {int(t) / 1e6:.2f} s") for t in picks]
+    if strip:
+        render_strip(strip, h, w, module.class_names, out / f"{stem}_strip.png", min_score=min_score)
+    typer.echo(f"{info['windows']} windows, {boxes.size} detections -> {out / (stem + '_bbox.npy')}"
+               + (f", {out / (stem + '_strip.png')}" if strip else ""))
+
+
