@@ -26,11 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-from evdet.events.atomic import atomic_path
 from evdet.events import make_events, read_events, write_raw
-from evdet.events.evt2 import decode_evt2
-from evdet.events.evt3 import decode_evt3
+from evdet.events.evt_stream import decode_evt2, decode_evt3
 from evdet.events.raw_encode import encode_evt2, encode_evt3
+from evdet.utils.atomic import atomic_path
 from timing import best_time
 
 HEIGHT, WIDTH = 720, 1280

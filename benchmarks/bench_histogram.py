@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from evdet.events.atomic import atomic_path
 from evdet.events import EVENT_DTYPE, stacked_histogram
+from evdet.utils.atomic import atomic_path
 from timing import best_time
 
 HEIGHT, WIDTH, NBINS, CUTOFF = 720, 1280, 10, 10

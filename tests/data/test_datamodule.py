@@ -84,6 +84,16 @@ def test_stream_with_workers_keeps_the_order(root):
         assert torch.equal(a["frames"], b["frames"]) and torch.equal(a["is_first"], b["is_first"])
 
 
+def test_random_draws_do_not_depend_on_workers(root):
+    aug = AugmentConfig(flip_prob=0.5)
+    plain = list(make_dm(root, sampling="random", batch_size=2, num_workers=0, augment=aug).train_dataloader())
+    with_workers = list(make_dm(root, sampling="random", batch_size=2, num_workers=2,
+                                augment=aug).train_dataloader())
+    assert len(plain) == len(with_workers)
+    for a, b in zip(plain, with_workers):
+        assert torch.equal(a["t_us"], b["t_us"]) and torch.equal(a["frames"], b["frames"])
+
+
 def test_random_windows_end_on_label_frames(root):
     dm = make_dm(root, sampling="random", batch_size=2)
     seen = 0
@@ -148,8 +158,14 @@ def test_bad_config_is_refused(root, tmp_path):
 
 
 def flipped(batch, b, t):
-    """The marker pixel (0, 0) of channel 0 lands at (0, W-1) when the frame was mirrored."""
-    return bool(batch["frames"][b, t, 0, 0, -1] > 0) and not bool(batch["frames"][b, t, 0, 0, 0] > 0)
+    """The marker pixel (0, 0) of channel 0 lands at (0, W-1) when the frame was mirrored.
+
+    The marker's value is known from the step's time (repr r ends at (r + 1) * 50 ms); the other
+    pixels hold 0 or 3 (noise), so (0, 0) alone does not tell (noise may land there after a flip).
+    """
+    r = int(batch["t_us"][b, t]) // tiny.REPR_US - 1
+    marker = r % 200 + 1
+    return int(batch["frames"][b, t, 0, 0, -1]) == marker and int(batch["frames"][b, t, 0, 0, 0]) != marker
 
 
 def test_stream_augmentation_is_drawn_once_per_sequence(root):
@@ -179,22 +195,27 @@ def test_random_augmentation_is_drawn_per_sample(root):
     # a flipped sample's box is mirrored too: x' = W - x2
     for batch in dm.train_dataloader():
         for b in range(batch["frames"].shape[0]):
-            r = repr_index(batch, b, -1) if not flipped(batch, b, -1) else int(batch["frames"][b, -1, 0, 0, -1]) - 1
+            r = int(batch["t_us"][b, -1]) // tiny.REPR_US - 1
             x, y, w, h, c = tiny.box_of_frame((r - 1) // 2, 2)
             cx = x + w / 2 if not flipped(batch, b, -1) else 96 - (x + w / 2)
             np.testing.assert_allclose(batch["targets"][b][-1].numpy(), [[c, cx, y + h / 2, w, h]])
 
 
-def test_stream_resume_skips_trained_chunks_and_resets_states(root):
-    dm = make_dm(root, sampling="stream", batch_size=2, augment=AugmentConfig(flip_prob=0.5))
+@pytest.mark.parametrize("sampling", ["stream", "random", "mixed"])
+def test_resume_skips_trained_batches_and_keeps_draws(root, sampling):
+    # the resumed epoch is the rest of the interrupted one: same order, augmentation and state resets
+    # (the recurrent states themselves come from the checkpoint), whatever the global RNG does meanwhile
+    dm = make_dm(root, sampling=sampling, batch_size=2, augment=AugmentConfig(flip_prob=0.5))
     full = list(dm.train_dataloader())
     loader = dm.train_dataloader()
     loader.start_epoch(0, skip_batches=2)
+    torch.manual_seed(123)
+    np.random.seed(123)
     resumed = list(loader)
     assert len(resumed) == len(full) - 2
     for a, b in zip(full[2:], resumed):
-        assert a["seq_names"] == b["seq_names"] and torch.equal(a["frames"], b["frames"])  # same augmentation
-    assert resumed[0]["is_first"].all()  # no stored state to carry after a resume
-    for a, b in zip(full[3:], resumed[1:]):
-        assert torch.equal(a["is_first"], b["is_first"])
-    assert len(list(loader)) == len(full)  # the next epoch is whole again
+        assert a["seq_names"] == b["seq_names"] and torch.equal(a["frames"], b["frames"])
+        assert torch.equal(a["is_first"], b["is_first"]) and torch.equal(a["t_us"], b["t_us"])
+    again = list(loader)  # the next epoch is whole again, and another draw than epoch 0
+    assert len(again) == len(full)
+    assert any(not torch.equal(a["t_us"], b["t_us"]) for a, b in zip(full, again))

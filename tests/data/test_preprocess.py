@@ -584,3 +584,192 @@ def test_label_timeline_properties(rate_hz, seed, n, drop):
     # between frames: base period / windows per period, within the 2 ms label jitter
     steps_after = np.diff(ends[idx[0]:])
     assert np.all(np.abs(steps_after - frames.base_period_us / steps) <= 2_000)
+
+
+# ---- kills and damaged output (issue 10) ---------------------------------------------------------
+def write_long_raw(root: Path, n_seq: int = 4, duration_us: int = 3_000_000) -> None:
+    """Sequences long enough (60 windows each) that a run can be killed while workers write."""
+    for s in range(n_seq):
+        rng = np.random.default_rng(100 + s)
+        n = duration_us // 400
+        ev = np.zeros(n, EVENT_DTYPE)
+        ev["t"] = np.sort(rng.integers(0, duration_us, n))
+        ev["x"], ev["y"], ev["p"] = rng.integers(0, SMALL_W, n), rng.integers(0, SMALL_H, n), rng.integers(0, 2, n)
+        t = np.arange(0, duration_us, PERIOD_US)
+        boxes = np.zeros(t.size, BBOX_DTYPE)
+        boxes["t"], boxes["x"], boxes["y"], boxes["w"], boxes["h"] = t, 5 + s, 6, 12, 10
+        boxes["class_id"] = s % 3
+        write_sequence(root / ("train" if s % 2 == 0 else "val"), f"s{s}", ev, boxes, SMALL_H, SMALL_W)
+
+
+def assert_same_output(got_root: Path, want_root: Path) -> None:
+    """Every sequence of ``want_root`` exists in ``got_root`` with equal arrays."""
+    want = sorted(p.relative_to(want_root) for p in want_root.glob("*/*") if p.is_dir())
+    got = sorted(p.relative_to(got_root) for p in got_root.glob("*/*") if p.is_dir())
+    assert got == want
+    for rel in want:
+        a, b = PreprocessedSequence(got_root / rel, REPR), PreprocessedSequence(want_root / rel, REPR)
+        np.testing.assert_array_equal(a.reprs(0, a.num_reprs), b.reprs(0, b.num_reprs))
+        np.testing.assert_array_equal(a.repr_timestamps_us, b.repr_timestamps_us)
+        np.testing.assert_array_equal(a.label_repr_idx, b.label_repr_idx)
+        np.testing.assert_array_equal(a.all_labels(), b.all_labels())
+        a.close()
+        b.close()
+
+
+def child_pids(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` (read from /proc, Linux)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def running(pid: int) -> bool:
+    """True while process ``pid`` exists and is not a zombie waiting to be reaped (Linux)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
+def wait_until(condition, timeout_s: float, what: str) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def finished(dst: Path) -> list[Path]:
+    return [p for p in dst.glob("*/*") if p.is_dir() and not p.name.endswith(".tmp")]
+
+
+@pytest.mark.slow                  # ~10 process starts: 8 s idle, 25 s on 2 busy cores
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
+def test_killing_the_main_process_alone_kills_its_workers_and_reruns_lose_nothing(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    raw, dst = tmp_path / "raw", tmp_path / "pre"
+    write_long_raw(raw)
+    preprocess_dataset(raw, tmp_path / "ref", workers=1, progress=False)
+    code = ("from evdet.data.preprocess import preprocess_dataset; "
+            f"preprocess_dataset({str(raw)!r}, {str(dst)!r}, workers=2, progress=False)")
+
+    def workers_of(proc):
+        return [p for p in child_pids(proc.pid)
+                if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()]
+
+    moments = {  # kill the main process (alone, SIGKILL) at these moments of successive runs
+        "workers started": lambda proc, before: len(workers_of(proc)) == 2,
+        "a sequence being written": lambda proc, before: any(dst.glob("*/*.tmp")),
+        "a sequence finished": lambda proc, before: len(finished(dst)) > before,
+    }
+    for moment, condition in moments.items():
+        before = len(finished(dst))
+        proc = subprocess.Popen([sys.executable, "-c", code])
+        wait_until(lambda: condition(proc, before) or proc.poll() is not None, 60, moment)
+        assert proc.poll() is None, f"the run ended before '{moment}'"
+        workers = workers_of(proc)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        wait_until(lambda: not any(running(p) for p in workers), 10,
+                   f"the workers to die after the main process was killed at '{moment}'")
+    summary = preprocess_dataset(raw, dst, workers=1, progress=False)
+    assert summary["done"] + summary["skipped"] == 4
+    assert_same_output(dst, tmp_path / "ref")
+    assert json.loads((dst / "preprocess.json").read_text())["complete"] is True
+    assert not list(dst.glob("*/*.tmp")) and not (dst / ".preprocess.lock").exists()
+
+
+@pytest.mark.parametrize("damage", ["truncated h5", "no manifest", "missing timestamps"])
+def test_a_damaged_finished_folder_is_redone_not_trusted(small_raw, small_pre, tmp_path, damage):
+    raw, _ = small_raw
+    dst = tmp_path / "pre"
+    preprocess_dataset(raw, dst, workers=1, progress=False)
+    seq = dst / "val" / "val_seq"
+    h5 = seq / "event_representations_v2" / REPR / "event_representations.h5"
+    if damage == "truncated h5":          # what a killed writer leaves behind
+        data = h5.read_bytes()
+        h5.write_bytes(data[: len(data) // 2])
+    elif damage == "no manifest":         # e.g. a folder from an interrupted or older run
+        (seq / "manifest.json").unlink()
+    else:
+        (seq / "event_representations_v2" / REPR / "timestamps_us.npy").unlink()
+    summary = preprocess_dataset(raw, dst, workers=1, progress=False)
+    assert (summary["done"], summary["skipped"]) == (1, 1)
+    assert summary["redone"] == 1
+    assert_same_output(dst, small_pre[0])
+
+
+def test_verify_sequence_by_checksum_finds_a_changed_byte(small_pre, tmp_path):
+    import shutil
+
+    from evdet.data.preprocess_manifest import IncompleteSequenceError, verify_sequence
+
+    seq = tmp_path / "seq"
+    shutil.copytree(small_pre[0] / "train" / "train_seq", seq)
+    counts = verify_sequence(seq, REPR, "none", checksums=True)
+    assert counts["reprs"] == len(expected_window_ends()) and counts["label_frames"] == len(FRAME_T)
+    path = seq / "event_representations_v2" / REPR / "event_representations.h5"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 1              # same size, one bit changed in an early chunk
+    path.write_bytes(bytes(data))
+    verify_sequence(seq, REPR, "none")     # sizes and the last chunk cannot see it
+    with pytest.raises(IncompleteSequenceError, match=r"event_representations.h5: SHA-256 differs"):
+        verify_sequence(seq, REPR, "none", checksums=True)
+
+
+def test_survivors_of_a_killed_run_are_waited_for_or_named(small_raw, tmp_path):
+    import subprocess
+    import sys
+
+    from evdet.data.preprocess_workers import OutputLock
+
+    dst = tmp_path / "pre"
+    dst.mkdir()
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    stray = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        (dst / ".preprocess.lock").write_text(f"{gone.pid}\n{stray.pid}\n")   # dead main, live worker
+        with pytest.raises(PreprocessError, match=rf"worker process\(es\) \[{stray.pid}\] of an earlier"):
+            with OutputLock(dst, survivor_wait_s=0.2):
+                pass
+    finally:
+        stray.kill()
+        stray.wait()
+    with OutputLock(dst, survivor_wait_s=0.2) as lock:                      # now it is gone
+        assert lock.path.read_text().split() == [str(os.getpid())]
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
+@pytest.mark.parametrize("platform", ["linux", "other"])
+def test_die_with_parent_ends_a_process_whose_parent_is_killed(tmp_path, platform):
+    """The middle process starts a child that calls die_with_parent, prints the child's pid, and
+    is killed; the child must end (by the kernel on Linux, by the watchdog elsewhere)."""
+    import subprocess
+    import sys
+
+    child = ("import sys, time; sys.platform = %r; "
+             "from evdet.data.preprocess_workers import die_with_parent; import os; "
+             "die_with_parent(os.getppid()); print('ready', flush=True); time.sleep(30)") % platform
+    middle = ("import subprocess, sys; "
+              f"c = subprocess.Popen([sys.executable, '-c', {child!r}], stdout=subprocess.PIPE); "
+              "ready = c.stdout.readline() == b'ready\\n'; print(c.pid if ready else 'not ready', flush=True); "
+              "import time; time.sleep(30)")
+    proc = subprocess.Popen([sys.executable, "-c", middle], stdout=subprocess.PIPE, text=True)
+    pid = int(proc.stdout.readline())
+    assert Path(f"/proc/{pid}").exists()
+    proc.kill()
+    proc.wait()
+    wait_until(lambda: not running(pid), 5, "the child to die with its parent")

@@ -186,3 +186,16 @@ def test_cli_simulate_with_preview(tmp_path):
     assert len(list(out.rglob("*_td.h5"))) == 3
     bad = CliRunner().invoke(app, ["simulate", str(out), "--resolution", "big"])
     assert bad.exit_code == 1 and "--resolution" in bad.output
+
+
+def test_labelled_boxes_fill_the_view():
+    from scipy.stats import spearmanr
+    boxes = np.concatenate([simulate_sequence(preset_config("day"), 1.5, (H, W),
+                                              np.random.default_rng(seed)).boxes for seed in (31, 32, 33)])
+    assert boxes.size > 300
+    cx, cy = boxes["x"] + boxes["w"] / 2, boxes["y"] + boxes["h"] / 2
+    top, left = cy < H / 2, cx < W / 2
+    quarters = [np.mean(top & left), np.mean(top & ~left), np.mean(~top & left), np.mean(~top & ~left)]
+    assert max(quarters) <= 0.5, quarters                  # no quarter of the image holds most boxes
+    assert np.mean(~top) >= 0.3, quarters                  # the near half is populated
+    assert spearmanr(np.sqrt(boxes["w"] * boxes["h"]), cy)[0] > 0   # near users are larger

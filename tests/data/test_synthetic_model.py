@@ -249,3 +249,49 @@ def test_labels_interpolate_and_drop_silent_or_tiny_users():
     assert b["x"][0] == pytest.approx(10 + 10 * 13333 / 20000, abs=1e-3)
     assert b["w"][0] == pytest.approx(40.0) and b["h"][0] == pytest.approx(20.0)
     assert (b["y"][1], b["h"][1]) == (30.0, 15.0)
+
+
+# ---- the scene fills the view ------------------------------------------------------------------------
+def _visible_centres_and_sizes(resolution, seeds, seconds=90.0, dt_s=0.25):
+    """Box centres (N, 2) and sqrt(area) (N,) of the moving users in view, traffic only (no rendering)."""
+    h, w = resolution
+    cfg = SceneConfig()
+    cam = Camera(h, w, cfg.camera_height_m, cfg.pitch_deg, cfg.hfov_deg)
+    centres, sizes = [], []
+    for seed in seeds:
+        rng = np.random.default_rng(seed)
+        layout = build_layout(cam, cfg, rng)
+        traffic = Traffic(layout, cam, cfg, rng)
+        for k in range(int(seconds / dt_s)):
+            s_before = np.array([a.s_m for a in traffic.agents])
+            traffic.spawn(dt_s)
+            traffic.step(dt_s)
+            if k * dt_s < 30.0 or not traffic.agents:
+                traffic.remove_finished()
+                continue
+            moving = np.array([a.s_m for a in traffic.agents])[: s_before.size] > s_before
+            boxes = traffic.boxes()[: s_before.size][moving]
+            x0, y0 = np.maximum(boxes[:, 0], 0), np.maximum(boxes[:, 1], layout.wall_row)
+            x1, y1 = np.minimum(boxes[:, 2], w), np.minimum(boxes[:, 3], h)
+            ok = (x1 - x0 >= 2) & (y1 - y0 >= 2)
+            x0, y0, x1, y1 = x0[ok], y0[ok], x1[ok], y1[ok]
+            centres.append(np.stack([(x0 + x1) / 2, (y0 + y1) / 2], 1))
+            sizes.append(np.sqrt((x1 - x0) * (y1 - y0)))
+            traffic.remove_finished()
+    return np.concatenate(centres), np.concatenate(sizes)
+
+
+def _assert_fills_view(centres, sizes, h, w):
+    from scipy.stats import spearmanr
+    top, left = centres[:, 1] < h / 2, centres[:, 0] < w / 2
+    quarters = [np.mean(top & left), np.mean(top & ~left), np.mean(~top & left), np.mean(~top & ~left)]
+    assert max(quarters) <= 0.5, quarters
+    assert np.mean(~top) >= 0.3, quarters
+    assert spearmanr(sizes, centres[:, 1])[0] > 0          # near (low in the image) is large
+
+
+@pytest.mark.parametrize("resolution", [(180, 320), (360, 640), (720, 1280)])
+def test_road_users_fill_the_view(resolution):
+    centres, sizes = _visible_centres_and_sizes(resolution, seeds=(21, 22, 23, 24))
+    assert centres.shape[0] > 500
+    _assert_fills_view(centres, sizes, *resolution)

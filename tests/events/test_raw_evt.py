@@ -9,8 +9,7 @@ from hypothesis import strategies as st
 
 from evdet.events import (EventFormatError, OutOfRangeEventsWarning, make_events, read_events,
                           sensor_size, write_raw)
-from evdet.events.evt2 import decode_evt2
-from evdet.events.evt3 import decode_evt3
+from evdet.events.evt_stream import decode_evt2, decode_evt3
 from evdet.events.raw import infer_sensor_size, read_raw_header
 from evdet.events.raw_encode import encode_evt2, encode_evt3
 

@@ -62,3 +62,26 @@ def make_experiment(root: Path, exp_id: str, *, base: Optional[str] = None, prot
             lines.append(",".join([str(r.get("epoch", 0)), str(r["step"]), *[str(r.get(k, "")) for k in keys]]))
         (d / "logs" / "metrics.csv").write_text("\n".join(lines) + "\n")
     return d
+
+
+def make_seeded_experiment(root: Path, exp_id: str, seed_aps: dict, *, base: Optional[str] = None,
+                           hypothesis: str = "", protocol: str = "prophesee") -> Path:
+    """A schema-2 record whose runs hold per-seed AP / AP_S values.
+
+    Args:
+        seed_aps: seed -> (AP, AP_S). The top-level ``protocols`` holds the first seed's block (tests
+            that need means compute them by hand).
+    """
+    blocks = {s: protocol_block(ap, ap_s, {"pedestrian": ap, "car": ap, "bicycle": ap})
+              for s, (ap, ap_s) in seed_aps.items()}
+    for b in blocks.values():
+        b["protocol"] = protocol
+    d = make_experiment(root, exp_id, base=base, hypothesis=hypothesis,
+                        protocols={protocol: next(iter(blocks.values()))})
+    doc = json.loads((d / "results.json").read_text())
+    doc.update(schema_version=2, seeds=list(seed_aps),
+               runs={str(s): {"seed": s, "dir": "." if i == 0 else f"seeds/seed_{s}", "status": "completed",
+                              "step": 1000, "protocols": {protocol: blocks[s]}, "monitors": {"loss_cv": 0.2}}
+                     for i, s in enumerate(seed_aps)})
+    (d / "results.json").write_text(json.dumps(doc))
+    return d

@@ -137,3 +137,82 @@ def test_load_config_tree_errors(tmp_path: Path):
     (tmp_path / "exp1").mkdir()
     _write(tmp_path / "exp1" / "config.yaml", {"a": 1})
     assert load_config_tree("exp1", tmp_path) == {"a": 1}
+
+
+# The seeds' post-mortem: Trial-2 worked, Trial-3 (nine changed hyper-parameters) collapsed; the
+# post-mortem's conclusion was to test focal loss alone first.
+TRIAL2 = {**YOLO_BASE, "batch": 16}
+TRIAL3 = {**TRIAL2, "batch": 32, "lr0": 0.002, "lrf": 0.1, "momentum": 0.95, "warmup_epochs": 5.0,
+          "box": 0.08, "cls": 0.3, "obj": 0.7, "fl_gamma": 0.5}
+
+
+def test_trial2_to_trial3_post_mortem_puts_focal_switch_first(tmp_path: Path):
+    a = _write(tmp_path / "trial2_hyp.yaml", TRIAL2)
+    b = _write(tmp_path / "trial3_hyp.yaml", TRIAL3)
+    d = diff_configs(load_config_tree(a), load_config_tree(b), base_completed=True, ids=("trial2", "trial3"))
+    assert len(d.changes) == 9 and d.confounded == 9
+    # high: the loss switch, then the batch / lr interaction (batch x2 with lr x0.2: neither scaling);
+    # medium: continuous tweaks (loss gains, schedule, momentum) by key
+    assert [c.key for c in d.changes] == ["fl_gamma", "batch", "lr0", "box", "cls", "lrf", "momentum", "obj",
+                                          "warmup_epochs"]
+    assert [c.kind for c in d.changes[:3]] == ["loss switch", "lr/batch", "lr/batch"]
+    assert d.plan == [
+        "evdet exp ablate trial2 trial3 --seeds 0,1,2   # each of the 9 changes alone on trial2 and left out of "
+        "trial3; first suspect: fl_gamma (0.0 -> 0.5)",
+        "evdet exp bisect trial2 trial3 --metric full/AP --mode max   # smallest set of changes that turns "
+        "trial2 into trial3"]
+
+
+def test_within_a_risk_level_loss_switch_before_lr_before_continuous_before_augmentation():
+    new = {**YOLO_BASE, "fl_gamma": 0.0, "lr0": 0.02, "box": 0.075, "mixup": 0.1}
+    d = diff_configs({**YOLO_BASE, "fl_gamma": 0.5}, new)
+    assert {c.risk for c in d.changes} == {"medium"}
+    assert [(c.key, c.kind) for c in d.changes] == [("fl_gamma", "loss switch"), ("lr0", "lr/batch"),
+                                                    ("box", "continuous"), ("mixup", "augmentation")]
+
+
+def test_loss_gain_to_zero_is_a_loss_switch_but_a_gain_tweak_is_not():
+    d = diff_configs(_evdet(), {**_evdet(), "loss": {**_evdet()["loss"], "iou_weight": 0.0}})
+    assert [c.kind for c in d.changes] == ["loss switch"]
+    d = diff_configs(_evdet(), {**_evdet(), "loss": {**_evdet()["loss"], "iou_weight": 4.0}})
+    assert [c.kind for c in d.changes] == ["continuous"]
+
+
+def test_plan_for_one_change_and_for_none():
+    d = diff_configs(_evdet(), _evdet(alpha=2.5), ids=("base", "sa"))
+    assert d.plan == ["evdet exp ablate base sa --seeds 0,1,2   # the one change (loss.size_aware.alpha) over "
+                      "seeds: effect vs noise"]
+    assert diff_configs(_evdet(), _evdet(seed=3)).plan == []          # a seed alone is not an experiment
+    assert diff_configs(_evdet(), _evdet()).plan == []
+
+
+def test_non_utf8_yaml_is_a_one_line_error_naming_the_file(tmp_path: Path):
+    bad = tmp_path / "latin1.yaml"
+    bad.write_bytes("lr0: 0.01\nnote: caf\xe9\n".encode("latin-1"))   # 0xe9 after 10 + 9 bytes
+    with pytest.raises(ConfigDiffError, match=r"latin1\.yaml: not UTF-8 text \(byte 0xe9 at offset 19\)"):
+        load_config_tree(bad)
+    from typer.testing import CliRunner
+
+    from evdet.cli import app
+
+    good = _write(tmp_path / "good.yaml", {"lr0": 0.01})
+    r = CliRunner().invoke(app, ["exp", "diff", str(good), str(bad), "--root", str(tmp_path)],
+                           env={"COLUMNS": "250", "NO_COLOR": "1"})
+    assert r.exit_code == 1
+    lines = [line for line in r.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "latin1.yaml" in lines[0] and "not UTF-8" in lines[0]
+
+
+def test_cli_diff_ends_with_the_plan(tmp_path: Path):
+    from typer.testing import CliRunner
+
+    from evdet.cli import app
+
+    a, b = _write(tmp_path / "t2.yaml", TRIAL2), _write(tmp_path / "t3.yaml", TRIAL3)
+    r = CliRunner().invoke(app, ["exp", "diff", str(a), str(b), "--root", str(tmp_path)],
+                           env={"COLUMNS": "250", "NO_COLOR": "1"})
+    assert r.exit_code == 0, r.output
+    tail = r.output.rstrip().splitlines()[-3:]
+    assert tail[0] == "to isolate the cause, run:"
+    assert tail[1].startswith(f"  evdet exp ablate {a} {b} --seeds 0,1,2") and "first suspect: fl_gamma" in tail[1]
+    assert tail[2].startswith(f"  evdet exp bisect {a} {b} --metric full/AP --mode max")

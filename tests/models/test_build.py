@@ -21,6 +21,15 @@ def test_param_counts_match_reference(preset):
     assert abs(got_m - REFERENCE_PARAMS_M[preset]) / REFERENCE_PARAMS_M[preset] < 0.002
 
 
+def test_head_num_classes_is_checked_against_the_data():
+    from evdet.models.config import HeadConfig
+
+    model = build_model(ModelConfig(preset="nano", head=HeadConfig(num_classes=3)), 3, (64, 96))
+    assert model.head.cls_preds[0].out_channels == 3
+    with pytest.raises(ValueError, match=r"model.head.num_classes=3 but the dataset's class map has 2 classes"):
+        build_model(ModelConfig(preset="nano", head=HeadConfig(num_classes=3)), 2, (64, 96))
+
+
 def test_head_width_and_heads_follow_presets():
     model = build_model(ModelConfig(preset="small"), 2, (360, 640))
     assert model.head.stems[0].conv.out_channels == 96

@@ -103,14 +103,15 @@ def test_postprocess_scores_threshold_nms_clip_and_limit(model):
     cls_p = torch.tensor([[0.9, 0.1], [0.8, 0.1], [0.1, 0.8], [0.7, 0.2], [0.5, 0.5]])
     head = _head(boxes, obj, torch.log(cls_p / (1 - cls_p)))
     dets = model.postprocess(head, conf_threshold=0.1, nms_iou=0.45, max_detections=300)[0]
-    expected = torch.tensor([[15.0, 15.0, 25.0, 25.0, 0.81, 0.0],
-                             [53.0, 43.0, 60.0, 50.0, 0.42, 0.0],
-                             [16.0, 15.0, 26.0, 25.0, 0.40, 1.0]])
+    # columns: x1, y1, x2, y2, obj x cls, class, cls alone (YOLOX class_conf)
+    expected = torch.tensor([[15.0, 15.0, 25.0, 25.0, 0.81, 0.0, 0.9],
+                             [53.0, 43.0, 60.0, 50.0, 0.42, 0.0, 0.7],
+                             [16.0, 15.0, 26.0, 25.0, 0.40, 1.0, 0.8]])
     assert torch.allclose(dets, expected, atol=1e-5)
     limited = model.postprocess(head, conf_threshold=0.1, nms_iou=0.45, max_detections=2)[0]
     assert torch.allclose(limited, expected[:2], atol=1e-5)
     none = model.postprocess(head, conf_threshold=0.95)[0]
-    assert none.shape == (0, 6)
+    assert none.shape == (0, 7)
 
 
 def test_uint8_input_is_cast_without_scaling(model):

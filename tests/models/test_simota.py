@@ -1,5 +1,7 @@
 """SimOTA on hand-made cases: one 4 x 4 level, stride 8, anchor centres at 4, 12, 20, 28."""
 
+import math
+
 import torch
 
 from evdet.models.simota import center_prior, simota_assign
@@ -70,19 +72,59 @@ def test_anchor_wanted_by_two_gts_goes_to_the_cheaper_one():
     assert swapped.matched_gt.tolist() == [1]
 
 
-def test_class_cost_breaks_iou_ties():
-    centers, strides = grid()
-    preds = torch.tensor([FAR] * 16)
+def class_cost_by_hand(cls_logits, obj_logit, gt_class):
+    """SimOTA class cost of one anchor: sum over classes of BCE(sqrt(sigmoid(cls) * sigmoid(obj)), onehot)."""
+    obj = 1 / (1 + math.exp(-obj_logit))
+    total = 0.0
+    for k, logit in enumerate(cls_logits):
+        p = math.sqrt(obj / (1 + math.exp(-logit)))
+        total += -math.log(p) if k == gt_class else -math.log(1 - p)
+    return total
+
+
+def iou_cost_by_hand(shift_px):
+    """3 * -log IoU of a 16 x 16 box and the same box shifted right by shift_px."""
+    inter = (16 - shift_px) * 16
+    return 3 * -math.log(inter / (2 * 256 - inter))
+
+
+def test_class_cost_alone_decides_between_equal_ious():
+    # anchors a = (12, 12) and b = (20, 20) predict boxes shifted left / right by 4 px: IoU 0.6 each,
+    # so k = int(1.2) = 1 and only the class cost can choose; the winner follows the class logits
+    gt, gt_class = [[16.0, 16.0, 16.0, 16.0]], 1
     a, b = anchor(12, 12), anchor(20, 20)
-    preds[a] = preds[b] = torch.tensor([16.0, 16.0, 16.0, 16.0])
-    preds[anchor(12, 20)] = torch.tensor([16.0, 16.0, 32.0, 32.0])  # IoU 0.25: k = int(2.25) = 2
+    preds = [FAR] * 16
+    preds[a], preds[b] = [12.0, 16.0, 16.0, 16.0], [20.0, 16.0, 16.0, 16.0]
+    for confident, other in ((a, b), (b, a)):
+        cls = torch.zeros(16, 2)
+        cls[confident] = torch.tensor([-2.0, 3.0])     # sure of class 1, the GT's class
+        cls[other] = torch.tensor([3.0, -2.0])         # sure of class 0
+        assert class_cost_by_hand([-2.0, 3.0], 0.0, gt_class) < class_cost_by_hand([3.0, -2.0], 0.0, gt_class)
+        result = simota_assign(torch.tensor(preds), torch.zeros(16), cls, *grid(),
+                               torch.tensor(gt), torch.tensor([gt_class]))
+        assert result.fg_mask.nonzero().squeeze(1).tolist() == [confident]
+        assert torch.allclose(result.matched_iou, torch.tensor([0.6]))
+
+
+def test_class_cost_outweighs_a_small_iou_difference():
+    # a: shift 4 px (IoU 0.6), b: shift 4.5 px (IoU 0.561), k = int(1.16) = 1. By hand, the IoU term
+    # favours a by 3 * ln(0.6 / 0.561) = 0.20, and b's confident class-1 logit (8) gives b a class cost
+    # lower by 0.35 than a's neutral logits: b wins. With neutral logits on both, a wins.
+    gt, gt_class = [[16.0, 16.0, 16.0, 16.0]], 1
+    a, b = anchor(12, 12), anchor(20, 20)
+    preds = [FAR] * 16
+    preds[a], preds[b] = [12.0, 16.0, 16.0, 16.0], [20.5, 16.0, 16.0, 16.0]
+    cost_a = class_cost_by_hand([0.0, 0.0], 0.0, gt_class) + iou_cost_by_hand(4.0)
+    cost_b = class_cost_by_hand([0.0, 8.0], 0.0, gt_class) + iou_cost_by_hand(4.5)
+    assert cost_b < cost_a                                    # the hand computation of the case
     cls = torch.zeros(16, 2)
-    cls[b, 1] = 4.0   # anchor b is confident in class 1, the GT's class
-    cls[anchor(12, 20), 1] = 8.0
-    result = simota_assign(preds, torch.zeros(16), cls, centers, strides,
-                           torch.tensor([[16.0, 16.0, 16.0, 16.0]]), torch.tensor([1]))
-    # costs: a and b have IoU 1, b's class cost is lower; (12, 20) has IoU 0.25 -> cost 3 * 1.386 more
-    assert sorted(result.fg_mask.nonzero().squeeze(1).tolist()) == sorted([a, b])
+    cls[b, 1] = 8.0
+    result = simota_assign(torch.tensor(preds), torch.zeros(16), cls, *grid(),
+                           torch.tensor(gt), torch.tensor([gt_class]))
+    assert result.fg_mask.nonzero().squeeze(1).tolist() == [b]
+    neutral = simota_assign(torch.tensor(preds), torch.zeros(16), torch.zeros(16, 2), *grid(),
+                            torch.tensor(gt), torch.tensor([gt_class]))
+    assert neutral.fg_mask.nonzero().squeeze(1).tolist() == [a]
 
 
 def test_no_gt_or_no_candidate_gives_empty_assignment():

@@ -58,3 +58,7 @@ def test_ddp_two_cpu_processes(tmp_path):
     # each rank validated its own sequence; after the gather both know both
     assert results[0]["val_names"] == results[1]["val_names"] == ["seq_val_0", "seq_val_1"]
     assert (tmp_path / "run" / "checkpoints" / "last.ckpt").is_file()
+    import torch
+    saved = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    # rank 0 wrote both ranks' stream slots (one each) and RNG states, for an exact resume
+    assert sorted(saved["evdet_resume"]["stream_states"]) == [0, 1] and len(saved["evdet_resume"]["rng"]) == 2

@@ -105,12 +105,12 @@ def test_kill_and_resume_gives_an_unbroken_history(tiny_cfgs, tmp_path):
     recorder = RecordBatches()
     summary = fit(data, model, loss, train, tmp_path, resume=True, callbacks=[recorder], progress=False)
     assert summary["global_step"] == 8
-    # the streams continue where the checkpoint was taken (batch 4 of epoch 0), states reset once
+    # the streams continue where the checkpoint was taken (batch 4 of epoch 0), states carried on
     from evdet.data.datamodule import EventDataModule
     expected = list(EventDataModule(data, seed=train.seed).train_dataloader())[4:8]
     assert [r[0] for r in recorder.seen] == [b["seq_names"] for b in expected]
     assert [r[1] for r in recorder.seen] == pytest.approx([float(b["frames"].sum()) for b in expected])
-    assert recorder.seen[0][2] == [True, True]
+    assert [r[2] for r in recorder.seen] == [b["is_first"].tolist() for b in expected]
     # best-metric tracking went on from the restored best, not from scratch
     assert summary["best_score"] <= best["best_score"] and summary["best_step"] >= best["best_step"]
     rows = train_rows(tmp_path / "logs" / "metrics.csv")
@@ -127,6 +127,29 @@ def test_kill_and_resume_gives_an_unbroken_history(tiny_cfgs, tmp_path):
     assert [float(r["train/lr"]) for r in rows] == pytest.approx(expected, rel=1e-5)
 
 
+@pytest.mark.parametrize("sampling, workers", [("stream", 0), ("mixed", 0),
+                                               pytest.param("mixed", 2, marks=pytest.mark.slow)])
+def test_resumed_run_logs_the_losses_of_an_uninterrupted_one(tiny_cfgs, tmp_path, sampling, workers):
+    # 3 slots over sequences of 11, 7, 9 representations in chunks of 2: at the checkpoint (step 4) every
+    # slot is inside a sequence, so its recurrent state matters; mixed adds augmented random windows
+    data, model, loss, train = tiny_cfgs
+    data = dataclasses.replace(data, sampling=sampling, batch_size=3 if sampling == "stream" else 4,
+                               num_workers=workers)
+    train = dataclasses.replace(train, max_steps=7, val_every_n_steps=4, limit_val_batches=1)
+    fit(data, model, loss, train, tmp_path / "whole", progress=False)
+    with pytest.raises(RuntimeError, match="killed at step 6"):
+        fit(data, model, loss, train, tmp_path / "killed", callbacks=[Kill(6)], progress=False)
+    saved = torch.load(tmp_path / "killed" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert saved["global_step"] == 4
+    assert sorted(saved["evdet_resume"]["stream_states"]) == ([0, 1, 2] if sampling == "stream" else [0, 1])
+    fit(data, model, loss, train, tmp_path / "killed", resume=True, progress=False)
+    whole = train_rows(tmp_path / "whole" / "logs" / "metrics.csv")
+    resumed = train_rows(tmp_path / "killed" / "logs" / "metrics.csv")
+    keys = ("step", "train/loss", "train/iou", "train/obj", "train/cls", "train/num_fg", "train/lr")
+    assert [int(r["step"]) for r in resumed] == list(range(7))
+    assert [[r[k] for k in keys] for r in resumed] == [[r[k] for k in keys] for r in whole]
+
+
 def test_rows_before_step_keeps_validation_of_the_checkpoint_step():
     rows = [{"step": "3", "train/loss": "1", "val/loss": ""}, {"step": "4", "train/loss": "", "val/loss": "2"},
             {"step": "4", "train/loss": "1", "val/loss": ""}, {"step": "5", "train/loss": "", "val/loss": "2"}]
@@ -134,14 +157,31 @@ def test_rows_before_step_keeps_validation_of_the_checkpoint_step():
 
 
 def test_loggers_are_checked():
-    import importlib.util
-
     from evdet.training.fit import build_loggers
     with pytest.raises(ValueError, match="unknown logger"):
         build_loggers(["csv", "comet"], Path("/tmp/unused"))
-    if importlib.util.find_spec("wandb") is None:
-        with pytest.raises(ImportError, match="pip install wandb"):
-            build_loggers(["wandb"], Path("/tmp/unused"))
+    with pytest.raises(ValueError, match=r"unknown logger\(s\) \['wandb'\]"):
+        build_loggers(["wandb"], Path("/tmp/unused"))
+
+
+@pytest.mark.slow
+def test_mlflow_logger_records_the_training_losses(tiny_cfgs, tmp_path):
+    # a real MLflow store (mlflow-skinny, SQLite): the losses it holds are those of metrics.csv
+    mlflow = pytest.importorskip("mlflow", reason="optional: pip install mlflow-skinny")
+    from evdet.training.fit import mlflow_tracking_uri
+
+    data, model, loss, train = tiny_cfgs
+    train = dataclasses.replace(train, max_steps=2, val_every_n_steps=2, limit_val_batches=1,
+                                loggers=("csv", "mlflow"))
+    fit(data, model, loss, train, tmp_path / "run", progress=False)
+    client = mlflow.tracking.MlflowClient(mlflow_tracking_uri(tmp_path / "run" / "logs"))
+    (run,) = client.search_runs([client.get_experiment_by_name("evdet").experiment_id])
+    assert run.info.run_name == "run" and run.info.status == "FINISHED"
+    history = sorted((m.step, m.value) for m in client.get_metric_history(run.info.run_id, "train/loss"))
+    expected = sorted((int(r["step"]), float(r["train/loss"]))
+                      for r in train_rows(tmp_path / "run" / "logs" / "metrics.csv"))
+    assert [s for s, _ in history] == [s for s, _ in expected] == [0, 1]
+    assert [v for _, v in history] == pytest.approx([v for _, v in expected], rel=1e-6)
 
 
 def test_precision_auto_is_fp32_without_cuda():

@@ -16,6 +16,9 @@ app = typer.Typer(
 exp_app = typer.Typer(help="Experiment records: create, run, list, rank, compare, diff, verdict, report.",
                       no_args_is_help=True)
 app.add_typer(exp_app, name="exp")
+export_app = typer.Typer(help="Export models and data for other runtimes and tools (ONNX, YOLO).",
+                         no_args_is_help=True)
+app.add_typer(export_app, name="export")
 
 
 def console():

@@ -7,7 +7,33 @@ from typing import List, Optional
 
 import typer
 
-from evdet.cli.common import ROOT_OPT, app, console, exp_app, fail, list_exps, load_exp
+from evdet.cli.common import ROOT_OPT, app, console, exp_app, fail, load_exp
+
+N_BOOT_OPT = typer.Option(200, "--n-boot", min=10, help="Bootstrap resamples (one-seed comparisons).")
+
+
+def list_exps_marked(root: Path) -> list:
+    """Every experiment under ``root``; unreadable records are listed as broken (exit 1 only when none)."""
+    from evdet.experiments.records import list_experiments
+
+    exps = list_experiments(root, on_error="mark")
+    if not exps:
+        fail(f"{root}: no experiments")
+    for e in exps:
+        if e.error:
+            typer.secho(f"warning: broken record {e.id}: {e.error}", fg=typer.colors.YELLOW, err=True)
+    return exps
+
+
+def _parse_seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        fail(f"--seeds {text!r}: expected comma-separated integers, e.g. 0,1,2")
+    if not seeds:
+        fail(f"--seeds {text!r}: no seed given")
+    return seeds
+
 
 @exp_app.command("new")
 def exp_new(
@@ -17,6 +43,8 @@ def exp_new(
     base: Optional[str] = typer.Option(None, "--base", help="Baseline experiment id: start from its config."),
     config: Optional[List[str]] = typer.Option(None, "--config", "-c",
                                                help="YAML file or preset (demo, model/small, data/gen1); repeatable."),
+    seeds: Optional[str] = typer.Option(None, "--seeds", help="Train one run per seed, e.g. 0,1,2 (config "
+                                        "'seeds'); results get mean, std and 95% intervals over seeds."),
     root: Path = ROOT_OPT,
 ) -> None:
     """Create an experiment record: hypothesis, fully resolved config (base or presets + overrides)."""
@@ -32,50 +60,65 @@ def exp_new(
         text = hypothesis
     argv = ["evdet", "exp", "new", exp_id, *(overrides or []), "--hypothesis", hypothesis,
             *(["--base", base] if base else []), *[a for c in (config or []) for a in ("-c", c)],
-            "--root", str(root)]
+            *(["--seeds", seeds] if seeds else []), "--root", str(root)]
+    seed_override = [f"seeds=[{','.join(str(s) for s in _parse_seeds(seeds))}]"] if seeds else []
     try:
         path = new_experiment(root, exp_id, text, base=base, config_files=config or (),
-                              overrides=overrides or (), command=" ".join(shlex.quote(a) for a in argv))
+                              overrides=[*(overrides or []), *seed_override],
+                              command=" ".join(shlex.quote(a) for a in argv))
     except (RecordError, ConfigError) as err:
         fail(str(err))
     typer.echo(f"created {path}")
 
 
 @exp_app.command("run")
-def exp_run(exp_id: str, resume: bool = typer.Option(False, "--resume", help="Continue from checkpoints/last.ckpt."),
+def exp_run(exp_id: str, resume: bool = typer.Option(False, "--resume", help="Continue: skip finished seeds, "
+                                                     "resume the interrupted one from its last.ckpt."),
             root: Path = ROOT_OPT) -> None:
-    """Train an experiment with evaluation attached; fills results.json and status.json."""
+    """Train an experiment (one run per seed, in order) with evaluation attached; fills results.json."""
     from evdet.experiments.records import RecordError
     from evdet.experiments.run_config import ConfigError
-    from evdet.experiments.runner import run_experiment
+    from evdet.experiments.runner import AlreadyCompleted, run_experiment
 
     try:
         res = run_experiment(root, exp_id, resume=resume,
                              command=f"evdet exp run {exp_id}{' --resume' if resume else ''} --root {root}")
+    except AlreadyCompleted as done:
+        typer.echo(str(done))
+        return
     except (RecordError, ConfigError) as err:
         fail(str(err))
-    typer.echo(f"{exp_id}: {res['status']} at step {res['step']}")
+    seeds = res.get("seeds") or []
+    typer.echo(f"{exp_id}: {res['status']} at step {res['step']}"
+               + (f" ({len(seeds)} seeds: {', '.join(map(str, seeds))})" if len(seeds) > 1 else ""))
 
 
 @exp_app.command("list")
 def exp_list(root: Path = ROOT_OPT) -> None:
-    """Table of experiments: id, status, steps, headline metrics, architecture."""
+    """Table of experiments: id, status, steps, headline metrics, architecture (broken records marked)."""
     from evdet.experiments.tables import experiments_table
 
-    console().print(experiments_table(list_exps(root)))
+    console().print(experiments_table(list_exps_marked(root)))
 
 
 @exp_app.command("rank")
 def exp_rank(by: str = typer.Option("AP", "--by", help="AP, small_AP, AP_S, per_class.<name>.AP, prophesee/AP..."),
              protocol: Optional[str] = typer.Option(None, "--protocol"),
              baseline: Optional[str] = typer.Option(None, "--baseline", help="Delta vs this id (default: each base)."),
+             n_boot: int = N_BOOT_OPT,
              root: Path = ROOT_OPT) -> None:
-    """Rank experiments by a metric, with the delta to the baseline and architecture."""
+    """Rank experiments by a metric, with the delta to the baseline, its 95% interval and whether it is
+    within noise (Welch t over seeds; one seed: paired bootstrap over evaluation sequences / frame blocks)."""
+    from evdet.experiments.metrics import UnknownMetricError
     from evdet.experiments.rank import rank_experiments
     from evdet.experiments.tables import rank_table
 
-    exps = list_exps(root)
-    console().print(rank_table(rank_experiments(exps, by, protocol=protocol, baseline=baseline), by))
+    exps = list_exps_marked(root)
+    try:
+        rows = rank_experiments(exps, by, protocol=protocol, baseline=baseline, n_boot=n_boot, progress=True)
+    except UnknownMetricError as err:
+        fail(str(err))
+    console().print(rank_table(rows, by))
 
 
 @exp_app.command("compare")
@@ -84,8 +127,10 @@ def exp_compare(ids: List[str] = typer.Argument(..., help="Two or more experimen
                 allow_mismatch: bool = typer.Option(False, "--allow-mismatch",
                                                     help="Compare despite different fingerprints (flagged)."),
                 plot: Optional[Path] = typer.Option(None, "--plot", help="Write overlaid loss / AP curves PNG."),
+                n_boot: int = N_BOOT_OPT,
                 root: Path = ROOT_OPT) -> None:
-    """Metric, per-class and per-size deltas between experiments, and overlaid curves."""
+    """Metric, per-class and per-size deltas between experiments with 95% intervals (within noise marked),
+    and overlaid curves."""
     from evdet.experiments.compare import IncomparableError, compare_experiments, plot_curves
     from evdet.experiments.tables import comparison_tables
 
@@ -93,7 +138,8 @@ def exp_compare(ids: List[str] = typer.Argument(..., help="Two or more experimen
         fail("compare needs at least two experiment ids")
     exps = [load_exp(root, i) for i in ids]
     try:
-        comp = compare_experiments(exps, protocol=protocol, allow_mismatch=allow_mismatch)
+        comp = compare_experiments(exps, protocol=protocol, allow_mismatch=allow_mismatch, n_boot=n_boot,
+                                   progress=True)
     except IncomparableError as err:
         fail(f"{err} (use --allow-mismatch to show them anyway)")
     out_console = console()
@@ -119,7 +165,7 @@ def exp_diff(a: str = typer.Argument(..., help="Experiment id or config YAML (al
     except ConfigDiffError as err:
         fail(str(err))
     base_done = read_status(root / a).get("state") == "completed" if (root / a).is_dir() else None
-    d = diff_configs(old, new, base_completed=base_done)
+    d = diff_configs(old, new, base_completed=base_done, ids=(a, b))
     out_console = console()
     if not d.changes:
         out_console.print("no differences")
@@ -127,13 +173,18 @@ def exp_diff(a: str = typer.Argument(..., help="Experiment id or config YAML (al
     out_console.print(diff_table(d, f"{a} -> {b}"))
     for n in d.notes:
         out_console.print(f"[bold yellow]{n}[/]")
+    if d.plan:
+        out_console.print("to isolate the cause, run:", *(f"  {c}" for c in d.plan), sep="\n", markup=False,
+                          soft_wrap=True)
 
 
 @exp_app.command("verdict")
-def exp_verdict(exp_id: str, root: Path = ROOT_OPT) -> None:
-    """Check each success criterion of hypothesis.md against the results (base-relative ones vs the base)."""
-    from evdet.experiments.tables import verdict_table
-    from evdet.experiments.verdict import CriteriaError, judge, overall_verdict, parse_criteria
+def exp_verdict(exp_id: str, n_boot: int = N_BOOT_OPT, root: Path = ROOT_OPT) -> None:
+    """Judge each success criterion of hypothesis.md with noise: supported only when the 95% interval of the
+    difference to the base (or of the value) lies wholly on the criterion's side of the threshold, rejected
+    when wholly on the other side, inconclusive otherwise. Each line shows the interval and its method."""
+    from evdet.experiments.intervals import IntervalError
+    from evdet.experiments.verdict import CriteriaError, judge, parse_criteria, verdict_lines
 
     exp = load_exp(root, exp_id)
     try:
@@ -143,8 +194,12 @@ def exp_verdict(exp_id: str, root: Path = ROOT_OPT) -> None:
     if not criteria:
         fail(f"{exp.path / 'hypothesis.md'}: no criteria under '## Success criteria'")
     base = load_exp(root, exp.base) if exp.base else None
-    res = judge(criteria, exp, base)
-    console().print(verdict_table(res, f"{exp_id}: {overall_verdict(res)}"))
+    try:
+        res = judge(criteria, exp, base, n_boot=n_boot, progress=True)
+    except IntervalError as err:
+        fail(str(err))
+    for line in verdict_lines(res, exp_id):
+        typer.echo(line)
 
 
 @exp_app.command("report")
@@ -157,7 +212,7 @@ def exp_report(ids: Optional[List[str]] = typer.Argument(None, help="Experiment 
     """Write one self-contained HTML report (plots embedded) of the given experiments."""
     from evdet.experiments.report import write_report
 
-    exps = [load_exp(root, i) for i in ids] if ids else list_exps(root)
+    exps = [load_exp(root, i) for i in ids] if ids else [e for e in list_exps_marked(root) if not e.error]
     target = out or (exps[0].path / "report.html" if ids and len(ids) == 1 else root / "report.html")
     typer.echo(f"report: {write_report(exps, target, root=root, protocol=protocol, by=by)}")
 
@@ -173,7 +228,7 @@ def analyze(data: Path = typer.Argument(..., help="Raw (<split>/*_bbox.npy) or p
             root: Path = ROOT_OPT) -> None:
     """Per-class data analysis: support, share, AP efficiency, box sizes, FPN level ownership."""
     from evdet.experiments.analysis import AnalysisError, analysis_json, analyze_dataset, plot_histograms
-    from evdet.events.atomic import write_text_atomic
+    from evdet.utils.atomic import write_text_atomic
     from evdet.experiments.tables import analysis_table
 
     hw = None

@@ -94,20 +94,21 @@ def _print_eval(results: dict) -> None:
 def eval_(
     ckpt: Path = typer.Argument(..., help="Checkpoint (.ckpt) written by evdet train."),
     args: Optional[List[str]] = typer.Argument(
-        None, help="data=DIR (preprocessed root, required), protocol=prophesee,full,etram-paper, split=val|test"),
+        None, help="data=DIR (preprocessed root, required), protocol=prophesee,full,etram-paper, split=val|test, "
+                   "scoring=class|obj_x_cls (default class: RVT's ranking by class confidence)"),
     out: Optional[Path] = typer.Option(None, "--out", help="Write metrics JSON/CSV and plots here."),
     max_sequences: Optional[int] = typer.Option(None, "--max-sequences", help="Only the first N sequences."),
 ) -> None:
     """Evaluate a checkpoint on a preprocessed split under named protocols (stream mode, whole sequences)."""
     from evdet.evaluation.run import evaluate_checkpoint
 
-    opts = _key_values(list(args or []), ("data", "protocol", "split"))
+    opts = _key_values(list(args or []), ("data", "protocol", "split", "scoring"))
     if "data" not in opts:
         fail("data=DIR (a preprocessed dataset root) is required")
     protocols = tuple(p for p in opts.get("protocol", "prophesee,full").split(",") if p)
     try:
         results = evaluate_checkpoint(ckpt, Path(opts["data"]), opts.get("split", "val"), protocols=protocols,
-                                      out_dir=out, max_sequences=max_sequences)
+                                      out_dir=out, max_sequences=max_sequences, scoring=opts.get("scoring"))
     except (FileNotFoundError, ValueError, KeyError) as err:
         fail(str(err))
     _print_eval(results)

@@ -17,21 +17,23 @@ batch from G consecutive sub-batches and every slot keeps its sequence order (RV
 Mixed mode: the batch is the concatenation of a random batch (B // 2 items) and a stream batch
 (B - B // 2 slots); the random loader is cycled so that an epoch is one pass of the streams.
 Under DDP each rank takes its own share: its own stream slots of a plan over all ranks' slots, and a
-``DistributedSampler`` share of the random windows (the Trainer runs with
-``use_distributed_sampler=False``).
+``WindowSampler`` share of the random windows (the Trainer runs with ``use_distributed_sampler=False``).
+Every random draw (window order, augmentation) is a function of (seed, epoch, pass, window or slot),
+never of an RNG's state, so a resumed epoch (``start_epoch(epoch, skip_batches)``) yields exactly the
+batches the interrupted one would have, with or without workers.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, IterableDataset, RandomSampler
+from torch.utils.data import DataLoader, Dataset, IterableDataset, Sampler
 
 from evdet.data.augment import IDENTITY, AugmentParams, augment_boxes, augment_frames, draw_augment
 from evdet.data.classes import load_class_map
@@ -148,7 +150,11 @@ def concat_batches(batches: list[dict]) -> dict:
 
 
 class RandomWindowDataset(Dataset):
-    """Map-style dataset: one random window per label frame, augmentation drawn per sample."""
+    """Map-style dataset: one random window per label frame, augmentation drawn per sample.
+
+    Indexed by the ``(window index, draw seed)`` keys of ``WindowSampler``: the augmentation of an
+    item is drawn from ``numpy.random.default_rng(draw seed)``, whatever process loads it.
+    """
 
     def __init__(self, store: SequenceStore, windows: list[Window], frame_shape, augment: Optional[AugmentConfig]):
         self.store, self.windows, self.frame_shape, self.augment = store, windows, tuple(frame_shape), augment
@@ -156,13 +162,45 @@ class RandomWindowDataset(Dataset):
     def __len__(self) -> int:
         return len(self.windows)
 
-    def __getitem__(self, i: int) -> dict:
+    def __getitem__(self, key: tuple[int, tuple[int, ...]]) -> dict:
+        index, draw_seed = key
         params = IDENTITY
         if self.augment is not None:
-            # torch's RNG is seeded per worker by the DataLoader (and by L.seed_everything)
-            rng = np.random.default_rng(int(torch.randint(0, 2**62, (1,)).item()))
+            rng = np.random.default_rng(draw_seed)
             params = draw_augment(self.augment, rng, self.frame_shape[1], self.frame_shape[2])
-        return load_window(self.store, self.windows[i], self.frame_shape, params)
+        return load_window(self.store, self.windows[index], self.frame_shape, params)
+
+
+class WindowSampler(Sampler):
+    """Random window order per (seed, epoch, pass) and this rank's share, yielding (index, draw seed) keys.
+
+    Like ``DistributedSampler`` (drop_last=False), the permutation is padded with its first indices to
+    a multiple of ``world`` and rank r takes every world-th index from r. Each iteration is the next
+    pass; ``start(epoch, pass_index, skip)`` makes the next iteration pass ``pass_index`` of ``epoch``
+    without its first ``skip`` items (a resumed epoch).
+
+    Args:
+        num_windows: windows of the dataset; seed: base seed; rank, world: DDP rank and world size.
+    """
+
+    def __init__(self, num_windows: int, *, seed: int = 0, rank: int = 0, world: int = 1):
+        self.num_windows, self.seed, self.rank, self.world = int(num_windows), int(seed), int(rank), int(world)
+        self.num_samples = math.ceil(self.num_windows / self.world)
+        self._epoch, self._pass, self._skip = 0, 0, 0
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+    def start(self, epoch: int, pass_index: int = 0, skip: int = 0) -> None:
+        self._epoch, self._pass, self._skip = int(epoch), int(pass_index), int(skip)
+
+    def __iter__(self) -> Iterator[tuple[int, tuple[int, ...]]]:
+        epoch, pass_index, skip = self._epoch, self._pass, self._skip
+        self._pass, self._skip = pass_index + 1, 0
+        order = np.random.default_rng([self.seed, epoch, pass_index]).permutation(self.num_windows)
+        order = np.resize(order, self.num_samples * self.world)[self.rank :: self.world]
+        for index in order[skip:].tolist():
+            yield index, (self.seed, epoch, pass_index, index)
 
 
 class StreamDataset(IterableDataset):
@@ -212,10 +250,10 @@ class StreamDataset(IterableDataset):
                 for s in slots:
                     w = plan[s][k]
                     if k == skip and not w.is_first:
-                        # resumed mid-sequence: the same augmentation as the sequence start, fresh state
+                        # resumed mid-sequence: the same augmentation as the sequence start; the slot's
+                        # recurrent state comes from the checkpoint (DetectionModule), zeros without one
                         start = max(j for j in range(k + 1) if plan[s][j].is_first)
                         params[s] = self._draw(s, start)
-                        w = replace(w, is_first=True)
                     elif w.is_first:
                         params[s] = self._draw(s, k)
                     items.append(load_window(self.store, w, self.frame_shape, params[s]))
@@ -262,22 +300,22 @@ class MixedLoader:
 
     def __init__(self, random_loader: DataLoader, stream_loader: StreamLoader):
         self.random_loader, self.stream_loader = random_loader, stream_loader
-        self._epoch = 0
+        self._epoch, self._skip = 0, 0
 
     def __len__(self) -> int:
         return len(self.stream_loader)
 
     def start_epoch(self, epoch: int, skip_batches: int = 0) -> None:
-        """The epoch number (shuffle seed) of the next pass, and batches of it already trained on.
-
-        Only the stream half skips; the random half is a fresh random draw anyway.
-        """
-        self._epoch = epoch
+        """The epoch number (shuffle seed) of the next pass, and batches of it already trained on."""
+        self._epoch, self._skip = epoch, skip_batches
         self.stream_loader.start_epoch(epoch, skip_batches)
 
     def __iter__(self) -> Iterator[dict]:
-        _set_epoch(self.random_loader, self._epoch)
-        self._epoch += 1
+        # the random half is cycled: batch k of an epoch is batch k % per_pass of pass k // per_pass
+        per_pass = len(self.random_loader)
+        self.random_loader.sampler.start(self._epoch, self._skip // per_pass,
+                                         (self._skip % per_pass) * self.random_loader.batch_size)
+        self._epoch, self._skip = self._epoch + 1, 0
         rand_iter = iter(self.random_loader)
         for stream_batch in self.stream_loader:
             try:
@@ -289,27 +327,22 @@ class MixedLoader:
 
 
 class EpochLoader:
-    """A DataLoader whose distributed sampler gets a new epoch on every pass."""
+    """A random-window DataLoader (``WindowSampler``) whose every pass is the next epoch."""
 
     def __init__(self, loader: DataLoader):
-        self.loader, self._epoch = loader, 0
+        self.loader, self._epoch, self._skip = loader, 0, 0
 
     def __len__(self) -> int:
         return len(self.loader)
 
     def start_epoch(self, epoch: int, skip_batches: int = 0) -> None:
-        """The epoch number (shuffle seed) of the next pass; random windows are redrawn, not skipped."""
-        self._epoch = epoch
+        """The epoch number (shuffle seed) of the next pass, and batches of it already trained on."""
+        self._epoch, self._skip = epoch, skip_batches
 
     def __iter__(self) -> Iterator[dict]:
-        _set_epoch(self.loader, self._epoch)
-        self._epoch += 1
+        self.loader.sampler.start(self._epoch, 0, self._skip * self.loader.batch_size)
+        self._epoch, self._skip = self._epoch + 1, 0
         return iter(self.loader)
-
-
-def _set_epoch(loader: DataLoader, epoch: int) -> None:
-    if isinstance(loader.sampler, DistributedSampler):
-        loader.sampler.set_epoch(epoch)
 
 
 class EventDataModule(L.LightningDataModule):
@@ -401,8 +434,7 @@ class EventDataModule(L.LightningDataModule):
         if len(ds) == 0:
             raise ValueError(f"{Path(self.cfg.root) / self.train_split}: no label frames to sample")
         rank, world = self._rank_world()
-        sampler = (DistributedSampler(ds, num_replicas=world, rank=rank, shuffle=True, seed=self.seed)
-                   if world > 1 else RandomSampler(ds))
+        sampler = WindowSampler(len(ds), seed=self.seed, rank=rank, world=world)
         return DataLoader(ds, batch_size=batch_size, sampler=sampler, num_workers=self.cfg.num_workers,
                           collate_fn=collate_items, drop_last=len(ds) >= batch_size * world,
                           pin_memory=torch.cuda.is_available(), persistent_workers=self.cfg.num_workers > 0)
@@ -418,8 +450,8 @@ class EventDataModule(L.LightningDataModule):
                                  self._stream_loader(self.train_split, b - b // 2, train=True))
         trainer = getattr(self, "trainer", None)
         if trainer is not None:
-            # a resumed run continues its epoch: same shuffling, streams skip the chunks already trained on
-            # (loop progress is restored before the dataloaders are requested)
+            # a resumed run continues its epoch: same order and augmentation, without the batches already
+            # trained on (loop progress is restored before the dataloaders are requested)
             done = int(trainer.fit_loop.epoch_loop.batch_progress.current.completed)
             loader.start_epoch(int(trainer.current_epoch), done if trainer.fit_loop.restarting else 0)
         return loader

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from evdet.events.atomic import save_npy_atomic
+from evdet.utils.atomic import save_npy_atomic
 
 BBOX_DTYPE = np.dtype(
     [
@@ -24,6 +24,9 @@ BBOX_DTYPE = np.dtype(
         ("class_confidence", "<f4"),
     ]
 )
+# Detections of evdet's models: BBOX_DTYPE (score obj x cls in class_confidence) plus the best class's
+# probability alone (YOLOX's class_conf, the score RVT's evaluation ranks by).
+DETECTION_DTYPE = np.dtype(BBOX_DTYPE.descr + [("class_score", "<f4")])
 _LEGACY_NAMES = {"ts": "t", "confidence": "class_confidence"}
 _REQUIRED = ("t", "x", "y", "w", "h", "class_id")
 
@@ -41,7 +44,8 @@ def to_bbox_array(arr: np.ndarray, source: str = "<array>") -> np.ndarray:
     """Convert a structured array (legacy field names accepted) to ``BBOX_DTYPE``.
 
     Raises:
-        LabelFormatError: naming ``source`` and the missing field, or non-finite / negative sizes.
+        LabelFormatError: naming ``source`` and the missing field, non-finite / negative sizes, or
+            class ids that are not whole numbers in 0..2**32-1 (never truncated or wrapped).
     """
     if arr.dtype.names is None:
         raise LabelFormatError(f"{source}: not a structured array (dtype {arr.dtype})")
@@ -49,6 +53,7 @@ def to_bbox_array(arr: np.ndarray, source: str = "<array>") -> np.ndarray:
     missing = [f for f in _REQUIRED if f not in names]
     if missing:
         raise LabelFormatError(f"{source}: missing field(s) {missing}; found {list(arr.dtype.names)}")
+    _check_class_ids(arr[names["class_id"]], source)
     out = empty_boxes(len(arr))
     for field in BBOX_DTYPE.names:
         if field in names:
@@ -68,13 +73,32 @@ def to_bbox_array(arr: np.ndarray, source: str = "<array>") -> np.ndarray:
     return out
 
 
+def _check_class_ids(ids: np.ndarray, source: str) -> None:
+    """Class ids must survive the cast to uint32 unchanged: whole numbers in 0..2**32-1."""
+    if ids.dtype.kind not in "iuf":
+        raise LabelFormatError(f"{source}: field 'class_id' has dtype {ids.dtype}, expected integers")
+    if ids.dtype.kind == "f":
+        bad = np.flatnonzero(~np.isfinite(ids) | (ids != np.round(ids)))
+        if bad.size:
+            raise LabelFormatError(f"{source}: field 'class_id' holds {ids[bad[0]]} at row {bad[0]}, "
+                                   "not a whole number")
+    bad = np.flatnonzero(ids < 0)
+    if bad.size:
+        raise LabelFormatError(f"{source}: field 'class_id' is negative ({ids[bad[0]]}) at row {bad[0]}")
+    bad = np.flatnonzero(ids > np.iinfo(np.uint32).max)
+    if bad.size:
+        raise LabelFormatError(f"{source}: field 'class_id' holds {ids[bad[0]]} at row {bad[0]}, "
+                               "beyond uint32")
+
+
 def load_labels(path: str | Path) -> np.ndarray:
     """Read a ``*_bbox.npy`` file into a ``BBOX_DTYPE`` array (sorted by t, legacy names accepted)."""
     path = Path(path)
     try:
         arr = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as err:
-        raise LabelFormatError(f"{path}: cannot read label file ({err})") from err
+    except (OSError, ValueError, EOFError) as err:          # EOFError: empty or truncated file
+        reason = "empty file (0 bytes)" if path.is_file() and path.stat().st_size == 0 else err
+        raise LabelFormatError(f"{path}: cannot read label file ({reason})") from err
     return to_bbox_array(arr, source=str(path))
 
 
@@ -97,7 +121,8 @@ def clip_boxes(boxes: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 def boxes_from_detections(
-    xyxy: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, t_us: int, scale: float = 1.0
+    xyxy: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, t_us: int, scale: float = 1.0,
+    class_scores: np.ndarray | None = None,
 ) -> np.ndarray:
     """Detections as a Prophesee box array.
 
@@ -107,9 +132,13 @@ def boxes_from_detections(
         class_ids: (D,) integer class ids.
         t_us: timestamp of the frame, microseconds.
         scale: multiply coordinates by this (e.g. 2.0 to go from 640x360 to 1280x720).
+        class_scores: (D,) the class probability alone (YOLOX class_conf); when given, the result is a
+            ``DETECTION_DTYPE`` array holding it in ``class_score``.
     """
     xyxy = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4) * scale
-    out = empty_boxes(len(xyxy))
+    out = empty_boxes(len(xyxy)) if class_scores is None else np.zeros(len(xyxy), dtype=DETECTION_DTYPE)
+    if class_scores is not None:
+        out["class_score"] = np.asarray(class_scores).reshape(-1)
     out["t"] = t_us
     out["x"], out["y"] = xyxy[:, 0], xyxy[:, 1]
     out["w"], out["h"] = xyxy[:, 2] - xyxy[:, 0], xyxy[:, 3] - xyxy[:, 1]

@@ -7,7 +7,7 @@ from typing import Sequence
 
 import numpy as np
 
-from evdet.events.atomic import atomic_path
+from evdet.utils.atomic import atomic_path
 
 ON_RGB = (0.85, 0.1, 0.1)
 OFF_RGB = (0.1, 0.25, 0.9)

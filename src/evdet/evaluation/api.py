@@ -28,9 +28,17 @@ def _class_map(class_names: Sequence[str] | ClassMap) -> ClassMap:
     return ClassMap(names)
 
 
-def _prepare(boxes: np.ndarray, source: str, num_classes: int) -> np.ndarray:
-    """Validated BBOX array sorted by t (stable, so equal-time order is kept)."""
+def _prepare(boxes: np.ndarray, source: str, num_classes: int, scoring: str = "obj_x_cls") -> np.ndarray:
+    """Validated BBOX array sorted by t (stable, so equal-time order is kept).
+
+    Under scoring "class", an array with a ``class_score`` field (evdet's detections) is ranked by it:
+    it replaces ``class_confidence``.
+    """
     arr = np.asarray(boxes)
+    names = arr.dtype.names or ()
+    if scoring == "class" and "class_score" in names and "class_confidence" in names:
+        arr = arr.copy()
+        arr["class_confidence"] = arr["class_score"]
     if arr.dtype != BBOX_DTYPE:
         if arr.dtype.names is None and arr.size == 0:
             arr = np.zeros(0, dtype=BBOX_DTYPE)
@@ -69,6 +77,7 @@ def evaluate(
     label_rate_hz: float | None = None,
     confusion_iou: float = 0.5,
     backend: Backend = "faster",
+    scoring: str | None = None,
 ) -> EvalResult:
     """Evaluate detections against ground truth under a named protocol.
 
@@ -86,12 +95,15 @@ def evaluate(
         label_rate_hz: GT label rate, recorded in the fingerprint when known.
         confusion_iou: IoU at which the confusion matrix pairs a detection with a GT box.
         backend: COCO implementation ("faster" = faster-coco-eval; "pycocotools" for cross-checks).
+        scoring: the score detections are ranked by: "class" (RVT: the class probability alone, field
+            ``class_score`` where the array has it) or "obj_x_cls" (YOLOX: ``class_confidence``);
+            None: the protocol's default ("class"). Recorded in the fingerprint.
     Returns:
         EvalResult; ``to_dict()`` follows docs/CONTRACTS.md.
     Raises:
         ValueError: mismatched lists, unknown protocol / group / class, class ids out of range.
     """
-    proto = get_protocol(protocol)
+    proto = get_protocol(protocol, scoring)
     cmap = _class_map(class_names)
     names = list(cmap.names)
     num_classes = len(names)
@@ -106,7 +118,8 @@ def evaluate(
 
     box_filter = proto.box_filter(height, width)
     gts = [box_filter.apply(_prepare(g, f"gt_list[{i}]", num_classes)) for i, g in enumerate(gt_list)]
-    dts = [box_filter.apply(_prepare(d, f"dt_list[{i}]", num_classes)) for i, d in enumerate(dt_list)]
+    dts = [box_filter.apply(_prepare(d, f"dt_list[{i}]", num_classes, proto.scoring))
+           for i, d in enumerate(dt_list)]
     frames = build_frames(gts, dts, proto.time_tolerance_us)
     ranges = proto.area_ranges_px2(height, width, source_hw)
 

@@ -1,9 +1,15 @@
 """Lightning callback: evaluate the validation predictions under named protocols and log the metrics.
 
-Reads ``pl_module.val_ground_truth`` and ``pl_module.val_predictions`` (seq_name -> BBOX array in
-representation pixels, or a list of per-frame BBOX arrays: Lightning runs callbacks'
-``on_validation_epoch_end`` before the module's, so the module may not have concatenated them
-yet) and logs ``val/{protocol}/{metric}``. Optionally writes every result as JSON::
+Reads ``pl_module.val_predictions`` (seq_name -> BBOX array in representation pixels, or a list of
+per-frame BBOX arrays: Lightning runs callbacks' ``on_validation_epoch_end`` before the module's, so
+the module may not have concatenated them yet) and logs ``val/{protocol}/{metric}``.
+
+Ground truth: built with ``for_dataset`` (as the experiment runner does), the callback reads it
+from the preprocessed dataset with ``evaluation.dataset.load_ground_truth`` for the label frames
+that this validation predicted (it records them batch by batch), exactly as ``evaluate_checkpoint``
+does, and evaluates through the same ``EvalSetup``: the validation of a checkpoint and
+``evdet eval`` of it give equal fingerprints and numbers. Without a dataset it falls back to the
+module's ``val_ground_truth`` (the training targets). Optionally writes every result as JSON::
 
     <out_dir>/validation/step_<global_step>/<protocol>_metrics.json
 """
@@ -19,7 +25,8 @@ import numpy as np
 
 from evdet.data.classes import ClassMap
 from evdet.data.labels import BBOX_DTYPE
-from evdet.evaluation.api import evaluate
+from evdet.evaluation.config import EvalConfig
+from evdet.evaluation.dataset import EvalSetup, load_ground_truth, split_inputs
 from evdet.evaluation.result import EvalResult
 from evdet.evaluation.save import save_evaluation
 
@@ -63,6 +70,9 @@ class EvaluationCallback(L.Callback):
         label_rate_hz: label rate of the data (``preprocess.json``), for the fingerprint; pass it so
             that validation digests equal those of ``evaluate_checkpoint``.
         skip_sanity_check: do nothing during Lightning's sanity-check validation.
+        scoring: "class" (RVT) or "obj_x_cls" (YOLOX); None: each protocol's default.
+        data_root, split, representation: read ground truth from this preprocessed dataset (see the
+            module docstring); None: use the module's ``val_ground_truth``.
     """
 
     def __init__(
@@ -79,23 +89,28 @@ class EvaluationCallback(L.Callback):
         confusion_iou: float = 0.5,
         label_rate_hz: float | None = None,
         skip_sanity_check: bool = True,
+        scoring: str | None = None,
+        data_root: str | Path | None = None,
+        split: str = "val",
+        representation: str | None = None,
     ) -> None:
         super().__init__()
-        from evdet.evaluation.protocols import get_protocol
+        from evdet.evaluation.api import _class_map
 
-        for p in protocols:
-            get_protocol(p)
+        src_hw = (int(height), int(width)) if source_hw is None else (int(source_hw[0]), int(source_hw[1]))
+        self.setup = EvalSetup(_class_map(class_names), int(height), int(width), src_hw, label_rate_hz,
+                               protocols=tuple(protocols), scoring=scoring, pr_confidence=pr_confidence,
+                               confusion_iou=confusion_iou, groups=groups)
         self.protocols = tuple(protocols)
-        self.class_names = class_names
-        self.height, self.width = int(height), int(width)
-        self.source_hw = source_hw
         self.out_dir = None if out_dir is None else Path(out_dir)
-        self.groups = groups
-        self.pr_confidence = pr_confidence
-        self.confusion_iou = confusion_iou
-        self.label_rate_hz = label_rate_hz
         self.skip_sanity_check = skip_sanity_check
+        self.data_root = None if data_root is None else Path(data_root)
+        self.split = split
+        self.representation = representation
         self.last_results: dict[str, EvalResult] = {}
+        self.last_inputs: tuple[list[str], list[np.ndarray], list[np.ndarray]] = ([], [], [])  # names, GT, dets
+        self._truth = None
+        self._predicted_at: dict[str, set[int]] = {}
 
     @classmethod
     def from_config(cls, cfg, *, class_names, height: int, width: int, source_hw=None,
@@ -104,28 +119,87 @@ class EvaluationCallback(L.Callback):
         return cls(tuple(cfg.protocols), class_names=class_names, height=height, width=width,
                    source_hw=source_hw, out_dir=out_dir, groups=tuple(cfg.groups) or None,
                    pr_confidence=cfg.pr_confidence, confusion_iou=cfg.confusion_iou,
-                   label_rate_hz=label_rate_hz)
+                   label_rate_hz=label_rate_hz, scoring=cfg.scoring)
 
-    def evaluate_module(self, pl_module) -> dict[str, EvalResult]:
+    @classmethod
+    def for_dataset(cls, pre_root: str | Path, cfg: EvalConfig, *, representation: str, split: str = "val",
+                    class_map: ClassMap | str = "auto", out_dir: str | Path | None = None) -> "EvaluationCallback":
+        """The callback that evaluates as ``evaluate_checkpoint`` does: same setup, ground truth from disk.
+
+        Args:
+            pre_root: the preprocessed dataset validated on; representation: its folder name.
+            cfg: evaluation settings of the run.
+            class_map: the run's class map, or "auto" / a known map's name.
+        """
+        s = EvalSetup.from_dataset(pre_root, cfg, class_map)
+        return cls(s.protocols, class_names=s.class_map, height=s.height, width=s.width, source_hw=s.source_hw,
+                   out_dir=out_dir, groups=s.groups, pr_confidence=s.pr_confidence, confusion_iou=s.confusion_iou,
+                   label_rate_hz=s.label_rate_hz, scoring=s.scoring, data_root=pre_root, split=split,
+                   representation=representation)
+
+    def on_validation_epoch_start(self, trainer, pl_module) -> None:
+        self._predicted_at = {}
+
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        if self.data_root is None or not isinstance(batch, dict) or "label_mask" not in batch:
+            return
+        for b, t in batch["label_mask"].nonzero().tolist():
+            self._predicted_at.setdefault(batch["seq_names"][b], set()).add(int(batch["t_us"][b, t]))
+
+    def _gathered_predicted_at(self, trainer) -> dict[str, set[int]]:
+        """The label frames predicted in this validation, over all DDP ranks."""
+        import torch
+
+        seen = self._predicted_at
+        world = int(getattr(trainer, "world_size", 1) or 1) if trainer is not None else 1
+        if world > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():
+            parts: list = [None] * world
+            torch.distributed.all_gather_object(parts, seen)
+            seen = {}
+            for part in parts:
+                for name, times in part.items():
+                    seen.setdefault(name, set()).update(times)
+        return seen
+
+    def evaluate_module(self, pl_module, trainer=None) -> dict[str, EvalResult]:
         """Results per protocol for the module's current validation predictions."""
-        gt_map = getattr(pl_module, "val_ground_truth", None)
         dt_map = getattr(pl_module, "val_predictions", None)
-        if gt_map is None or dt_map is None:
-            raise AttributeError(f"{type(pl_module).__name__} has no val_ground_truth / val_predictions "
-                                 "(seq_name -> BBOX array) for the evaluation callback")
-        names = sorted(gt_map)
-        gts = [_as_array(gt_map[n]) for n in names]
-        dts = [_as_array(dt_map.get(n, [])) for n in names]
-        return {p: evaluate(gts, dts, height=self.height, width=self.width, class_names=self.class_names,
-                            protocol=p, source_hw=self.source_hw, groups=self.groups,
-                            pr_confidence=self.pr_confidence, confusion_iou=self.confusion_iou,
-                            label_rate_hz=self.label_rate_hz)
-                for p in self.protocols}
+        if self.data_root is not None:
+            if dt_map is None:
+                raise AttributeError(f"{type(pl_module).__name__} has no val_predictions (seq_name -> BBOX array) "
+                                     "for the evaluation callback")
+            if self._truth is None:
+                self._truth = load_ground_truth(self.data_root, self.split, self.representation)
+            self.last_inputs = split_inputs(self._truth, {n: _as_array(v) for n, v in dt_map.items()},
+                                            self._gathered_predicted_at(trainer))
+        else:
+            gt_map = getattr(pl_module, "val_ground_truth", None)
+            if gt_map is None or dt_map is None:
+                raise AttributeError(f"{type(pl_module).__name__} has no val_ground_truth / val_predictions "
+                                     "(seq_name -> BBOX array) for the evaluation callback")
+            names = sorted(gt_map)
+            self.last_inputs = (names, [_as_array(gt_map[n]) for n in names],
+                                [_as_array(dt_map.get(n, [])) for n in names])
+        return self.setup.evaluate(*self.last_inputs[1:])
+
+    # the evaluation settings, as attributes (read by the experiment runner)
+    @property
+    def class_names(self) -> ClassMap:
+        return self.setup.class_map
+
+    height = property(lambda self: self.setup.height)
+    width = property(lambda self: self.setup.width)
+    source_hw = property(lambda self: self.setup.source_hw)
+    groups = property(lambda self: self.setup.groups)
+    pr_confidence = property(lambda self: self.setup.pr_confidence)
+    confusion_iou = property(lambda self: self.setup.confusion_iou)
+    label_rate_hz = property(lambda self: self.setup.label_rate_hz)
+    scoring = property(lambda self: self.setup.scoring)
 
     def on_validation_epoch_end(self, trainer, pl_module) -> None:
         if self.skip_sanity_check and getattr(trainer, "sanity_checking", False):
             return
-        self.last_results = self.evaluate_module(pl_module)
+        self.last_results = self.evaluate_module(pl_module, trainer)
         for result in self.last_results.values():
             for key, value in logged_values(result).items():
                 pl_module.log(key, value, sync_dist=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 
 @dataclass(frozen=True)
@@ -11,3 +12,4 @@ class EvalConfig:
     pr_confidence: float = 0.5              # confidence at which precision / recall / confusion are stated
     confusion_iou: float = 0.5
     groups: tuple[str, ...] = ()            # extra class groups by name from the class map; () = all of them
+    scoring: Optional[str] = None           # "class" (RVT) or "obj_x_cls" (YOLOX); None: each protocol's own

@@ -44,14 +44,20 @@ class BoxFilter:
         return d
 
     def keep_mask(self, boxes: np.ndarray) -> np.ndarray:
-        """(N,) bool mask of the boxes that pass (boxes: BBOX_DTYPE array)."""
-        w = boxes["w"].astype(np.float64)
-        h = boxes["h"].astype(np.float64)
+        """(N,) bool mask of the boxes that pass (boxes: BBOX_DTYPE array).
+
+        Computed in float32, the dtype of the box fields, as the reference does (its NumPy
+        arithmetic keeps the array's float32 and casts the Python thresholds to it): a box with
+        w = h = float32(21.213203) has w^2 + h^2 = 900 in float32 (899.9999995 in float64) and
+        passes the 30 px diagonal rule at 640x360.
+        """
+        w = boxes["w"].astype(np.float32)
+        h = boxes["h"].astype(np.float32)
         return (
             (boxes["t"] > self.skip_first_us)
-            & (w * w + h * h >= self.min_diag_px**2)
-            & (w >= self.min_side_px)
-            & (h >= self.min_side_px)
+            & (w * w + h * h >= np.float32(self.min_diag_px**2))
+            & (w >= np.float32(self.min_side_px))
+            & (h >= np.float32(self.min_side_px))
         )
 
     def apply(self, boxes: np.ndarray) -> np.ndarray:

@@ -7,7 +7,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from evdet.events.atomic import atomic_path
+from evdet.utils.atomic import atomic_path
 
 
 def _new_figure(width_in: float, height_in: float):

@@ -44,18 +44,36 @@ while here categories with GT then get AP 0 and undefined buckets stay None.
 
 For ``prophesee`` and ``full``, a group's AP is COCO AP over only the group's categories, i.e.
 the mean over member classes that have support (COCO skips categories without ground truth).
+
+Scoring (which score COCO ranks detections by, ``SCORINGS``) is part of every protocol:
+
+``class``
+    RVT's convention: its ``to_prophesee`` stores YOLOX's ``class_conf`` (the best class's
+    probability, without objectness) as the score, while its confidence threshold and NMS use
+    obj x cls. Numbers comparable with RVT / eTraM papers need it; the default of every protocol
+    (``full`` too, so that ``full`` differs from ``prophesee`` only in the size filter and buckets).
+``obj_x_cls``
+    YOLOX's own COCO evaluator: the score is objectness x class probability.
+
+evdet's detections carry both (``class_confidence`` = obj x cls, ``class_score`` = class_conf,
+see ``evdet.data.labels.DETECTION_DTYPE``); a plain box array without ``class_score`` (e.g. a
+file written by RVT) is ranked by its ``class_confidence`` under either convention. The chosen
+score is also the one that per-class precision / recall and the confusion matrix threshold.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, Sequence
 
 import numpy as np
 
 from evdet.evaluation.filters import BoxFilter, prophesee_filter, time_only_filter
+
+Scoring = Literal["class", "obj_x_cls"]
+SCORINGS: tuple[str, ...] = ("class", "obj_x_cls")
 
 INF_AREA_PX2 = 1e10                       # COCO's "1e5 ** 2" upper bound
 IOU_THRESHOLDS = tuple(float(x) for x in np.linspace(0.5, 0.95, 10))
@@ -84,6 +102,7 @@ class Protocol:
         headline: the metric a paper would quote ("AP" or "AP50").
         time_tolerance_us: a detection joins a GT frame when ``|t_det - t_gt| <= tolerance``.
         skip_first_us: boxes with ``t <= skip_first_us`` are dropped.
+        scoring: the default score COCO ranks by ("class" as RVT, or "obj_x_cls" as YOLOX).
     """
 
     name: str
@@ -94,6 +113,7 @@ class Protocol:
     headline: Literal["AP", "AP50"]
     time_tolerance_us: int = 50_000
     skip_first_us: int = 500_000
+    scoring: Scoring = "class"
 
     def box_filter(self, height: int, width: int) -> BoxFilter:
         """The box filter at the evaluated resolution (height, width)."""
@@ -128,11 +148,19 @@ PROTOCOLS: dict[str, Protocol] = {
 }
 
 
-def get_protocol(name: str) -> Protocol:
-    """The protocol of that name; ValueError naming the known ones otherwise."""
+def get_protocol(name: str, scoring: str | None = None) -> Protocol:
+    """The protocol of that name (with ``scoring`` instead of its default when given).
+
+    Raises:
+        ValueError: naming the known protocols / scorings.
+    """
     if name not in PROTOCOLS:
         raise ValueError(f"unknown evaluation protocol {name!r}; known: {sorted(PROTOCOLS)}")
-    return PROTOCOLS[name]
+    if scoring is None or scoring == PROTOCOLS[name].scoring:
+        return PROTOCOLS[name]
+    if scoring not in SCORINGS:
+        raise ValueError(f"unknown scoring {scoring!r}; known: {list(SCORINGS)}")
+    return replace(PROTOCOLS[name], scoring=scoring)
 
 
 def fingerprint(
@@ -146,7 +174,7 @@ def fingerprint(
     """Everything that decides the numbers of a protocol, plus ``digest`` (SHA-1 of the rest).
 
     Equal settings give equal digests; any change of class map, filter, resolution, label rate,
-    IoU thresholds, buckets or time tolerance changes it.
+    IoU thresholds, buckets, time tolerance or scoring changes it.
     """
     ranges = protocol.area_ranges_px2(height, width, source_hw)
     stated_hw = list(source_hw) if protocol.buckets == "full" else [height, width]
@@ -171,6 +199,7 @@ def fingerprint(
         },
         "group_mode": protocol.group_mode,
         "headline": protocol.headline,
+        "scoring": protocol.scoring,
     }
     fp["digest"] = fingerprint_digest(fp)
     return fp

@@ -18,7 +18,7 @@ import io
 from pathlib import Path
 
 from evdet.evaluation.result import EvalResult
-from evdet.events.atomic import write_text_atomic
+from evdet.utils.atomic import write_text_atomic
 
 PER_CLASS_COLUMNS = ("support", "AP", "AP50", "precision", "recall", "confidence", "tp", "fp", "fn")
 

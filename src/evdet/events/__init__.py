@@ -110,7 +110,7 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    """Import a public name's submodule on first use (PEP 562): ``evdet.events.atomic`` and other
+    """Import a public name's submodule on first use (PEP 562): ``evdet.events.types`` and other
     light submodules do not pay for numba / h5py."""
     module = _EXPORTS.get(name)
     if module is None:

@@ -43,9 +43,13 @@ def read_dat_header(path: str | Path) -> DatHeader:
     """Parse the ``%`` header of a DAT file and the event type/size bytes after it.
 
     Raises:
-        EventFormatError: unsupported event type or size, or a file that ends inside the header.
+        EventFormatError: an empty file, unsupported event type or size, or a file that ends
+            inside the header.
     """
     path = Path(path)
+    if path.stat().st_size == 0:
+        raise EventFormatError(f"{path}: empty file (0 bytes); a DAT file starts with '%' header "
+                               "lines or 8-byte event records")
     lines: list[str] = []
     height = width = None
     with open(path, "rb") as fh:

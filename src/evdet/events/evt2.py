@@ -1,4 +1,5 @@
-"""Prophesee EVT 2.0 decoder (numba).
+"""Prophesee EVT 2.0 decoding kernel (numba), below the stream decoder ``evdet.events.evt_stream``
+that drives it (whole-stream decoding: ``evt_stream.decode_evt2``).
 
 EVT 2.0 is a stream of little-endian 32-bit words; the 4 high bits give the word type::
 
@@ -21,25 +22,6 @@ WORD_DTYPE = np.dtype("<u4")
 MAX_EVENTS_PER_WORD = 1
 # Decoder state, kept between calls: [next word, have time high, time high us, wrapped us]
 STATE_SIZE = 4
-
-
-def decode_evt2(words: np.ndarray, *, source: str = "<bytes>", t_end_us: int | None = None):
-    """Decode EVT 2.0 words into event columns.
-
-    Args:
-        words: (W,) uint32 little-endian words (the data after the file header).
-        source: name used in error messages.
-        t_end_us: stop decoding at the first event with t >= t_end_us (None = decode all).
-
-    Returns:
-        (t_us int64, x uint16, y uint16, p uint8) arrays of equal length, in stream order.
-
-    Raises:
-        EventFormatError: a reserved word type, or time high decreasing without wrapping.
-    """
-    from evdet.events.evt_stream import EvtStreamDecoder
-
-    return EvtStreamDecoder(words, "evt2", source=source).decode_until(t_end_us)
 
 
 @numba.njit(cache=True, nogil=True)

@@ -1,4 +1,5 @@
-"""Prophesee EVT 3.0 decoder (numba).
+"""Prophesee EVT 3.0 decoding kernel (numba), below the stream decoder ``evdet.events.evt_stream``
+that drives it (whole-stream decoding: ``evt_stream.decode_evt3``).
 
 EVT 3.0 is a stream of little-endian 16-bit words; the 4 high bits give the word type and the
 decoder keeps a state (time, y, vector base x, polarity)::
@@ -29,25 +30,6 @@ MAX_EVENTS_PER_WORD = 12
 # Decoder state, kept between calls so that a stream can be decoded window by window:
 # [next word, have time high, time high us, time low us, wrapped us, have y, y, have base, base x, base p]
 STATE_SIZE = 10
-
-
-def decode_evt3(words: np.ndarray, *, source: str = "<bytes>", t_end_us: int | None = None):
-    """Decode EVT 3.0 words into event columns.
-
-    Args:
-        words: (W,) uint16 little-endian words (the data after the file header).
-        source: name used in error messages.
-        t_end_us: stop decoding at the first event with t >= t_end_us (None = decode all).
-
-    Returns:
-        (t_us int64, x uint16, y uint16, p uint8) arrays of equal length, in stream order.
-
-    Raises:
-        EventFormatError: a reserved word type, or time high decreasing without wrapping.
-    """
-    from evdet.events.evt_stream import EvtStreamDecoder
-
-    return EvtStreamDecoder(words, "evt3", source=source).decode_until(t_end_us)
 
 
 @numba.njit(cache=True, nogil=True)

@@ -3,6 +3,9 @@
 RAW files have no index, so a time window is found by decoding. The decoder keeps its position
 and state between calls: reading consecutive windows decodes the stream once in total, and the
 output of one call is bounded by the window, not by the file.
+
+Layers: the numba kernels (``evt2``, ``evt3``) below, this decoder over them, and the readers
+(``raw``) and whole-stream helpers (``decode_evt2`` / ``decode_evt3`` here) above it.
 """
 
 from __future__ import annotations
@@ -95,6 +98,22 @@ class EvtStreamDecoder:
         if code == _TIME_DECREASES:
             raise EventFormatError(f"{self.source}: {self._label} time high decreases at word "
                                    f"{index} (to {value} us)")
+
+
+def decode_evt2(words: np.ndarray, *, source: str = "<bytes>", t_end_us: int | None = None):
+    """Decode EVT 2.0 words (uint32, the data after the file header) into event columns.
+
+    Stops at the first event with t >= ``t_end_us`` (None = decode all). Returns
+    (t_us int64, x uint16, y uint16, p uint8) in stream order; raises ``EventFormatError`` on a
+    reserved word type or a time high that decreases without wrapping.
+    """
+    return EvtStreamDecoder(words, "evt2", source=source).decode_until(t_end_us)
+
+
+def decode_evt3(words: np.ndarray, *, source: str = "<bytes>", t_end_us: int | None = None):
+    """Decode EVT 3.0 words (uint16, the data after the file header) into event columns
+    (as :func:`decode_evt2`)."""
+    return EvtStreamDecoder(words, "evt3", source=source).decode_until(t_end_us)
 
 
 def _empty_columns(n: int):

@@ -22,12 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
-from evdet.events.atomic import atomic_path
 from evdet.events.types import EventFormatError, as_events, check_time_order, make_events
+from evdet.utils.atomic import atomic_path
 
 _FIELDS = ("t", "x", "y", "p")
 _WRITE_CHUNK = 1 << 17          # events per HDF5 chunk (1 MiB of int64 t)
 _SEARCH_BLOCK = 1 << 14         # below this span, read the block and np.searchsorted it
+_SCAN_BLOCK = 1 << 22           # events per block when checking a whole file's time order (32 MiB)
 
 
 def _h5py():
@@ -137,6 +138,22 @@ class H5EventReader:
         check_time_order(cols["t"], str(self.path), offset=start)    # index in the whole file
         return make_events(cols["t"], cols["x"], cols["y"], cols["p"], source=str(self.path),
                            height=self.height, width=self.width)
+
+    def check_time_order(self) -> None:
+        """Check that the whole ``events/t`` is non-decreasing, block by block (bounded memory),
+        with the check every read applies.
+
+        Raises:
+            EventFormatError: naming the file and the first index where t decreases.
+        """
+        t_ds = self._datasets["t"]
+        prev = None
+        for start in range(0, self.num_events, _SCAN_BLOCK):
+            block = t_ds[start:start + _SCAN_BLOCK]
+            if prev is not None:          # include the last value of the previous block
+                block = np.concatenate([prev, block])
+            check_time_order(block, str(self.path), offset=start - (prev is not None))
+            prev = block[-1:]
 
     def index_of(self, t_us: int) -> int:
         """First index whose timestamp is >= ``t_us`` (binary search on the t dataset)."""

@@ -20,10 +20,12 @@ def read_npy(path: str | Path, t_start_us: int | None = None, t_end_us: int | No
     read are checked for time order.
     """
     path = Path(path)
+    if path.is_file() and path.stat().st_size == 0:
+        raise EventFormatError(f"{path}: empty file (0 bytes), not a .npy array")
     try:
         arr = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (OSError, ValueError) as err:
-        raise EventFormatError(f"{path}: cannot read as .npy ({err})") from err
+    except (OSError, ValueError, EOFError) as err:          # EOFError: truncated header
+        raise EventFormatError(f"{path}: cannot read as .npy ({err or type(err).__name__})") from err
     if arr.dtype.names is None or arr.ndim != 1:
         raise EventFormatError(f"{path}: not a 1-D structured event array (dtype {arr.dtype}, "
                                f"shape {arr.shape})")

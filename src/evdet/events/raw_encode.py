@@ -26,8 +26,8 @@ from typing import Literal
 import numba
 import numpy as np
 
-from evdet.events.atomic import atomic_path
 from evdet.events.types import as_events
+from evdet.utils.atomic import atomic_path
 
 _MAX_COORD = 2047            # 11-bit x / y in both formats
 _EVT3_HIGH_STEP_US = 1 << 22

@@ -107,14 +107,18 @@ def describe_recording(path: str | Path, *, height: int | None = None,
                        width: int | None = None) -> dict:
     """Summary of a recording: format, sensor size, event count, time span and rate.
 
-    HDF5 files are summarised from their metadata and first/last timestamps without loading the
-    events; other formats are decoded.
+    HDF5 files are summarised from their metadata and first/last timestamps after a block-wise
+    check of time order (the events are never loaded whole); other formats are decoded. Every
+    format is validated as ``read_events`` validates it.
 
     Returns:
         dict with keys ``format`` ("h5", "dat", "npy", "raw evt2", "raw evt3"), ``height``,
         ``width`` (None when unknown), ``num_events``,
         ``t_first_us``, ``t_last_us``, ``duration_s`` and ``rate_mev_per_s`` (the last four None for
         an empty recording, rate None for a zero duration).
+
+    Raises:
+        EventFormatError: as ``read_events`` (unreadable file, decreasing time, ...).
     """
     path = Path(path)
     fmt = recording_format(path)
@@ -127,6 +131,7 @@ def describe_recording(path: str | Path, *, height: int | None = None,
         from evdet.events.h5 import H5EventReader
 
         with H5EventReader(path, height=height, width=width) as reader:
+            reader.check_time_order()
             n, t_first, t_last = reader.num_events, reader.t_first_us, reader.t_last_us
             height, width = reader.height, reader.width
     else:

@@ -259,7 +259,7 @@ def plot_histograms(root: Path, analysis: dict, out_png: Path, *, splits: Sequen
     """PNG: per-class histograms of sqrt(area) (px, log bins) with the 3-scale / 4-scale range edges."""
     from matplotlib.figure import Figure
 
-    from evdet.events.atomic import write_bytes_atomic
+    from evdet.utils.atomic import write_bytes_atomic
 
     boxes, _ = load_boxes(Path(root), splits)
     sx, sy = analysis["scale_xy"]

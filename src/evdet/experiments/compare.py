@@ -3,6 +3,10 @@
 Results made under different protocol fingerprints or class maps are not comparable: ``compare``
 refuses them (``IncomparableError``) unless ``allow_mismatch=True``, in which case each mismatch is
 listed in ``Comparison.problems`` and must be shown next to the numbers.
+
+Every delta carries the interval of the difference (``intervals.difference_interval``: Welch t over
+seeds when both runs have several, else a paired bootstrap over evaluation units); a delta whose
+interval contains 0 is within noise.
 """
 
 from __future__ import annotations
@@ -13,9 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
 
+from evdet.experiments.intervals import CONFIDENCE, N_BOOT, Difference, IntervalError, difference_interval
 from evdet.experiments.metrics import SIZE_METRICS, fingerprint_digest, headline_protocol, metric_value
-from evdet.events.atomic import write_bytes_atomic
 from evdet.experiments.records import Experiment, read_metrics_csv
+from evdet.utils.atomic import write_bytes_atomic
 
 HEADLINE_METRICS = ("AP", "AP50", "AP75", "AP_tiny", "AP_S", "AP_M", "AP_L")
 
@@ -49,12 +54,22 @@ def comparability_problems(experiments: Sequence[Experiment], protocol: Optional
 
 @dataclass
 class DeltaRow:
-    """One compared quantity: values per experiment (order of the comparison) and deltas vs the first."""
+    """One compared quantity: values per experiment (order of the comparison), deltas vs the first and
+    the interval of each delta (None for the first and where no delta exists)."""
 
     name: str
     values: list[Optional[float]]
     deltas: list[Optional[float]]
     support: Optional[int] = None
+    metric: str = ""
+    intervals: list[Optional[Difference]] = field(default_factory=list)
+
+    def within_noise(self, i: int) -> Optional[bool]:
+        """Whether delta ``i`` is within noise (no interval counts as within noise); None without a delta."""
+        if self.deltas[i] is None or i == 0:
+            return None
+        d = self.intervals[i] if i < len(self.intervals) else None
+        return d is None or d.within_noise()
 
 
 @dataclass
@@ -68,15 +83,32 @@ class Comparison:
     problems: list[str] = field(default_factory=list)
 
 
-def _row(name: str, values: list[Optional[float]], support: Optional[int] = None) -> DeltaRow:
+def _row(name: str, values: list[Optional[float]], support: Optional[int] = None, metric: str = "") -> DeltaRow:
     ref = values[0]
     deltas = [None if v is None or ref is None else v - ref for v in values]
-    return DeltaRow(name=name, values=values, deltas=deltas, support=support)
+    return DeltaRow(name=name, values=values, deltas=deltas, support=support, metric=metric or name)
+
+
+def _add_intervals(rows: list[DeltaRow], experiments: Sequence[Experiment], protocol: str, *,
+                   confidence: float, n_boot: int, progress: bool, problems: list[str]) -> None:
+    """Fill ``row.intervals`` with the difference interval of every delta vs the first experiment."""
+    for row in rows:
+        row.intervals = [None] * len(experiments)
+        for i, e in enumerate(experiments[1:], start=1):
+            if row.deltas[i] is None:
+                continue
+            try:
+                row.intervals[i] = difference_interval(experiments[0], e, row.metric, protocol,
+                                                       confidence=confidence, n_boot=n_boot, progress=progress)
+            except IntervalError as err:
+                if str(err) not in problems:
+                    problems.append(str(err))
 
 
 def compare_experiments(experiments: Sequence[Experiment], *, protocol: Optional[str] = None,
-                        allow_mismatch: bool = False) -> Comparison:
-    """Metric, size, per-class and group deltas of every experiment against the first one.
+                        allow_mismatch: bool = False, intervals: bool = True, confidence: float = CONFIDENCE,
+                        n_boot: int = N_BOOT, progress: bool = False) -> Comparison:
+    """Metric, size, per-class and group deltas (with intervals) of every experiment against the first one.
 
     Raises:
         IncomparableError: fingerprints or class maps differ and ``allow_mismatch`` is False.
@@ -98,11 +130,14 @@ def compare_experiments(experiments: Sequence[Experiment], *, protocol: Optional
     per_class = []
     for name in classes:
         support = (blocks[0].get("per_class", {}).get(name) or {}).get("support")
-        per_class.append(_row(name, vals(f"per_class.{name}.AP"), support))
+        per_class.append(_row(name, vals(f"per_class.{name}.AP"), support, f"per_class.{name}.AP"))
     groups = []
     for g in blocks[0].get("groups", {}) or {}:
         support = (blocks[0]["groups"].get(g) or {}).get("support")
-        groups.append(_row(g, vals(f"groups.{g}.AP"), support))
+        groups.append(_row(g, vals(f"groups.{g}.AP"), support, f"groups.{g}.AP"))
+    if intervals:
+        _add_intervals(metrics + sizes + per_class + groups, experiments, proto, confidence=confidence,
+                       n_boot=n_boot, progress=progress, problems=problems)
     return Comparison(ids=[e.id for e in experiments], protocol=proto, metrics=metrics, sizes=sizes,
                       per_class=per_class, groups=groups, problems=problems)
 

@@ -15,6 +15,13 @@ a risk note from the rules below, ranked by risk (high > medium > low > info):
 - schedule length or warm-up changed (``max_steps``, ``epochs``, ``warmup_*``, ``lrf``): medium
 - seed / name: info
 Several experimental changes at once: ``confounded: N changes`` (the effect of each cannot be told apart).
+
+Within a risk level, changes are ordered by how qualitatively they change training (``KIND_ORDER``):
+a loss term switched on or off first (it changes what is optimised), then architecture / data /
+evaluation, then learning-rate and batch interactions, then continuous tweaks (loss gains, schedule,
+regularisation strength, optimiser settings), then augmentation, then anything else; seed / name last.
+A diff with changes ends with a plan to isolate the cause, as commands (``isolation_plan``): the
+one-change ablations (``evdet exp ablate``) and a bisection (``evdet exp bisect``).
 """
 
 from __future__ import annotations
@@ -25,6 +32,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 RISK_ORDER = {"high": 3, "medium": 2, "low": 1, "info": 0}
+# How qualitatively a change alters training, most first; orders changes within one risk level.
+KIND_ORDER = ("loss switch", "structure", "lr/batch", "continuous", "augmentation", "other", "info")
 
 _LR_KEYS = ("lr", "lr0", "learning_rate", "base_lr")
 _BATCH_KEYS = ("batch_size", "batch")
@@ -52,6 +61,7 @@ class Change:
     rel_change: Optional[float]
     risk: str
     note: str
+    kind: str = "other"                  # one of KIND_ORDER
 
 
 @dataclass
@@ -59,6 +69,7 @@ class ConfigDiff:
     changes: list[Change]
     confounded: int                      # number of experimental changes when > 1, else 0
     notes: list[str] = field(default_factory=list)
+    plan: list[str] = field(default_factory=list)   # commands that isolate the cause (``isolation_plan``)
 
 
 def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
@@ -83,10 +94,15 @@ def load_config_tree(source: str | Path, root: Optional[Path] = None) -> dict:
         path = Path(root) / str(source) / "config.yaml"
     if not path.is_file():
         raise ConfigDiffError(f"{source}: neither a config file nor an experiment under {root}")
+    raw = path.read_bytes()
     try:
-        doc = yaml.safe_load(path.read_text())
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigDiffError(f"{path}: not UTF-8 text (byte 0x{raw[err.start]:02x} at offset {err.start})") from None
+    try:
+        doc = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise ConfigDiffError(f"{path}: invalid YAML ({err})") from None
+        raise ConfigDiffError(f"{path}: invalid YAML ({' '.join(str(err).split())})") from None
     if doc is None:
         return {}
     if not isinstance(doc, dict):
@@ -187,6 +203,32 @@ def _rule(key: str, old: Any, new: Any, ctx: dict) -> tuple[str, str]:
     return "low", "changed"
 
 
+def _kind(key: str, old: Any, new: Any) -> str:
+    """How qualitatively a change alters training (an entry of ``KIND_ORDER``)."""
+    leaf = _leaf(key)
+    o, n = _num(old), _num(new)
+    switched = o is not None and n is not None and o != n
+    if _is_focal_gamma(key):
+        return "loss switch" if switched and 0.0 in (o, n) else "continuous"
+    if _is_size_aware_alpha(key):
+        return "loss switch" if switched and 1.0 in (o, n) else "continuous"
+    if leaf in _LOSS_GAINS:
+        return "loss switch" if switched and 0.0 in (o, n) else "continuous"
+    if leaf in _ARCH_KEYS or key.startswith("eval.") or (
+            leaf in _DATA_KEYS and (key.startswith("data.") or "." not in key)):
+        return "structure"
+    if leaf in _LR_KEYS or leaf in _BATCH_KEYS:
+        return "lr/batch"
+    if leaf in _AUG_REG or key.startswith("data.augment."):
+        return "augmentation"
+    if leaf in _STRONG_REG or leaf in _SCHEDULE or leaf in (
+            "momentum", "iou_t", "anchor_t", "grad_clip_value", "accumulate_grad_batches"):
+        return "continuous"
+    if leaf in _INFO:
+        return "info"
+    return "other"
+
+
 def _batch_rule(old_b: Any, new_b: Any, ctx: dict) -> tuple[str, str]:
     rb = _ratio(old_b, new_b)
     lr = ctx.get("lr")
@@ -211,12 +253,14 @@ def _batch_rule(old_b: Any, new_b: Any, ctx: dict) -> tuple[str, str]:
                     f"(x{lin_r:.3g}) scaling")
 
 
-def diff_configs(old: dict, new: dict, *, base_completed: Optional[bool] = None) -> ConfigDiff:
+def diff_configs(old: dict, new: dict, *, base_completed: Optional[bool] = None,
+                 ids: tuple[str, str] = ("BASE", "VARIANT")) -> ConfigDiff:
     """Changed keys of ``new`` vs ``old`` (nested dicts) with risk notes, highest risk first.
 
     Args:
         base_completed: True when the old config's run completed (worked): several changes at once
             are then flagged as confounded with that context.
+        ids: experiment ids of (old, new), used in the isolation plan's commands.
     """
     fo, fn = flatten(old), flatten(new)
     keys = sorted(set(fo) | set(fn))
@@ -236,8 +280,9 @@ def diff_configs(old: dict, new: dict, *, base_completed: Optional[bool] = None)
             risk, note = "medium", "key only in the " + ("new" if o == "<absent>" else "old") + " config"
         else:
             risk, note = _rule(k, o, n, ctx)
-        changes.append(Change(key=k, old=o, new=n, rel_change=_rel(o, n), risk=risk, note=note))
-    changes.sort(key=lambda c: (-RISK_ORDER[c.risk], c.key))
+        changes.append(Change(key=k, old=o, new=n, rel_change=_rel(o, n), risk=risk, note=note,
+                              kind=_kind(k, o, n)))
+    changes.sort(key=lambda c: (-RISK_ORDER[c.risk], KIND_ORDER.index(c.kind), c.key))
     experimental = [c for c in changes if c.risk != "info"]
     confounded = len(experimental) if len(experimental) > 1 else 0
     notes = []
@@ -245,4 +290,28 @@ def diff_configs(old: dict, new: dict, *, base_completed: Optional[bool] = None)
         ctx_note = " from a base that worked" if base_completed else ""
         notes.append(f"confounded: {confounded} changes at once{ctx_note}; the effect of each cannot be "
                      "told apart (change one thing per experiment, or add ablations)")
-    return ConfigDiff(changes=changes, confounded=confounded, notes=notes)
+    d = ConfigDiff(changes=changes, confounded=confounded, notes=notes)
+    d.plan = isolation_plan(d, *ids)
+    return d
+
+
+def isolation_plan(d: ConfigDiff, base_id: str, variant_id: str, *, seeds: str = "0,1,2",
+                   metric: str = "full/AP", mode: str = "max") -> list[str]:
+    """Commands that find which change made the difference, most informative first.
+
+    One experimental change: rerun it over seeds (is the effect larger than noise?). Several: the
+    one-change ablations and leave-one-out runs (``exp ablate``; the first suspect is the top-ranked
+    change), then a bisection over the changes (``exp bisect``), which needs about log2(N) runs
+    per culprit.
+    """
+    experimental = [c for c in d.changes if c.risk != "info"]
+    if not experimental:
+        return []
+    ablate = f"evdet exp ablate {base_id} {variant_id} --seeds {seeds}"
+    if len(experimental) == 1:
+        return [f"{ablate}   # the one change ({experimental[0].key}) over seeds: effect vs noise"]
+    first = experimental[0]
+    return [f"{ablate}   # each of the {len(experimental)} changes alone on {base_id} and left out of "
+            f"{variant_id}; first suspect: {first.key} ({first.old} -> {first.new})",
+            f"evdet exp bisect {base_id} {variant_id} --metric {metric} --mode {mode}   # smallest set of "
+            f"changes that turns {base_id} into {variant_id}"]

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 PACKAGES = ("evdet", "torch", "lightning", "numpy", "h5py", "hdf5plugin", "numba", "omegaconf",
             "faster-coco-eval", "pycocotools", "matplotlib", "pandas")
@@ -43,9 +43,10 @@ def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, Optional[st
     return out
 
 
-def collect_environment(seed: int, cwd: Optional[Path] = None) -> dict:
-    """environment.json document: git, packages, seed, machine, python, accelerator."""
+def collect_environment(seed: int, cwd: Optional[Path] = None, seeds: Sequence[int] = ()) -> dict:
+    """environment.json document: git, packages, seed (and the experiment's ``seeds``), machine, python."""
     env = {"git": git_info(cwd), "packages": package_versions(), "seed": int(seed),
+           "seeds": [int(s) for s in seeds] or [int(seed)],
            "python": sys.version.split()[0], "executable": sys.executable,
            "machine": {"host": socket.gethostname(), "platform": platform.platform(),
                        "processor": platform.machine(), "cpu_count": os.cpu_count()},

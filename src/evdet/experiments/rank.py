@@ -1,4 +1,9 @@
-"""Rank experiments by one metric, with the delta to each one's baseline and protocol checks."""
+"""Rank experiments by one metric, with the delta to each one's baseline, its interval and protocol checks.
+
+Each row carries the interval of its value (t over seeds, else bootstrap over evaluation units) and
+of its delta to the baseline (Welch t over seeds, else paired bootstrap; see ``intervals``); a
+delta whose interval contains 0 (or that has no interval) is marked as within noise.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,9 @@ from typing import Optional, Sequence
 
 from evdet.experiments.architecture import architecture_summary
 from evdet.experiments.compare import comparability_problems
-from evdet.experiments.metrics import (fingerprint_digest, headline_protocol,
+from evdet.experiments.intervals import (CONFIDENCE, N_BOOT, Difference, IntervalError, difference_interval,
+                                         value_interval)
+from evdet.experiments.metrics import (check_metric, fingerprint_digest, headline_protocol,
                                        higher_is_better, metric_value, split_metric_key)
 from evdet.experiments.records import Experiment
 
@@ -27,19 +34,33 @@ class RankRow:
     architecture: str
     step: int
     flags: list[str] = field(default_factory=list)
+    interval: Optional[Difference] = None          # of ``value``
+    delta_interval: Optional[Difference] = None    # of ``delta``
+
+    @property
+    def within_noise(self) -> Optional[bool]:
+        """Whether the delta to the baseline is within noise (None without a delta)."""
+        return None if self.delta is None else (self.delta_interval is None or self.delta_interval.within_noise())
 
 
 def rank_experiments(experiments: Sequence[Experiment], by: str = "AP", *, protocol: Optional[str] = None,
                      baseline: Optional[str] = None,
-                     extra_metrics: Sequence[str] = ("AP", "AP50", "AP_S")) -> list[RankRow]:
+                     extra_metrics: Sequence[str] = ("AP", "AP50", "AP_S"), intervals: bool = True,
+                     confidence: float = CONFIDENCE, n_boot: int = N_BOOT,
+                     progress: bool = False) -> list[RankRow]:
     """Sort experiments by ``by`` (best first; losses ascending); missing values rank last, unranked.
 
     Args:
         by: metric name (``AP``, ``small_AP``, ``per_class.pedestrian.AP``, ``prophesee/AP``...).
         protocol: protocol to read (default: the key's, else each experiment's headline protocol).
         baseline: id whose value every delta refers to (default: each experiment's ``base``).
-    Flags name protocol-fingerprint or class-map mismatches against the baseline and the majority.
+        intervals: compute the value and delta intervals (bootstraps take seconds per experiment).
+    Flags name protocol-fingerprint or class-map mismatches against the baseline and the majority,
+    and broken records (listed unranked).
+    Raises:
+        UnknownMetricError: no evaluated experiment holds ``by`` (the message lists the metrics).
     """
+    check_metric(by, [e.results for e in experiments if not e.error])
     key_proto, _ = split_metric_key(by)
     by_id = {e.id: e for e in experiments}
     proto_of = {e.id: key_proto or protocol or headline_protocol(e.results) for e in experiments}
@@ -61,16 +82,28 @@ def rank_experiments(experiments: Sequence[Experiment], by: str = "AP", *, proto
         digest = fingerprint_digest(e.results, p) if p else None
         if digest and majority and digest != majority:
             flags.append(f"protocol fingerprint {digest[:8]} differs from most runs ({majority[:8]})")
-        if value is None:
+        if e.error:
+            flags.append(f"broken record: {e.error}")
+        elif value is None:
             flags.append(f"no {by} under {p}")
         shown = {m: metric_value(e.results, m, p) for m in extra_metrics}
         delta = value - base_value if value is not None and base_value is not None else None
+        interval = delta_interval = None
+        if intervals and value is not None:
+            try:
+                interval = value_interval(e, by, p, confidence=confidence, n_boot=n_boot, progress=progress)
+                if delta is not None:
+                    delta_interval = difference_interval(by_id[base_id], e, by, p, confidence=confidence,
+                                                         n_boot=n_boot, progress=progress)
+            except IntervalError as err:
+                flags.append(str(err))
         model = e.config.get("model", {}) if isinstance(e.config, dict) else {}
         loss = e.config.get("loss") if isinstance(e.config, dict) else None
         rows.append(RankRow(rank=None, id=e.id, state=e.state, value=value, baseline_id=base_id,
                             baseline_value=base_value, delta=delta, metrics=shown,
                             architecture=architecture_summary(model, loss) if model else "?",
-                            step=int(e.results.get("step", 0) or 0), flags=list(dict.fromkeys(flags))))
+                            step=int(e.results.get("step", 0) or 0), flags=list(dict.fromkeys(flags)),
+                            interval=interval, delta_interval=delta_interval))
     sign = -1.0 if higher_is_better(by) else 1.0
     ranked = sorted((r for r in rows if r.value is not None), key=lambda r: (sign * r.value, r.id))
     for i, r in enumerate(ranked, start=1):

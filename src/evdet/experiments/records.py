@@ -9,8 +9,11 @@ Layout (DESIGN sec. 7)::
         environment.json       git commit, package versions, seed, machine, python
         status.json            {"state": created|running|completed|failed|killed, "message", "pid",
                                 "host", "started_at", "heartbeat_at", "updated_at", "stop_reason"}
-        results.json           schema_version 1 (see ``empty_results``)
+        results.json           schema_version 2 (see ``empty_results``; version 1 is still read)
         checkpoints/ logs/metrics.csv logs/tensorboard/ confusion_matrices/ validation/ report.html
+        validation/detections.npz   last validation's per-sequence GT + detections (bootstrap intervals)
+        seeds/seed_<s>/        the same checkpoints/ logs/ validation/ for every seed after the first
+                               (config ``seeds: [0, 1, 2]``; the first seed runs in the record folder)
 
 A run that died without updating ``status.json`` (state still ``running``) is reported as
 ``killed``: on the host that runs it, when its pid is gone; seen from another host (shared file
@@ -30,10 +33,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Optional
 
-from evdet.data.processes import process_alive
-from evdet.events.atomic import write_text_atomic
+from evdet.utils.atomic import write_text_atomic
+from evdet.utils.processes import process_alive
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_SCHEMAS = (1, 2)
 State = Literal["created", "running", "completed", "failed", "killed"]
 STATES = ("created", "running", "completed", "failed", "killed")
 SUBDIRS = ("checkpoints", "logs", "confusion_matrices", "validation")
@@ -79,6 +83,8 @@ def read_json(path: str | Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise RecordError(f"{path}: file not found") from None
+    except UnicodeDecodeError as err:
+        raise RecordError(f"{path}: not UTF-8 text (byte {err.start})") from None
     except json.JSONDecodeError as err:
         raise RecordError(f"{path}: invalid JSON ({err})") from None
 
@@ -91,9 +97,15 @@ def validate_id(exp_id: str) -> str:
 
 
 def empty_results(exp_id: str, base: Optional[str] = None, class_names: tuple[str, ...] = ()) -> dict:
-    """A results.json document before any evaluation (schema_version 1, CONTRACTS.md)."""
+    """A results.json document before any evaluation (schema_version 2, CONTRACTS.md).
+
+    Schema 2 adds ``seeds`` (seed of each run, in order), ``runs`` (per seed: dir, status, step,
+    protocols, monitors, training) and ``seed_stats`` (per protocol and metric: n, mean, std, 95%
+    t-interval over the completed seeds); ``protocols`` then holds the seed means.
+    """
     return {"schema_version": SCHEMA_VERSION, "id": exp_id, "status": "created", "base": base,
-            "class_names": list(class_names), "step": 0, "protocols": {}, "curves": {}, "monitors": {}}
+            "class_names": list(class_names), "step": 0, "seeds": [], "runs": {}, "seed_stats": {},
+            "protocols": {}, "curves": {}, "monitors": {}}
 
 
 def write_status(exp_dir: Path, state: State, message: str = "", **extra: Any) -> dict:
@@ -133,6 +145,8 @@ def read_status(exp_dir: Path, *, stale_after_s: float = DEFAULT_STALE_AFTER_S,
     if not path.exists():
         return {"state": "created", "message": "no status.json"}
     doc = read_json(path)
+    if not isinstance(doc, dict):
+        raise RecordError(f"{path}: top level must be an object")
     if doc.get("state") not in STATES:
         raise RecordError(f"{path}: field 'state' is {doc.get('state')!r}, expected one of {STATES}")
     if doc["state"] != "running":
@@ -191,6 +205,7 @@ class Experiment:
     results: dict
     status: dict
     hypothesis: str
+    error: Optional[str] = None           # set on a record that could not be read (listed as "broken")
 
     @property
     def base(self) -> Optional[str]:
@@ -198,7 +213,7 @@ class Experiment:
 
     @property
     def state(self) -> str:
-        return str(self.status.get("state", "created"))
+        return "broken" if self.error else str(self.status.get("state", "created"))
 
     @property
     def metrics_csv(self) -> Path:
@@ -227,13 +242,17 @@ def create_experiment(root: Path, exp_id: str, config_yaml: str, hypothesis: str
 
 
 def load_results(path: Path) -> dict:
-    """Read and check a results.json (schema_version 1; required fields present)."""
+    """Read and check a results.json (schema_version 1 or 2; required fields present).
+
+    A schema-1 document is read as one run without per-seed data (``seeds`` / ``runs`` /
+    ``seed_stats`` empty); the file is not rewritten.
+    """
     doc = read_json(path)
     if not isinstance(doc, dict):
         raise RecordError(f"{path}: top level must be an object")
-    if doc.get("schema_version") != SCHEMA_VERSION:
+    if doc.get("schema_version") not in READABLE_SCHEMAS:
         raise RecordError(f"{path}: field 'schema_version' is {doc.get('schema_version')!r}, "
-                          f"expected {SCHEMA_VERSION}")
+                          f"expected one of {READABLE_SCHEMAS}")
     for key in ("id", "protocols"):
         if key not in doc:
             raise RecordError(f"{path}: field {key!r} is missing")
@@ -247,7 +266,25 @@ def load_results(path: Path) -> dict:
     doc.setdefault("curves", {})
     doc.setdefault("monitors", {})
     doc.setdefault("step", 0)
+    for key, empty in (("seeds", []), ("runs", {}), ("seed_stats", {})):
+        doc.setdefault(key, empty)
+        if not isinstance(doc[key], type(empty)):
+            raise RecordError(f"{path}: field {key!r} must be a{'n object' if empty == {} else ' list'}")
     return doc
+
+
+def seed_run_dir(exp_dir: Path, seed: int, index: int) -> Path:
+    """Folder of the ``index``-th seed run: the record folder itself for the first, else ``seeds/seed_<s>``."""
+    return Path(exp_dir) if index == 0 else Path(exp_dir) / "seeds" / f"seed_{int(seed)}"
+
+
+def run_dirs(exp: Experiment) -> dict[str, Path]:
+    """Seed (as results.json keys it) -> run folder, for every run recorded in results.json."""
+    out = {}
+    for key, run in (exp.results.get("runs") or {}).items():
+        rel = run.get("dir", ".") if isinstance(run, dict) else "."
+        out[key] = exp.path if rel in (".", "") else exp.path / rel
+    return out
 
 
 def load_experiment(root: Path, exp_id: str, *, stale_after_s: float = DEFAULT_STALE_AFTER_S) -> Experiment:
@@ -261,26 +298,50 @@ def load_experiment(root: Path, exp_id: str, *, stale_after_s: float = DEFAULT_S
     config = {}
     if cfg_path.exists():
         try:
-            config = yaml.safe_load(cfg_path.read_text()) or {}
+            config = yaml.safe_load(cfg_path.read_text(encoding="utf-8")) or {}
+        except UnicodeDecodeError as err:
+            raise RecordError(f"{cfg_path}: not UTF-8 text (byte {err.start})") from None
         except yaml.YAMLError as err:
-            raise RecordError(f"{cfg_path}: invalid YAML ({err})") from None
+            raise RecordError(f"{cfg_path}: invalid YAML ({str(err).splitlines()[0]})") from None
+        if not isinstance(config, dict):
+            raise RecordError(f"{cfg_path}: top level must be a mapping, got {type(config).__name__}")
     results_path = exp_dir / "results.json"
     results = load_results(results_path) if results_path.exists() else empty_results(exp_id)
     hyp = exp_dir / "hypothesis.md"
+    try:
+        hypothesis = hyp.read_text(encoding="utf-8") if hyp.exists() else ""
+    except UnicodeDecodeError as err:
+        raise RecordError(f"{hyp}: not UTF-8 text (byte {err.start})") from None
     return Experiment(id=exp_id, path=exp_dir, config=config, results=results,
-                      status=read_status(exp_dir, stale_after_s=stale_after_s),
-                      hypothesis=hyp.read_text(encoding="utf-8") if hyp.exists() else "")
+                      status=read_status(exp_dir, stale_after_s=stale_after_s), hypothesis=hypothesis)
 
 
-def list_experiments(root: Path, *, stale_after_s: float = DEFAULT_STALE_AFTER_S) -> list[Experiment]:
-    """Every experiment under ``root`` (folders holding results.json or status.json), by id."""
+def broken_experiment(root: Path, exp_id: str, error: str) -> Experiment:
+    """Stand-in for a record that cannot be read: state ``broken``, no results, ``error`` says why."""
+    return Experiment(id=exp_id, path=Path(root) / exp_id, config={}, results=empty_results(exp_id),
+                      status={"state": "broken", "message": error}, hypothesis="", error=error)
+
+
+def list_experiments(root: Path, *, stale_after_s: float = DEFAULT_STALE_AFTER_S,
+                     on_error: Literal["raise", "mark"] = "raise") -> list[Experiment]:
+    """Every experiment under ``root`` (folders holding results.json or status.json), by id.
+
+    Args:
+        on_error: ``raise`` the first unreadable record's RecordError, or ``mark`` it: list it as a
+            ``broken_experiment`` (state ``broken``, ``error`` = the message) and go on.
+    """
     root = Path(root)
     if not root.is_dir():
         return []
     out = []
     for d in sorted(p for p in root.iterdir() if p.is_dir()):
         if (d / "results.json").exists() or (d / "status.json").exists():
-            out.append(load_experiment(root, d.name, stale_after_s=stale_after_s))
+            try:
+                out.append(load_experiment(root, d.name, stale_after_s=stale_after_s))
+            except RecordError as err:
+                if on_error == "raise":
+                    raise
+                out.append(broken_experiment(root, d.name, str(err)))
     return out
 
 

@@ -20,10 +20,10 @@ from typing import Any, Iterable, Literal, Union, get_args, get_origin
 
 from evdet.data.config import DataConfig
 from evdet.evaluation.config import EvalConfig
-from evdet.events.atomic import write_text_atomic
 from evdet.experiments.architecture import architecture_summary  # noqa: F401  (re-export)
 from evdet.models.config import LossConfig, ModelConfig
 from evdet.training.config import TrainConfig
+from evdet.utils.atomic import write_text_atomic
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
@@ -34,9 +34,14 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class RunConfig:
-    """Everything that defines a run; ``name`` is a free label (the experiment id when run by exp)."""
+    """Everything that defines a run; ``name`` is a free label (the experiment id when run by exp).
+
+    ``seeds``: training seeds of the experiment, one run each, in order; empty = one run with
+    ``training.seed``. Each run uses the config with ``training.seed`` set to its seed.
+    """
 
     name: str = ""
+    seeds: tuple[int, ...] = ()
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
@@ -177,7 +182,20 @@ def load_run_config(config_files: Iterable[str | Path] = (), overrides: Iterable
             raise ConfigError(f"overrides {overrides}: {str(err).splitlines()[0]}") from None
         cfg = _merge(cfg, dot, "override")
     container = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
-    return _build(RunConfig, container)
+    run_cfg = _build(RunConfig, container)
+    if len(set(run_cfg.seeds)) != len(run_cfg.seeds):
+        raise ConfigError(f"seeds: {list(run_cfg.seeds)} repeats a seed")
+    return run_cfg
+
+
+def run_seeds(cfg: RunConfig) -> tuple[int, ...]:
+    """Seeds to train, in order: ``cfg.seeds``, or ``(cfg.training.seed,)`` when that is empty."""
+    return tuple(cfg.seeds) or (int(cfg.training.seed),)
+
+
+def config_for_seed(cfg: RunConfig, seed: int) -> RunConfig:
+    """The config of one seed run: ``training.seed`` = ``seed`` (everything else unchanged)."""
+    return dataclasses.replace(cfg, training=dataclasses.replace(cfg.training, seed=int(seed)))
 
 
 def run_config_to_dict(cfg: RunConfig) -> dict:

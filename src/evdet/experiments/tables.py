@@ -9,10 +9,10 @@ from rich.table import Table
 from evdet.experiments.architecture import architecture_summary
 from evdet.experiments.compare import Comparison
 from evdet.experiments.config_diff import ConfigDiff
+from evdet.experiments.intervals import Difference
 from evdet.experiments.metrics import headline_protocol, metric_value
 from evdet.experiments.rank import RankRow
 from evdet.experiments.records import Experiment
-from evdet.experiments.verdict import CriterionResult
 
 _RISK_STYLE = {"high": "bold red", "medium": "yellow", "low": "", "info": "dim"}
 
@@ -23,6 +23,28 @@ def _f(v: Optional[float], signed: bool = False) -> str:
     return f"{v:+.4f}" if signed else f"{v:.4f}"
 
 
+def _ci(d: Optional[Difference], signed: bool = False) -> str:
+    """``[low, high]`` of an interval, or ``-``."""
+    if d is None or not d.has_interval:
+        return "-"
+    return f"[{_f(d.low, signed)}, {_f(d.high, signed)}]"
+
+
+def _noise(within: Optional[bool]) -> str:
+    return {True: "[dim]within noise[/]", False: "[bold]beyond noise[/]"}.get(within, "-")
+
+
+def _method(*intervals: Optional[Difference]) -> str:
+    """The method of the first interval that has one (else why there is none)."""
+    for d in intervals:
+        if d is not None and d.has_interval:
+            return f"{d.confidence:.0%} {d.method}"
+    for d in intervals:
+        if d is not None:
+            return f"{d.method}: {d.detail}" if d.detail else d.method
+    return "-"
+
+
 def experiments_table(exps: Sequence[Experiment], metrics: Sequence[str] = ("AP", "AP50", "AP_S")) -> Table:
     """id, status, steps, headline metrics (headline protocol), architecture."""
     t = Table(title="experiments")
@@ -31,6 +53,8 @@ def experiments_table(exps: Sequence[Experiment], metrics: Sequence[str] = ("AP"
     for e in exps:
         model = e.config.get("model", {}) if isinstance(e.config, dict) else {}
         state = e.state + (f" ({e.status['detected']})" if e.status.get("detected") else "")
+        if e.error:
+            state = f"[red]broken[/]: {e.error}"
         p = headline_protocol(e.results)
         t.add_row(e.id, state, str(e.results.get("step", 0)), p or "-",
                   *[_f(metric_value(e.results, m, p)) for m in metrics],
@@ -39,12 +63,15 @@ def experiments_table(exps: Sequence[Experiment], metrics: Sequence[str] = ("AP"
 
 
 def rank_table(rows: Sequence[RankRow], by: str) -> Table:
-    t = Table(title=f"ranking by {by}")
+    """Ranking with the interval of each value and of each delta to the baseline, and the method."""
+    t = Table(title=f"ranking by {by} (intervals: 95%; a delta whose interval holds 0 is within noise)")
     metric_names = list(rows[0].metrics) if rows else []
-    for col in ("rank", "id", by, "baseline", "delta", *metric_names, "architecture", "flags"):
+    for col in ("rank", "id", by, "interval", "baseline", "delta", "delta interval", "noise", "method",
+                *metric_names, "architecture", "flags"):
         t.add_column(col)
     for r in rows:
-        t.add_row(str(r.rank or "-"), r.id, _f(r.value), r.baseline_id or "-", _f(r.delta, True),
+        t.add_row(str(r.rank or "-"), r.id, _f(r.value), _ci(r.interval), r.baseline_id or "-", _f(r.delta, True),
+                  _ci(r.delta_interval, True), _noise(r.within_noise), _method(r.delta_interval, r.interval),
                   *[_f(v) for v in r.metrics.values()], r.architecture, "; ".join(r.flags))
     return t
 
@@ -55,19 +82,24 @@ def comparison_tables(c: Comparison) -> list[Table]:
                                  ("per class AP", c.per_class, True), ("groups AP", c.groups, True)):
         if not rows:
             continue
-        t = Table(title=f"{title} ({c.protocol}); deltas vs {c.ids[0]}")
+        t = Table(title=f"{title} ({c.protocol}); deltas vs {c.ids[0]} with 95% intervals")
         t.add_column("name")
         if support:
             t.add_column("support", justify="right")
         for i, eid in enumerate(c.ids):
             t.add_column(eid, justify="right")
             if i:
-                t.add_column("delta", justify="right")
+                for col in ("delta", "interval", "noise"):
+                    t.add_column(col, justify="right")
+        t.add_column("method")
         for r in rows:
             cells = [r.name] + ([str(r.support) if r.support is not None else "-"] if support else [])
             for i, (v, d) in enumerate(zip(r.values, r.deltas)):
-                cells += [_f(v)] + ([_f(d, True)] if i else [])
-            t.add_row(*cells)
+                cells += [_f(v)]
+                if i:
+                    cells += [_f(d, True), _ci(r.intervals[i] if r.intervals else None, True),
+                              _noise(r.within_noise(i))]
+            t.add_row(*cells, _method(*(r.intervals or [])))
         out.append(t)
     return out
 
@@ -80,16 +112,6 @@ def diff_table(d: ConfigDiff, title: str) -> Table:
         rel = f"{ch.rel_change:+.0%}" if ch.rel_change is not None else "-"
         style = _RISK_STYLE[ch.risk]
         t.add_row(ch.key, str(ch.old), str(ch.new), rel, f"[{style}]{ch.risk}[/]" if style else ch.risk, ch.note)
-    return t
-
-
-def verdict_table(results: Sequence[CriterionResult], title: str) -> Table:
-    t = Table(title=title)
-    for col in ("criterion", "value", "base", "threshold", "met", "why"):
-        t.add_column(col)
-    for r in results:
-        met = {True: "[green]yes[/]", False: "[red]no[/]"}.get(r.met, "[dim]?[/]")
-        t.add_row(r.criterion.text, _f(r.value), _f(r.base_value), _f(r.threshold), met, r.reason)
     return t
 
 

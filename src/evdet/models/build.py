@@ -62,6 +62,10 @@ def _check_model_args(cfg: ModelConfig, num_classes: int, input_hw: tuple[int, i
         raise ValueError(f"model.attention_impl must be 'sdpa' or 'manual', got {cfg.attention_impl!r}")
     if num_classes < 1:
         raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+    if cfg.head.num_classes is not None and cfg.head.num_classes != num_classes:
+        raise ValueError(f"model.head.num_classes={cfg.head.num_classes} but the dataset's class map has "
+                         f"{num_classes} classes: the classes come from the data; drop the setting or "
+                         f"use data with {cfg.head.num_classes} classes")
     if in_channels < 1:
         raise ValueError(f"in_channels must be >= 1, got {in_channels}")
     if len(input_hw) != 2 or min(input_hw) < 1:

@@ -8,7 +8,8 @@ from typing import Literal, Optional
 
 @dataclass(frozen=True)
 class HeadConfig:
-    num_classes: Optional[int] = None      # None: take it from the dataset's class map
+    num_classes: Optional[int] = None      # classes come from the dataset's class map; a number here is a
+                                           # check: build_model refuses data with another class count
     conf_threshold: float = 0.1            # post-processing, as in RVT
     nms_iou: float = 0.45
     max_detections: int = 300

@@ -14,12 +14,64 @@ from __future__ import annotations
 
 import math
 import os
+import random
 from pathlib import Path
 from typing import Literal, Optional
 
 import lightning as L
+import numpy as np
+import torch
 
 FALLBACK_METRIC = "val/loss"
+MODULE_ARGS = ("data_cfg", "model_cfg", "loss_cfg", "train_cfg", "num_classes", "input_hw", "in_channels",
+               "class_names")   # DetectionModule's arguments, kept as the checkpoint's hyper_parameters
+
+
+class CheckpointError(ValueError):
+    """A file is not a usable evdet checkpoint; the message names the file and the problem."""
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    """Load an evdet training checkpoint (CPU tensors) and check that it has what rebuilding needs.
+
+    Raises:
+        FileNotFoundError: no such file.
+        CheckpointError: unreadable (truncated, not a torch file) or not a checkpoint of ``evdet train``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: checkpoint not found")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # torch raises many types (UnpicklingError, RuntimeError, EOFError, ...)
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(f"{path}: not a readable checkpoint, truncated or not a torch file ({reason})") from None
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("state_dict"), dict):
+        raise CheckpointError(f"{path}: not a training checkpoint (no 'state_dict'; expected a .ckpt of evdet train)")
+    missing = [k for k in MODULE_ARGS if k not in (ckpt.get("hyper_parameters") or {})]
+    if missing:
+        raise CheckpointError(f"{path}: not an evdet checkpoint: hyper_parameters lack {missing} "
+                              "(a model config is needed to rebuild the network)")
+    return ckpt
+
+
+def check_state_dict(path: str | Path, expected: dict, saved: dict, described: str) -> None:
+    """Raise ``CheckpointError`` when ``saved`` weights do not fit a model's ``expected`` state dict.
+
+    Args:
+        path: the checkpoint file (for the message); described: the model its config describes.
+    """
+    missing = [k for k in expected if k not in saved]
+    unexpected = [k for k in saved if k not in expected]
+    reshaped = [k for k in expected if k in saved and tuple(saved[k].shape) != tuple(expected[k].shape)]
+    if not (missing or unexpected or reshaped):
+        return
+    example = (f"e.g. {reshaped[0]} is {tuple(saved[reshaped[0]].shape)} in the file, "
+               f"{tuple(expected[reshaped[0]].shape)} in the model" if reshaped else
+               f"e.g. {'missing ' + missing[0] if missing else 'unexpected ' + unexpected[0]}")
+    raise CheckpointError(f"{path}: the weights do not fit the model its config describes ({described}): "
+                          f"{len(missing)} missing, {len(unexpected)} unexpected and {len(reshaped)} reshaped "
+                          f"tensors, {example}")
 
 
 class LastBestCheckpoint(L.Callback):
@@ -103,3 +155,18 @@ class LastBestCheckpoint(L.Callback):
         self.best_metric = state.get("best_metric")
         self.best_score = state.get("best_score")
         self.best_step = state.get("best_step")
+
+
+def rng_states() -> dict:
+    """This process's global RNG states: torch (CPU and every CUDA device), numpy, python."""
+    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+
+
+def set_rng_states(states: dict) -> None:
+    """Restore the states of ``rng_states()`` (CUDA ones when the devices are there)."""
+    torch.set_rng_state(states["torch"])
+    np.random.set_state(states["numpy"])
+    random.setstate(states["python"])
+    if states["cuda"] and torch.cuda.is_available() and len(states["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(states["cuda"])

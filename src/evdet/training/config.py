@@ -25,6 +25,6 @@ class TrainConfig:
     checkpoint_metric: str = "val/prophesee/AP"
     checkpoint_mode: Literal["max", "min"] = "max"
     log_every_n_steps: int = 10
-    loggers: tuple[str, ...] = ("csv", "tensorboard")  # also "wandb" (offline works), "mlflow"
+    loggers: tuple[str, ...] = ("csv", "tensorboard")  # also "mlflow" (local SQLite store; pip install mlflow-skinny)
     loss_cv_window: int = 50                # monitor: loss coefficient of variation window
     divergence_factor: float = 20.0         # stop when loss exceeds this times its running median

@@ -6,16 +6,17 @@ Output folder::
     <out_dir>/logs/metrics.csv                     # CSVLogger, one row per logging step
     <out_dir>/logs/hparams.yaml
     <out_dir>/logs/tensorboard/                    # when "tensorboard" is in train_cfg.loggers
-    <out_dir>/logs/wandb/, logs/mlruns/            # when "wandb" / "mlflow" are listed
+    <out_dir>/logs/mlflow.db, logs/mlflow_artifacts/   # when "mlflow" is listed (SQLite store, experiment "evdet")
 
 Resume (``resume=True``) restarts from ``checkpoints/last.ckpt``: weights, optimiser, scheduler,
-global step, loop progress and callback state (best-metric tracking, monitors). The metrics of the
-interrupted run up to the checkpoint's step are kept and the rest appended, so ``metrics.csv``
-holds each training step once. Stream slots continue the interrupted epoch at the chunk after the
-checkpoint (same shuffling and augmentation draws); recurrent states are not saved, so every slot
-starts that first chunk from a zero state. Random windows are redrawn (Lightning then warns that
-the loader is not resumable; for random sampling that is harmless). A different ``max_steps`` on
-resume is refused: the OneCycle schedule length is part of the saved scheduler.
+global step, loop progress, callback state (best-metric tracking, monitors), the training slots'
+recurrent states and the global RNG states (``DetectionModule``). The metrics of the interrupted run
+up to the checkpoint's step are kept and the rest appended, so ``metrics.csv`` holds each training
+step once. The loaders continue the interrupted epoch at the batch after the checkpoint with the same
+windows and augmentation (every draw is seeded by seed, epoch and position), so on the same machine
+and settings the resumed steps log the losses of an uninterrupted run, with or without loader
+workers. A different ``max_steps`` on resume is refused: the OneCycle schedule length is part of the
+saved scheduler.
 """
 
 from __future__ import annotations
@@ -35,12 +36,12 @@ import torch
 from evdet.data.config import DataConfig
 from evdet.data.datamodule import EventDataModule
 from evdet.models.config import LossConfig, ModelConfig
-from evdet.training.checkpoints import LastBestCheckpoint
+from evdet.training.checkpoints import LastBestCheckpoint, read_checkpoint
 from evdet.training.config import TrainConfig
 from evdet.training.module import DetectionModule, FinalizeValidation
 from evdet.training.monitors import DivergenceStop, LossMonitor, MemoryMonitor, peak_rss_mb
 
-KNOWN_LOGGERS = ("csv", "tensorboard", "wandb", "mlflow")
+KNOWN_LOGGERS = ("csv", "tensorboard", "mlflow")
 
 
 def resolve_precision(precision: str, accelerator: str) -> str:
@@ -52,7 +53,7 @@ def resolve_precision(precision: str, accelerator: str) -> str:
 
 
 def build_loggers(names: Iterable[str], log_dir: Path) -> list:
-    """CSV logger (always) plus the listed ones; wandb runs offline, mlflow to a local file store."""
+    """CSV logger (always) plus the listed ones; mlflow logs to a local SQLite store (run = out_dir name)."""
     from lightning.pytorch.loggers import CSVLogger
 
     names = list(names)
@@ -65,17 +66,21 @@ def build_loggers(names: Iterable[str], log_dir: Path) -> list:
 
         loggers.append(TensorBoardLogger(save_dir=str(log_dir), name="tensorboard", version="",
                                          default_hp_metric=False))
-    if "wandb" in names:
-        _require("wandb", "wandb")
-        from lightning.pytorch.loggers import WandbLogger
-
-        loggers.append(WandbLogger(save_dir=str(log_dir), offline=True))
     if "mlflow" in names:
         _require("mlflow", "mlflow-skinny")
         from lightning.pytorch.loggers import MLFlowLogger
 
-        loggers.append(MLFlowLogger(tracking_uri=(log_dir / "mlruns").resolve().as_uri()))
+        # MLflow 3 refuses plain-folder stores unless told otherwise: a SQLite file is its local default
+        log_dir.mkdir(parents=True, exist_ok=True)
+        loggers.append(MLFlowLogger(experiment_name="evdet", run_name=log_dir.resolve().parent.name,
+                                    tracking_uri=mlflow_tracking_uri(log_dir),
+                                    artifact_location=(log_dir / "mlflow_artifacts").resolve().as_uri()))
     return loggers
+
+
+def mlflow_tracking_uri(log_dir: Path) -> str:
+    """The MLflow tracking URI of a run's logs folder (``sqlite:///<abs>/mlflow.db``)."""
+    return f"sqlite:///{(log_dir / 'mlflow.db').resolve()}"
 
 
 def _require(module: str, package: str) -> None:
@@ -126,8 +131,8 @@ class _without_lightning_advert:
 
 def _check_resume(ckpt_path: Path, train_cfg: TrainConfig) -> int:
     """Refuse a resume whose schedule length differs; returns the checkpoint's global step."""
-    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-    saved = ckpt.get("hyper_parameters", {}).get("train_cfg", {})
+    ckpt = read_checkpoint(ckpt_path)
+    saved = ckpt["hyper_parameters"]["train_cfg"]
     if "max_steps" in saved and int(saved["max_steps"]) != int(train_cfg.max_steps):
         raise ValueError(
             f"{ckpt_path}: checkpoint was trained with training.max_steps={saved['max_steps']} but resume asks "
@@ -202,6 +207,9 @@ def fit(data_cfg: DataConfig, model_cfg: ModelConfig, loss_cfg: LossConfig, trai
         )
         # torch 2.13 deprecates an isinstance check inside lightning 2.6; nothing for users to act on
         warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+        # our loaders resume inside an epoch by themselves (EventDataModule.train_dataloader), which
+        # Lightning cannot see: its "dataloader is not resumable" warning does not apply
+        warnings.filterwarnings("ignore", message=r".*your dataloader is not resumable.*")
         trainer.fit(module, datamodule=dm, ckpt_path=str(last) if resume else None, weights_only=False)
         step = int(trainer.global_step)
         if divergence.reason is None and step == train_cfg.max_steps and step % train_cfg.val_every_n_steps:

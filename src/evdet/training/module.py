@@ -4,6 +4,10 @@ Training runs on batches of ``evdet.data.datamodule`` (random, stream or mixed i
 starts from its slot's stored state (zeros when ``is_first`` or a random item), the T steps run
 with the state carried, the loss covers only the labelled steps (``select=label_mask``), and the
 final states are stored detached (truncated backprop over one chunk).
+Checkpoints carry what an exact resume needs beyond Lightning's own state (``RESUME_KEY``): the
+training slots' recurrent states and the torch / numpy / python RNG states of every rank, restored
+just before the first resumed step (the data pipeline's draws are seeded, see
+``evdet.data.datamodule``).
 Validation walks whole validation sequences in stream mode, one sequence per slot, and fills
 ``val_predictions`` / ``val_ground_truth`` (seq_name -> BBOX array in representation pixels) for
 callbacks (e.g. the evaluation callback that the experiment runner attaches).
@@ -23,8 +27,11 @@ from evdet.data.labels import BBOX_DTYPE, boxes_from_detections
 from evdet.models import build_loss, build_model
 from evdet.models.config import LossConfig, ModelConfig
 from evdet.training.config import TrainConfig
+from evdet.training.checkpoints import rng_states, set_rng_states
 from evdet.training.optim import build_optimizer
 from evdet.training.state import StreamStates
+
+RESUME_KEY = "evdet_resume"   # checkpoint entry: {"stream_states": {slot: [(h, c), ...]}, "rng": [per rank]}
 
 
 def config_from_dict(cls, value):
@@ -100,6 +107,7 @@ class DetectionModule(L.LightningModule):
         self.val_states = StreamStates()
         self._val_parts: tuple[dict, dict] = ({}, {})   # seq_name -> list of BBOX arrays (dt, gt)
         self._val_final: Optional[tuple[dict, dict]] = None
+        self._rng_to_restore: Optional[dict] = None
 
     def forward(self, frames: torch.Tensor, states=None, select: Optional[torch.Tensor] = None):
         """Run the detector: frames (B, T, C, H, W) -> DetectorOutput."""
@@ -107,8 +115,15 @@ class DetectionModule(L.LightningModule):
 
     # ---- training ----
     def on_train_epoch_start(self) -> None:
-        # every stream restarts at an epoch start (is_first on the first chunk of each slot)
+        # every stream restarts at an epoch start (is_first on the first chunk of each slot); Lightning
+        # does not call this hook when it resumes inside an epoch, so restored states are kept
         self.train_states.reset()
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        if self._rng_to_restore is not None:
+            # here, not at load time: loader set-up draws from the global RNG in between
+            set_rng_states(self._rng_to_restore)
+            self._rng_to_restore = None
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         losses, _ = self._run(batch, self.train_states)
@@ -178,7 +193,7 @@ class DetectionModule(L.LightningModule):
             t_us = int(batch["t_us"][b, t])
             d = d.detach().float().cpu().numpy()
             self._val_parts[0].setdefault(name, []).append(
-                boxes_from_detections(d[:, :4], d[:, 4], d[:, 5].astype(np.int64), t_us))
+                boxes_from_detections(d[:, :4], d[:, 4], d[:, 5].astype(np.int64), t_us, class_scores=d[:, 6]))
             self._val_parts[1].setdefault(name, []).append(targets_to_bbox(batch["targets"][b][t], t_us))
 
     def finalize_validation(self) -> None:
@@ -200,6 +215,27 @@ class DetectionModule(L.LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         self.finalize_validation()
+
+    # ---- checkpoints ----
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # collective under DDP: every rank saves (LastBestCheckpoint), rank 0 writes every rank's part
+        part = (self.train_states.state_dict(), rng_states())
+        trainer = self._trainer
+        if trainer is not None and trainer.world_size > 1 and torch.distributed.is_initialized():
+            parts: list = [None] * trainer.world_size
+            torch.distributed.all_gather_object(parts, part)
+        else:
+            parts = [part]
+        checkpoint[RESUME_KEY] = {"stream_states": {s: st for states, _ in parts for s, st in states.items()},
+                                  "rng": [rng for _, rng in parts]}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        saved = checkpoint.get(RESUME_KEY)
+        if saved is None:
+            return  # an older checkpoint: slots resume from zero states
+        self.train_states.load_state_dict(saved["stream_states"])
+        rank = self._trainer.global_rank if self._trainer is not None else 0
+        self._rng_to_restore = saved["rng"][rank] if rank < len(saved["rng"]) else None
 
     # ---- optimisation ----
     def configure_optimizers(self):

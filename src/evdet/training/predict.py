@@ -10,18 +10,57 @@ import torch
 
 from evdet.data.datamodule import SequenceStore, StreamDataset, read_split_meta
 from evdet.data.labels import BBOX_DTYPE, boxes_from_detections
+from evdet.training.checkpoints import MODULE_ARGS, CheckpointError, check_state_dict, read_checkpoint
 from evdet.training.module import DetectionModule
 from evdet.training.state import StreamStates
 
 
 def load_module(module_or_ckpt: DetectionModule | str | Path, map_location: str = "cpu") -> DetectionModule:
-    """A DetectionModule as given, or rebuilt from a checkpoint file."""
+    """A DetectionModule as given, or rebuilt from a checkpoint file (its config, then its weights).
+
+    Raises:
+        FileNotFoundError: no such file.
+        CheckpointError: the file is unreadable, not an evdet checkpoint, or its weights do not fit the
+            model its config describes (e.g. another preset or FPN scale count).
+    """
     if isinstance(module_or_ckpt, DetectionModule):
         return module_or_ckpt
     path = Path(module_or_ckpt)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: checkpoint not found")
-    return DetectionModule.load_from_checkpoint(str(path), map_location=map_location, weights_only=False)
+    ckpt = read_checkpoint(path)
+    hp = ckpt["hyper_parameters"]
+    try:
+        module = DetectionModule(**{k: hp[k] for k in MODULE_ARGS})
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"{path}: its config cannot rebuild the model ({err})") from None
+    cfg = module.model_cfg
+    check_state_dict(path, module.state_dict(), ckpt["state_dict"],
+                     f"preset {cfg.preset}, patch {cfg.patch_size}, in_stages {list(cfg.in_stages)}, "
+                     f"{module.num_classes} classes")
+    module.load_state_dict(ckpt["state_dict"])
+    return module.to(map_location)
+
+
+def check_data_fits(module: DetectionModule, store: "SequenceStore", count: int, pre_root: str | Path) -> None:
+    """Refuse sequences whose representation size or class map differ from the checkpoint's.
+
+    Raises:
+        ValueError: naming the sequence (or dataset.yaml) and both values.
+    """
+    from evdet.data.classes import load_class_map
+
+    want = (module.in_channels, *module.input_hw)
+    for i in range(count):
+        seq = store.get(i)
+        got = (int(seq.channels), int(seq.height), int(seq.width))
+        if got != want:
+            raise ValueError(f"{store.paths[i]}: representations are {got[0]} x {got[1]} x {got[2]} "
+                             f"(channels x height x width) but the checkpoint's model takes "
+                             f"{want[0]} x {want[1]} x {want[2]}")
+    if module.data_cfg.class_map == "auto":
+        names = load_class_map(Path(pre_root)).names
+        if tuple(names) != tuple(module.class_names):
+            raise ValueError(f"{Path(pre_root) / 'dataset.yaml'}: classes {list(names)} differ from the "
+                             f"checkpoint's {list(module.class_names)}")
 
 
 @torch.no_grad()
@@ -56,6 +95,7 @@ def predict_sequences(module_or_ckpt: DetectionModule | str | Path, pre_root: st
     if not meta:
         raise FileNotFoundError(f"{Path(pre_root) / split}: no preprocessed sequences found")
     store = SequenceStore([m.path for m in meta], representation)
+    check_data_fits(module, store, len(meta), pre_root)
     frame_shape = (module.in_channels, *module.input_hw)
     ds = StreamDataset(store, [m.num_reprs for m in meta], frame_shape, seq_len=chunk_len or module.data_cfg.seq_len,
                        num_slots=min(batch_size, len(meta)), shuffle=False)
@@ -85,7 +125,8 @@ def predict_sequences(module_or_ckpt: DetectionModule | str | Path, pre_root: st
         for (b, t), d in zip(select.nonzero().tolist(), found):
             d = d.float().cpu().numpy()
             dets[batch["seq_names"][b]].append(
-                boxes_from_detections(d[:, :4], d[:, 4], d[:, 5].astype(np.int64), int(batch["t_us"][b, t])))
+                boxes_from_detections(d[:, :4], d[:, 4], d[:, 5].astype(np.int64), int(batch["t_us"][b, t]),
+                                      class_scores=d[:, 6]))
     module.train(was_training)
     names = [m.name for m in meta]
     gt_list = [np.asarray(store.get(i).all_labels(in_repr_pixels=True)) for i in range(len(meta))]
@@ -163,7 +204,8 @@ def predict_recording(module_or_ckpt: DetectionModule | str | Path, path: str | 
             states = out.states
             d = module.model.postprocess(out.head, conf_threshold=conf, nms_iou=head_cfg.nms_iou,
                                          max_detections=head_cfg.max_detections)[0].float().cpu().numpy()
-            found.append(boxes_from_detections(d[:, :4], d[:, 4], d[:, 5].astype(np.int64), int(t_end), scale=scale))
+            found.append(boxes_from_detections(d[:, :4], d[:, 4], d[:, 5].astype(np.int64), int(t_end), scale=scale,
+                                               class_scores=d[:, 6]))
     boxes = np.concatenate(found) if found else np.zeros(0, dtype=BBOX_DTYPE)
     info = {"sensor_hw": list(source_hw), "input_hw": list(module.input_hw), "downsample": mode,
             "windows": int(ends.size), "representation": module.data_cfg.representation}

@@ -52,10 +52,18 @@ class StreamStates:
                     h, c = self._slots[int(s)][stage]
                 else:
                     h, c = torch.zeros_like(h_t), torch.zeros_like(c_t)
-                hs.append(h)
-                cs.append(c)
-            out.append((torch.cat(hs).to(device), torch.cat(cs).to(device)))
+                hs.append(h.to(device))
+                cs.append(c.to(device))
+            out.append((torch.cat(hs), torch.cat(cs)))
         return out
+
+    def state_dict(self) -> dict[int, list[tuple[torch.Tensor, torch.Tensor]]]:
+        """Slot id -> its state on the CPU (for checkpoints)."""
+        return {s: [(h.cpu(), c.cpu()) for h, c in st] for s, st in self._slots.items()}
+
+    def load_state_dict(self, state: dict[int, list]) -> None:
+        """Replace every slot by the states of ``state_dict()`` (moved to the batch's device on gather)."""
+        self._slots = {int(s): [(h, c) for h, c in st] for s, st in state.items()}
 
     def scatter(self, slots: Sequence[int], states: State) -> None:
         """Store the final state of every stream item (slot >= 0), detached."""

@@ -2,8 +2,8 @@
 
     config      SceneConfig, ClassSpec, preset_config("day" | "night")
     camera      pinhole camera over the ground plane (world metres <-> pixels)
-    layout      roads, crossings, tram track, pavements, lights; the static background
-    traffic     road users: spawning to a class mix, motion, stops, image boxes
+    layout      near + far cross streets, main road, tram, pavements, zebras filling the view; background
+    traffic     road users: spawning to a class mix (weighted paths), motion, stops, image boxes
     dvs         DVS pixel model (thresholds with mismatch, refractory period), events from frames
     render      silhouettes + texture, fused with the DVS model, only where something moved
     noise       background activity and hot pixels

@@ -28,7 +28,7 @@ class Camera:
 
     height_px: int
     width_px: int
-    height_m: float = 6.0
+    height_m: float = 8.0
     pitch_deg: float = 35.0
     hfov_deg: float = 100.0
 

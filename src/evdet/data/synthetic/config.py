@@ -6,7 +6,7 @@ all times are named with their unit. Presets are small overrides of :class:`Scen
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Literal
 
 Kind = Literal["person", "vehicle", "twowheeler"]
@@ -63,10 +63,10 @@ class SceneConfig:
     size_jitter: float = 0.08        # relative sigma of object sizes
     light_cycle_s: float = 16.0      # traffic-light period (main road green half of it)
     # -- camera (eTraM: static, elevated, looking down at the road)
-    camera_height_m: float = 6.0
+    camera_height_m: float = 8.0
     pitch_deg: float = 35.0
     hfov_deg: float = 100.0          # horizontal field of view, wide traffic lens
-    max_distance_m: float = 90.0     # ground distance of the far edge (buildings beyond)
+    max_distance_m: float = 60.0     # ground distance of the far edge (buildings beyond)
     min_person_height_px: float = 10.0  # far edge comes closer at low resolution so people stay this tall
     # -- appearance
     illumination: float = 1.0        # scene brightness multiplier (night << 1)

@@ -1,9 +1,15 @@
-"""Scene layout: a main road along the view, a cross road, a tram track, pavements, zebra
-crossings and traffic lights, plus the static background texture seen by the camera.
+"""Scene layout: the intersection in front of a pole camera, filling its view as in eTraM.
 
-Every layout is drawn at random per sequence (road offsets, crossing positions) within the
-visible ground band ``[z_near_m, z_far_m]``; beyond ``z_far_m`` a row of buildings hides the road,
-so road users appear from and disappear behind it (their pixels above ``wall_row`` are hidden).
+A main road runs along the view from below the camera to the far edge; a near cross street passes
+in front of the pole (lower half of the image: large road users), a tram track lies beyond it, and a
+far cross street (when the visible ground is deep enough) crosses the upper part of the image (small
+road users). Pavements line every road; zebra crossings cross the main road at each cross street and
+each cross street beside the main road; traffic lights alternate between the main road and the
+cross streets. Positions are drawn at random per sequence as fractions of the visible ground rows,
+so every resolution gets a scene that spans its image. Beyond ``z_far_m`` a row of buildings hides
+the road: road users appear from and disappear behind it (their pixels above ``wall_row`` are hidden).
+
+Ground frame (metres): X to the right, Z forward from the foot of the pole (see ``camera``).
 """
 
 from __future__ import annotations
@@ -17,6 +23,17 @@ from evdet.data.synthetic.config import SceneConfig
 
 PHASE_MAIN, PHASE_CROSS = 0, 1
 
+# The pole watches its own corner, the busiest part of the scene: paths along the near cross street
+# get NEAR_PATH_WEIGHT times the arrivals of the main road, those along the far street
+# FAR_PATH_WEIGHT times. A metre of ground near the camera spans many image rows and a far metre
+# few (and a far street is long in view), so with equal arrivals the far rows would hold most users.
+NEAR_PATH_WEIGHT = 4.0
+FAR_PATH_WEIGHT = 0.5
+# image rows (as a fraction of the visible ground rows, 0 = buildings, 1 = bottom) of the streets
+NEAR_STREET_ROWS = (0.60, 0.75)
+FAR_STREET_ROWS = (0.10, 0.25)
+_WALKER_ZEBRA_SHARE = 0.5          # walkers that take a zebra crossing (the others keep to a pavement)
+
 
 @dataclass
 class Path:
@@ -26,11 +43,13 @@ class Path:
         points_m: (K, 2) ground points (X, Z) in metres, in travel order.
         domain: which classes may use it ("road", "pavement", "tram").
         stops: (s_m, phase) pairs: a user must not pass arc length s_m unless the light phase is `phase`.
+        weight: relative arrival rate among the paths of its domain.
     """
 
     points_m: np.ndarray
     domain: str
     stops: list[tuple[float, int]] = field(default_factory=list)
+    weight: float = 1.0
 
     def __post_init__(self) -> None:
         seg = np.diff(self.points_m, axis=0)
@@ -46,18 +65,22 @@ class Path:
 
 @dataclass
 class Layout:
-    """Geometry of one synthetic scene (metres on the ground, rows in the image)."""
+    """Geometry of one synthetic scene (metres on the ground, rows in the image).
+
+    ``streets_z_m`` holds the centre lines of the cross streets (near first); ``zebra_main_z_m``
+    the zebra crossing over the main road at each of them.
+    """
 
     z_near_m: float
     z_far_m: float
     wall_row: int
     main_x_m: float
     main_half_m: float
-    cross_z_m: float
+    streets_z_m: tuple[float, ...]
     cross_half_m: float
     pavement_m: float
     tram_z_m: float
-    zebra_main_z_m: float
+    zebra_main_z_m: tuple[float, ...]
     zebra_cross_x_m: float
     paths: list[Path]
 
@@ -87,79 +110,143 @@ class Layout:
         return start + heading * (s - self._cum[path_ids, k])[:, None], heading
 
 
-def build_layout(camera: Camera, cfg: SceneConfig, rng: np.random.Generator) -> Layout:
-    """Draw a random intersection layout that fits the camera's visible ground band."""
+def visible_band(camera: Camera, cfg: SceneConfig) -> tuple[float, float, int]:
+    """(z_near_m, z_far_m, wall_row): the ground seen by the bottom row, the buildings' distance
+    (far enough for people to stay ``cfg.min_person_height_px`` tall) and their image row."""
     z_near = camera.near_distance_m()
-    z_far = min(cfg.max_distance_m,
-                camera.distance_for_height_px(1.72, cfg.min_person_height_px))
+    z_far = min(cfg.max_distance_m, camera.distance_for_height_px(1.72, cfg.min_person_height_px))
     z_far = max(z_far, z_near + 26.0)
+    wall_row = int(np.ceil(camera.row_of_ground(z_far)))
+    return z_near, z_far, min(max(wall_row, 0), camera.height_px - 8)
+
+
+def _ground_z_at_rows(camera: Camera, wall_row: int, frac: float) -> float:
+    """Ground distance of the image row at ``frac`` of the way from ``wall_row`` to the bottom."""
+    row = wall_row + (camera.height_px - wall_row) * frac
+    return float(camera.ground_from_pixel(camera.cx, row)[1])
+
+
+def build_layout(camera: Camera, cfg: SceneConfig, rng: np.random.Generator) -> Layout:
+    """Draw a random intersection layout that fills the camera's view (see the module docstring)."""
+    z_near, z_far, wall_row = visible_band(camera, cfg)
     main_half = 3.5 * rng.uniform(0.9, 1.1)
     cross_half = 3.5 * rng.uniform(0.9, 1.1)
     pave = rng.uniform(2.5, 3.5)
-    # the cross road lies at 10-28 % of the ground rows (from the far edge): small to mid-sized users
-    z_far_row = camera.row_of_ground(z_far)
-    row = z_far_row + (camera.height_px - z_far_row) * rng.uniform(0.10, 0.28)
-    cross_z = float(camera.ground_from_pixel(camera.cx, row)[1])
-    cross_z = max(min(cross_z, z_far - 8.0), z_near + 16.0)
-    # the pole stands beside the main road, so the road is seen from a few metres on (eTraM-like
-    # views over an intersection rather than straight down onto a lane)
-    main_x = float(camera.half_width_m(cross_z)) * rng.uniform(0.3, 0.55) * rng.choice([-1.0, 1.0])
-    tram_z = cross_z - cross_half - pave - 2.5          # tram track on the near side
-    zebra_main_z = max(tram_z - 4.5, z_near + 3.0)
+    near_z = _ground_z_at_rows(camera, wall_row, rng.uniform(*NEAR_STREET_ROWS))
+    near_z = max(near_z, z_near + cross_half + pave / 2 + 0.5)     # its near pavement in view
+    tram_z = near_z + cross_half + pave + 2.5           # tram track just beyond the near street
+    far_z = _ground_z_at_rows(camera, wall_row, rng.uniform(*FAR_STREET_ROWS))
+    far_z = max(far_z, tram_z + 2.0 + pave + cross_half + 4.0)
+    streets = (near_z,) if far_z > z_far - cross_half - pave else (near_z, far_z)
+    # the pole stands at a corner: the main road passes beside it and runs off to the far edge
+    main_x = float(camera.half_width_m(near_z)) * rng.uniform(0.15, 0.45) * rng.choice([-1.0, 1.0])
+    zebra_main = tuple(z - cross_half - 2.0 for z in streets)
     zebra_cross_x = main_x + main_half + pave + 2.5 + rng.uniform(0.0, 3.0)
-    wall_row = int(np.ceil(camera.row_of_ground(z_far)))
-    wall_row = min(max(wall_row, 0), camera.height_px - 8)
+    geo = _Geometry(camera, z_near, z_far, main_x, main_half, streets, cross_half, pave)
+    paths = (_vehicle_paths(geo, zebra_main) + _tram_paths(geo, tram_z)
+             + _pavement_paths(geo, zebra_main, zebra_cross_x))
+    return Layout(z_near, z_far, wall_row, main_x, main_half, streets, cross_half, pave, tram_z,
+                  zebra_main, zebra_cross_x, paths)
 
-    z0, z1 = z_near - 20.0, z_far + 15.0
-    def across(z, margin_m):  # X extent just outside the view at depth z
-        return float(camera.half_width_m(z)) + margin_m
 
-    xc, xt = across(cross_z + cross_half, 15.0), across(tram_z, 25.0)
-    xa = across(cross_z + cross_half + pave, 3.0)      # walkers start just outside the view
-    kerb_l, kerb_r = main_x - main_half - pave / 2, main_x + main_half + pave / 2
-    kerb_n, kerb_f = cross_z - cross_half - pave / 2, cross_z + cross_half + pave / 2
-    paths: list[Path] = []
+@dataclass(frozen=True)
+class _Geometry:
+    """The road axes that every group of paths is built from."""
 
-    def add(points, domain, stops=()):
-        path = Path(np.asarray(points, dtype=np.float64), domain)
-        path.stops = [(path.arc_length_at(i) + off, ph) for i, off, ph in stops]
-        paths.append(path)
+    camera: Camera
+    z_near: float
+    z_far: float
+    main_x: float
+    main_half: float
+    streets: tuple[float, ...]
+    cross_half: float
+    pave: float
 
-    # vehicle lanes (drive on the right); stops at the crossing / intersection
-    lane_main = main_half / 2
-    stop_near = max(zebra_main_z - 2.5, z_near + 0.5)
-    add([(main_x + lane_main, z0), (main_x + lane_main, stop_near), (main_x + lane_main, z1)],
-        "road", [(1, 0.0, PHASE_MAIN)])
-    add([(main_x - lane_main, z1), (main_x - lane_main, cross_z + cross_half + 1.5),
-         (main_x - lane_main, z0)], "road", [(1, 0.0, PHASE_MAIN)])
-    lane_cross = cross_half / 2
-    add([(-xc, cross_z - lane_cross), (main_x - main_half - 1.5, cross_z - lane_cross),
-         (xc, cross_z - lane_cross)], "road", [(1, 0.0, PHASE_CROSS)])
-    add([(xc, cross_z + lane_cross), (main_x + main_half + 1.5, cross_z + lane_cross),
-         (-xc, cross_z + lane_cross)], "road", [(1, 0.0, PHASE_CROSS)])
-    # tram: two tracks, one per direction, stopping before the main road
-    add([(-xt, tram_z - 0.8), (main_x - main_half - pave - 1.0, tram_z - 0.8), (xt, tram_z - 0.8)],
-        "tram", [(1, 0.0, PHASE_CROSS)])
-    add([(xt, tram_z + 0.8), (main_x + main_half + pave + 1.0, tram_z + 0.8), (-xt, tram_z + 0.8)],
-        "tram", [(1, 0.0, PHASE_CROSS)])
-    # pavements, both directions
-    for x in (kerb_l, kerb_r):
-        add([(x, z_near - 5.0), (x, z_far + 5.0)], "pavement")
-        add([(x, z_far + 5.0), (x, z_near - 5.0)], "pavement")
-    for z in (kerb_n, kerb_f):
-        add([(-xa, z), (xa, z)], "pavement")
-        add([(xa, z), (-xa, z)], "pavement")
-    # zebra crossings: walk to the kerb, wait for the light, cross, walk on
-    add([(kerb_l, z_near - 5.0), (kerb_l, zebra_main_z), (kerb_r, zebra_main_z), (kerb_r, z_far + 5.0)],
-        "pavement", [(1, 0.0, PHASE_CROSS)])
-    add([(kerb_r, z_far + 5.0), (kerb_r, zebra_main_z), (kerb_l, zebra_main_z), (kerb_l, z_near - 5.0)],
-        "pavement", [(1, 0.0, PHASE_CROSS)])
-    add([(xa, kerb_n), (zebra_cross_x, kerb_n), (zebra_cross_x, kerb_f), (xa, kerb_f)],
-        "pavement", [(1, 0.0, PHASE_MAIN)])
-    add([(xa, kerb_f), (zebra_cross_x, kerb_f), (zebra_cross_x, kerb_n), (-xa, kerb_n)],
-        "pavement", [(1, 0.0, PHASE_MAIN)])
-    return Layout(z_near, z_far, wall_row, main_x, main_half, cross_z, cross_half, pave, tram_z,
-                  zebra_main_z, zebra_cross_x, paths)
+    @property
+    def z0(self) -> float:                    # path ends along Z, outside the view
+        return self.z_near - 20.0
+
+    @property
+    def z1(self) -> float:
+        return self.z_far + 15.0
+
+    def across(self, z_m: float, margin_m: float) -> float:
+        """X just outside the view at depth ``z_m``."""
+        return float(self.camera.half_width_m(z_m)) + margin_m
+
+    def weight(self, street: int) -> float:
+        return NEAR_PATH_WEIGHT if street == 0 else FAR_PATH_WEIGHT
+
+
+def _path(points, domain: str, stops=(), weight: float = 1.0) -> Path:
+    """A path whose stops are given as (waypoint index, offset m, phase)."""
+    path = Path(np.asarray(points, dtype=np.float64), domain, weight=weight)
+    path.stops = [(path.arc_length_at(i) + off, ph) for i, off, ph in stops]
+    return path
+
+
+def _vehicle_paths(g: _Geometry, zebra_main: tuple[float, ...]) -> list[Path]:
+    """Two main-road lanes (drive on the right) stopping at every cross street, and two lanes per
+    cross street stopping at the main road."""
+    lane = g.main_half / 2
+    x_up, x_down = g.main_x + lane, g.main_x - lane
+    up = [(x_up, g.z0)] + [(x_up, max(z - 2.5, g.z_near + 0.5)) for z in zebra_main] + [(x_up, g.z1)]
+    down = ([(x_down, g.z1)] + [(x_down, z + g.cross_half + 1.5) for z in reversed(g.streets)]
+            + [(x_down, g.z0)])
+    n = len(g.streets)
+    paths = [_path(up, "road", [(i + 1, 0.0, PHASE_MAIN) for i in range(n)]),
+             _path(down, "road", [(i + 1, 0.0, PHASE_MAIN) for i in range(n)])]
+    lane_c = g.cross_half / 2
+    for k, z in enumerate(g.streets):
+        xc = g.across(z + g.cross_half, 15.0)
+        w = g.weight(k)
+        paths.append(_path([(-xc, z - lane_c), (g.main_x - g.main_half - 1.5, z - lane_c),
+                            (xc, z - lane_c)], "road", [(1, 0.0, PHASE_CROSS)], w))
+        paths.append(_path([(xc, z + lane_c), (g.main_x + g.main_half + 1.5, z + lane_c),
+                            (-xc, z + lane_c)], "road", [(1, 0.0, PHASE_CROSS)], w))
+    return paths
+
+
+def _tram_paths(g: _Geometry, tram_z: float) -> list[Path]:
+    """Two tracks, one per direction, stopping before the main road."""
+    xt = g.across(tram_z, 25.0)
+    edge = g.main_half + g.pave + 1.0
+    return [_path([(-xt, tram_z - 0.8), (g.main_x - edge, tram_z - 0.8), (xt, tram_z - 0.8)],
+                  "tram", [(1, 0.0, PHASE_CROSS)]),
+            _path([(xt, tram_z + 0.8), (g.main_x + edge, tram_z + 0.8), (-xt, tram_z + 0.8)],
+                  "tram", [(1, 0.0, PHASE_CROSS)])]
+
+
+def _pavement_paths(g: _Geometry, zebra_main: tuple[float, ...], zebra_cross_x: float) -> list[Path]:
+    """Walks along every pavement (both directions) and over the zebra crossings; the zebra walks
+    together get ``_WALKER_ZEBRA_SHARE`` of the arrivals."""
+    kerb_l = g.main_x - g.main_half - g.pave / 2
+    kerb_r = g.main_x + g.main_half + g.pave / 2
+    a, b = g.z_near - 5.0, g.z_far + 5.0
+    walks = [_path([(x, a), (x, b)], "pavement") for x in (kerb_l, kerb_r)]
+    walks += [_path([(x, b), (x, a)], "pavement") for x in (kerb_l, kerb_r)]
+    zebras: list[Path] = []
+    for k, (z, zm) in enumerate(zip(g.streets, zebra_main)):
+        w = g.weight(k)
+        kerb_n, kerb_f = z - g.cross_half - g.pave / 2, z + g.cross_half + g.pave / 2
+        xa = g.across(kerb_f, 3.0)                   # walkers start just outside the view
+        for zk in (kerb_n, kerb_f):
+            walks.append(_path([(-xa, zk), (xa, zk)], "pavement", weight=w))
+            walks.append(_path([(xa, zk), (-xa, zk)], "pavement", weight=w))
+        # walk to the kerb, wait for the light, cross, walk on
+        zebras.append(_path([(kerb_l, a), (kerb_l, zm), (kerb_r, zm), (kerb_r, b)], "pavement",
+                            [(1, 0.0, PHASE_CROSS)], w))
+        zebras.append(_path([(kerb_r, b), (kerb_r, zm), (kerb_l, zm), (kerb_l, a)], "pavement",
+                            [(1, 0.0, PHASE_CROSS)], w))
+        zebras.append(_path([(xa, kerb_n), (zebra_cross_x, kerb_n), (zebra_cross_x, kerb_f),
+                             (xa, kerb_f)], "pavement", [(1, 0.0, PHASE_MAIN)], w))
+        zebras.append(_path([(xa, kerb_f), (zebra_cross_x, kerb_f), (zebra_cross_x, kerb_n),
+                             (-xa, kerb_n)], "pavement", [(1, 0.0, PHASE_MAIN)], w))
+    scale = (_WALKER_ZEBRA_SHARE / (1 - _WALKER_ZEBRA_SHARE)
+             * sum(p.weight for p in walks) / sum(p.weight for p in zebras))
+    for p in zebras:
+        p.weight *= scale
+    return walks + zebras
 
 
 def _value_noise(shape: tuple[int, int], cell_px: int, rng: np.random.Generator) -> np.ndarray:
@@ -188,7 +275,7 @@ def render_background(layout: Layout, camera: Camera, cfg: SceneConfig,
     Z = np.nan_to_num(Z, nan=1e4)
     L = layout
     dx_main = np.abs(X - L.main_x_m)
-    dz_cross = np.abs(Z - L.cross_z_m)
+    dz_cross = np.min(np.abs(Z[..., None] - np.asarray(L.streets_z_m)), axis=-1)   # nearest street
     on_main = dx_main < L.main_half_m
     on_cross = dz_cross < L.cross_half_m
     road = on_main | on_cross
@@ -198,11 +285,12 @@ def render_background(layout: Layout, camera: Camera, cfg: SceneConfig,
     tiles = pave & ((np.mod(X, 0.6) < 0.04) | (np.mod(Z, 0.6) < 0.04))
     img = np.where(tiles, 0.42, img)
     img = np.where(road, 0.22 + 0.04 * _value_noise((h, w), max(3, w // 120), rng), img)
-    # markings: dashed centre lines, stop lines, zebra stripes
+    # markings: dashed centre lines, zebra stripes
     centre_main = on_main & ~on_cross & (dx_main < 0.08) & (np.mod(Z, 6.0) < 3.0)
     centre_cross = on_cross & ~on_main & (dz_cross < 0.08) & (np.mod(X, 6.0) < 3.0)
-    zebra_main = on_main & (np.abs(Z - L.zebra_main_z_m) < 1.6) & (np.mod(X - L.main_x_m, 1.0) < 0.5)
-    zebra_cross = on_cross & (np.abs(X - L.zebra_cross_x_m) < 1.6) & (np.mod(Z - L.cross_z_m, 1.0) < 0.5)
+    dz_zebra = np.min(np.abs(Z[..., None] - np.asarray(L.zebra_main_z_m)), axis=-1)
+    zebra_main = on_main & (dz_zebra < 1.6) & (np.mod(X - L.main_x_m, 1.0) < 0.5)
+    zebra_cross = on_cross & (np.abs(X - L.zebra_cross_x_m) < 1.6) & (np.mod(Z, 1.0) < 0.5)
     marks = centre_main | centre_cross | zebra_main | zebra_cross
     img = np.where(marks, 0.85, img)
     # tram tracks: ballast band with four bright rails

@@ -140,6 +140,91 @@ def render_log_frame(bg, boxes, kinds, looks, headlights, illumination, log_eps,
     return out
 
 
+@njit(cache=True)
+def _plan_substep(boxes0, boxes1, prev_boxes, a1, use_shake, min_move_px, h, w, bc, redraw):
+    """Boxes at fraction ``a1`` of the tick into ``bc`` and which users to redraw into ``redraw``.
+
+    Returns:
+        An upper bound of the pixels the sub-step renders (for the event-buffer check).
+    """
+    bound = 0
+    for i in range(boxes0.shape[0]):
+        move = 0.0
+        for c in range(4):
+            bc[i, c] = boxes0[i, c] + a1 * (boxes1[i, c] - boxes0[i, c])
+            move = max(move, abs(bc[i, c] - prev_boxes[i, c]))
+        redraw[i] = use_shake or move >= min_move_px
+        if redraw[i]:
+            bw = max(prev_boxes[i, 2], bc[i, 2]) - min(prev_boxes[i, 0], bc[i, 0]) + 3
+            bh = max(prev_boxes[i, 3], bc[i, 3]) - min(prev_boxes[i, 1], bc[i, 1]) + 3
+            bound += int(min(bw, w + 2.0) * min(bh, h + 2.0))
+    if use_shake:
+        bound += h * w
+    return bound
+
+
+@njit(cache=True, fastmath=True)
+def _render_user(i, bg, l_cur, ref, last_t, stamp, sid, thr_on, thr_off, bc, prev_boxes, prev_t,
+                 cand, kinds, looks, headlights, illumination, log_eps, wall_row, sx, sy, use_shake,
+                 ts1, refractory_us, max_events, out_t, out_x, out_y, out_p, n_out):
+    """Redraw user ``i`` over the union of its last drawn box and ``bc[i]``, emitting the events of
+    the pixels not yet touched in sub-step ``sid``; the user's last drawn box and time advance.
+
+    Returns:
+        The new event-buffer fill.
+    """
+    h, w = bg.shape
+    rx0 = max(int(math.floor(min(prev_boxes[i, 0], bc[i, 0]))) - 1, 0)
+    rx1 = min(int(math.ceil(max(prev_boxes[i, 2], bc[i, 2]))) + 1, w)
+    ry0 = max(int(math.floor(min(prev_boxes[i, 1], bc[i, 1]))) - 1, 0, wall_row)
+    ry1 = min(int(math.ceil(max(prev_boxes[i, 3], bc[i, 3]))) + 1, h)
+    ts0 = prev_t[i]
+    for c in range(4):
+        prev_boxes[i, c] = bc[i, c]
+    prev_t[i] = ts1
+    if rx0 >= rx1 or ry0 >= ry1:
+        return n_out
+    nc = 0
+    for j in range(bc.shape[0]):                 # users that can cover a pixel of the region
+        if bc[j, 0] < rx1 and bc[j, 2] > rx0 and bc[j, 1] < ry1 and bc[j, 3] > ry0:
+            cand[nc] = j
+            nc += 1
+    for yy in range(ry0, ry1):
+        for xx in range(rx0, rx1):
+            if stamp[yy, xx] == sid:
+                continue
+            stamp[yy, xx] = sid
+            l_new = math.log(pixel_intensity(bg, xx, yy, sx, sy, use_shake, bc, kinds, looks,
+                                             cand, nc, headlights, illumination, wall_row) + log_eps)
+            r, lt, n_out = pixel_events(l_cur[yy, xx], l_new, ref[yy, xx], thr_on[yy, xx],
+                                        thr_off[yy, xx], last_t[yy, xx], ts0, ts1, refractory_us,
+                                        max_events, xx, yy, out_t, out_x, out_y, out_p, n_out)
+            ref[yy, xx] = r
+            last_t[yy, xx] = lt
+            l_cur[yy, xx] = l_new
+    return n_out
+
+
+@njit(cache=True, fastmath=True)
+def _render_shaken_background(bg, l_cur, ref, last_t, stamp, sid, thr_on, thr_off, log_eps, sx, sy,
+                              ts0, ts1, refractory_us, max_events, out_t, out_x, out_y, out_p, n_out):
+    """Camera shake: every pixel not drawn in sub-step ``sid`` shows the shifted background."""
+    h, w = bg.shape
+    for yy in range(h):
+        for xx in range(w):
+            if stamp[yy, xx] == sid:
+                continue
+            stamp[yy, xx] = sid
+            l_new = math.log(sample_background(bg, xx - sx, yy - sy) + log_eps)
+            r, lt, n_out = pixel_events(l_cur[yy, xx], l_new, ref[yy, xx], thr_on[yy, xx],
+                                        thr_off[yy, xx], last_t[yy, xx], ts0, ts1, refractory_us,
+                                        max_events, xx, yy, out_t, out_x, out_y, out_p, n_out)
+            ref[yy, xx] = r
+            last_t[yy, xx] = lt
+            l_cur[yy, xx] = l_new
+    return n_out
+
+
 @njit(cache=True, fastmath=True)
 def render_tick(bg, l_cur, ref, last_t, stamp, thr_on, thr_off, boxes0, boxes1, prev_boxes, prev_t,
                 kinds, looks, headlights, illumination, log_eps, wall_row, shake0, shake1, use_shake,
@@ -166,78 +251,28 @@ def render_tick(bg, l_cur, ref, last_t, stamp, thr_on, thr_off, boxes0, boxes1, 
     h, w = bg.shape
     n = boxes0.shape[0]
     cand = np.empty(max(n, 1), np.int64)
-    cap = out_t.shape[0]
     bc = np.empty((n, 4))
     redraw = np.zeros(max(n, 1), np.bool_)
     for k in range(start_sub, n_sub):
         a1 = (k + 1) / n_sub
         ts1 = t0_us + a1 * (t1_us - t0_us)
-        bound = 0
-        for i in range(n):
-            move = 0.0
-            for c in range(4):
-                bc[i, c] = boxes0[i, c] + a1 * (boxes1[i, c] - boxes0[i, c])
-                move = max(move, abs(bc[i, c] - prev_boxes[i, c]))
-            redraw[i] = use_shake or move >= min_move_px
-            if redraw[i]:
-                bw = max(prev_boxes[i, 2], bc[i, 2]) - min(prev_boxes[i, 0], bc[i, 0]) + 3
-                bh = max(prev_boxes[i, 3], bc[i, 3]) - min(prev_boxes[i, 1], bc[i, 1]) + 3
-                bound += int(min(bw, w + 2.0) * min(bh, h + 2.0))
-        if use_shake:
-            bound += h * w
-        if n_out + bound * max_events > cap:
+        bound = _plan_substep(boxes0, boxes1, prev_boxes, a1, use_shake, min_move_px, h, w, bc, redraw)
+        if n_out + bound * max_events > out_t.shape[0]:
             return n_out, k
         sx = shake0[0] + a1 * (shake1[0] - shake0[0])
         sy = shake0[1] + a1 * (shake1[1] - shake0[1])
         sid = stamp_base + k + 1
         for i in range(n - 1, -1, -1):           # near first: it gets the credit for shared pixels
-            if not redraw[i]:
-                continue
-            rx0 = max(int(math.floor(min(prev_boxes[i, 0], bc[i, 0]))) - 1, 0)
-            rx1 = min(int(math.ceil(max(prev_boxes[i, 2], bc[i, 2]))) + 1, w)
-            ry0 = max(int(math.floor(min(prev_boxes[i, 1], bc[i, 1]))) - 1, 0, wall_row)
-            ry1 = min(int(math.ceil(max(prev_boxes[i, 3], bc[i, 3]))) + 1, h)
-            ts0 = prev_t[i]
-            for c in range(4):
-                prev_boxes[i, c] = bc[i, c]
-            prev_t[i] = ts1
-            if rx0 >= rx1 or ry0 >= ry1:
-                continue
-            nc = 0
-            for j in range(n):
-                if bc[j, 0] < rx1 and bc[j, 2] > rx0 and bc[j, 1] < ry1 and bc[j, 3] > ry0:
-                    cand[nc] = j
-                    nc += 1
-            before = n_out
-            for yy in range(ry0, ry1):
-                for xx in range(rx0, rx1):
-                    if stamp[yy, xx] == sid:
-                        continue
-                    stamp[yy, xx] = sid
-                    l_new = math.log(pixel_intensity(bg, xx, yy, sx, sy, use_shake, bc, kinds, looks,
-                                                     cand, nc, headlights, illumination, wall_row)
-                                     + log_eps)
-                    r, lt, n_out = pixel_events(l_cur[yy, xx], l_new, ref[yy, xx], thr_on[yy, xx],
-                                                thr_off[yy, xx], last_t[yy, xx], ts0, ts1,
-                                                refractory_us, max_events, xx, yy,
-                                                out_t, out_x, out_y, out_p, n_out)
-                    ref[yy, xx] = r
-                    last_t[yy, xx] = lt
-                    l_cur[yy, xx] = l_new
-            obj_events[i] += n_out - before
-        if use_shake:                              # the rest of the frame: background only
+            if redraw[i]:
+                before = n_out
+                n_out = _render_user(i, bg, l_cur, ref, last_t, stamp, sid, thr_on, thr_off, bc,
+                                     prev_boxes, prev_t, cand, kinds, looks, headlights,
+                                     illumination, log_eps, wall_row, sx, sy, use_shake, ts1,
+                                     refractory_us, max_events, out_t, out_x, out_y, out_p, n_out)
+                obj_events[i] += n_out - before
+        if use_shake:
             ts0 = t0_us + (k / n_sub) * (t1_us - t0_us)
-            for yy in range(h):
-                for xx in range(w):
-                    if stamp[yy, xx] == sid:
-                        continue
-                    stamp[yy, xx] = sid
-                    l_new = math.log(sample_background(bg, xx - sx, yy - sy) + log_eps)
-                    r, lt, n_out = pixel_events(l_cur[yy, xx], l_new, ref[yy, xx], thr_on[yy, xx],
-                                                thr_off[yy, xx], last_t[yy, xx], ts0, ts1,
-                                                refractory_us, max_events, xx, yy,
-                                                out_t, out_x, out_y, out_p, n_out)
-                    ref[yy, xx] = r
-                    last_t[yy, xx] = lt
-                    l_cur[yy, xx] = l_new
+            n_out = _render_shaken_background(bg, l_cur, ref, last_t, stamp, sid, thr_on, thr_off,
+                                              log_eps, sx, sy, ts0, ts1, refractory_us, max_events,
+                                              out_t, out_x, out_y, out_p, n_out)
     return n_out, n_sub

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -93,6 +93,168 @@ def _appearance(traffic: Traffic) -> tuple[np.ndarray, np.ndarray]:
     return kinds, np.stack([a.appearance for a in traffic.agents]).astype(np.float64)
 
 
+@dataclass
+class _Scene:
+    """The static parts of a sequence and its warmed-up traffic."""
+
+    cfg: SceneConfig
+    camera: Camera
+    layout: Layout
+    background: np.ndarray          # (H, W) float64 linear intensity
+    thr_on: np.ndarray              # (H, W) contrast thresholds
+    thr_off: np.ndarray
+    shake_phases: np.ndarray        # (4,)
+    traffic: Traffic
+
+    @property
+    def use_shake(self) -> bool:
+        return self.cfg.shake_px > 0
+
+    def shake(self, t_us: float) -> np.ndarray:
+        return _shake_offsets(self.cfg, t_us, self.shake_phases)
+
+
+def _build_scene(cfg: SceneConfig, height: int, width: int, rng: np.random.Generator) -> _Scene:
+    """Camera, layout, background, pixel thresholds and traffic run for ``WARMUP_S`` (rng order fixed)."""
+    camera = Camera(height, width, cfg.camera_height_m, cfg.pitch_deg, cfg.hfov_deg)
+    layout = build_layout(camera, cfg, rng)
+    bg = render_background(layout, camera, cfg, rng)
+    thr_on = contrast_thresholds((height, width), cfg.threshold_on, cfg.threshold_sigma,
+                                 cfg.threshold_min, rng)
+    thr_off = contrast_thresholds((height, width), cfg.threshold_off, cfg.threshold_sigma,
+                                  cfg.threshold_min, rng)
+    shake_phases = rng.uniform(0, 2 * np.pi, 4)
+    traffic = Traffic(layout, camera, cfg, rng)
+    for _ in range(int(WARMUP_S / _WARMUP_DT_S)):
+        traffic.spawn(_WARMUP_DT_S)
+        traffic.step(_WARMUP_DT_S)
+        traffic.remove_finished()
+    traffic.t_s = 0.0
+    return _Scene(cfg, camera, layout, bg.astype(np.float64), thr_on, thr_off, shake_phases, traffic)
+
+
+class _Renderer:
+    """Pixel state of the sensor and the event buffer, advanced one traffic tick at a time."""
+
+    def __init__(self, scene: _Scene, tick_us: int):
+        cfg, h, w = scene.cfg, scene.camera.height_px, scene.camera.width_px
+        self.scene, self.tick_us = scene, tick_us
+        boxes, depth = scene.traffic.geometry()
+        order = np.argsort(-depth, kind="stable")
+        kinds, looks = _appearance(scene.traffic)
+        sh = scene.shake(0)
+        self.l_cur = render_log_frame(scene.background, boxes[order] + sh[[0, 1, 0, 1]],
+                                      kinds[order], looks[order], cfg.headlights, cfg.illumination,
+                                      cfg.log_eps, scene.layout.wall_row, sh[0], sh[1],
+                                      scene.use_shake)
+        self.ref = self.l_cur.copy()                   # DVS reference level per pixel
+        self.last_t = np.full((h, w), -1e18)           # last event time per pixel, us
+        self.stamp = np.zeros((h, w), np.int64)        # last sub-step that touched the pixel
+        self.buffer = _EventBuffer(max(1 << 18, h * w))
+        self.stamp_base = 0
+        self.n_substeps = 0
+        self.max_sub = max(1, tick_us // max(cfg.min_substep_us, 1))
+        self.drawn: dict[int, tuple[np.ndarray, float]] = {}   # track id -> (box, time) last drawn
+
+    def substeps(self, b0: np.ndarray, b1: np.ndarray, sh0: np.ndarray, sh1: np.ndarray) -> int:
+        """Sub-steps so that no visible edge moves more than ``max_px_per_substep`` per render
+        (boxes clipped to the frame first: users under the lens project far out)."""
+        h, w, wall = self.scene.camera.height_px, self.scene.camera.width_px, self.scene.layout.wall_row
+        lo = np.array([-2.0, wall - 2.0, -2.0, wall - 2.0])
+        hi = np.array([w + 2.0, h + 2.0, w + 2.0, h + 2.0])
+        disp = float(np.max(np.abs(np.clip(b1, lo, hi) - np.clip(b0, lo, hi)))) if b0.size else 0.0
+        disp = max(disp, float(np.max(np.abs(sh1 - sh0))))
+        return int(min(max(math.ceil(disp / self.scene.cfg.max_px_per_substep), 1), self.max_sub))
+
+    def render(self, tick: int, t0_us: int, t1_us: int, idx: np.ndarray, b0: np.ndarray,
+               b1: np.ndarray, sh0: np.ndarray, sh1: np.ndarray) -> np.ndarray:
+        """Render the users ``idx`` (far to near) moving from ``b0`` to ``b1`` over one tick.
+
+        Returns:
+            ``TRACK_LOG_DTYPE`` rows of the tick, one per rendered user.
+        """
+        scene, cfg, buf = self.scene, self.scene.cfg, self.buffer
+        agents = scene.traffic.agents
+        n_sub = self.substeps(b0, b1, sh0, sh1)
+        obj_events = np.zeros(idx.size, np.int64)
+        kinds, looks = _appearance(scene.traffic)
+        kinds, looks = kinds[idx], looks[idx]
+        prev_b = np.empty((idx.size, 4))
+        prev_t = np.empty(idx.size)
+        for j, i in enumerate(idx):
+            first = b0[j] if b0[j, 0] > -1e3 else b1[j]     # -1e4: wholly behind the lens
+            prev_b[j], prev_t[j] = self.drawn.get(agents[i].track_id, (first, float(t0_us)))
+        start = 0
+        while start < n_sub:
+            buf.n, start = render_tick(
+                scene.background, self.l_cur, self.ref, self.last_t, self.stamp, scene.thr_on,
+                scene.thr_off, b0, b1, prev_b, prev_t, kinds, looks, cfg.headlights,
+                cfg.illumination, cfg.log_eps, scene.layout.wall_row, sh0, sh1, scene.use_shake,
+                MIN_MOVE_PX, float(t0_us), float(t1_us), n_sub, start, self.stamp_base,
+                float(cfg.refractory_us), cfg.max_events_per_step, buf.t, buf.x, buf.y, buf.p,
+                buf.n, obj_events)
+            if start < n_sub:
+                buf.flush_or_grow()
+        self.drawn = {agents[i].track_id: (prev_b[j], prev_t[j]) for j, i in enumerate(idx)}
+        self.stamp_base += n_sub
+        self.n_substeps += n_sub
+        rows = np.zeros(idx.size, TRACK_LOG_DTYPE)
+        rows["tick"] = tick
+        rows["track_id"] = [agents[i].track_id for i in idx]
+        rows["class_id"] = [agents[i].class_id for i in idx]
+        rows["box0"], rows["box1"], rows["events"] = b0, b1, obj_events
+        return rows
+
+
+def _run_traffic(scene: _Scene, renderer: _Renderer, duration_us: int,
+                 on_progress: Callable[[float], None] | None) -> np.ndarray:
+    """Advance the traffic tick by tick, rendering the users in view; the traffic log of all ticks."""
+    traffic, tick_us = scene.traffic, renderer.tick_us
+    dt_s = tick_us * 1e-6
+    log_rows: list[np.ndarray] = []
+    b_raw, depth = traffic.geometry()
+    for tick in range(-(-duration_us // tick_us)):
+        t0 = tick * tick_us
+        t1 = min(t0 + tick_us, duration_us)
+        n_before = len(traffic.agents)
+        traffic.spawn(dt_s, b_raw)
+        if len(traffic.agents) != n_before:      # spawned users added (they start outside the view)
+            b_raw, depth = traffic.geometry()
+        sh0, sh1 = scene.shake(t0), scene.shake(t1)
+        b0 = b_raw + sh0[[0, 1, 0, 1]]
+        traffic.step((t1 - t0) * 1e-6)
+        b1_raw, depth1 = traffic.geometry()
+        b1 = b1_raw + sh1[[0, 1, 0, 1]]
+        idx = np.flatnonzero(traffic.visible(b0) | traffic.visible(b1))
+        idx = idx[np.argsort(-depth[idx], kind="stable")]
+        if idx.size or scene.use_shake:
+            log_rows.append(renderer.render(tick, t0, t1, idx, b0[idx], b1[idx], sh0, sh1))
+        alive = traffic.remove_finished()
+        b_raw, depth = b1_raw[alive], depth1[alive]
+        if on_progress is not None:
+            on_progress((t1 - t0) * 1e-6)
+    return np.concatenate(log_rows) if log_rows else np.zeros(0, TRACK_LOG_DTYPE)
+
+
+def _add_noise(scene: _Scene, signal: tuple[np.ndarray, ...], duration_us: int,
+               rng: np.random.Generator) -> tuple[np.ndarray, int]:
+    """Timestamp jitter on the signal events, then background activity and hot pixels.
+
+    Returns:
+        (sorted ``EVENT_DTYPE`` events, number of noise events).
+    """
+    cfg, (h, w) = scene.cfg, (scene.camera.height_px, scene.camera.width_px)
+    t_sig, x_sig, y_sig, p_sig = signal
+    if cfg.jitter_us > 0 and t_sig.size:
+        t_sig = t_sig + np.round(rng.normal(0.0, cfg.jitter_us, t_sig.size)).astype(np.int64)
+        t_sig = np.clip(t_sig, 0, duration_us - 1)
+    noise = [background_activity(duration_us, h, w, cfg.ba_rate_hz, rng),
+             hot_pixels(duration_us, h, w, cfg.hot_pixel_fraction, cfg.hot_pixel_rate_hz, rng)]
+    cols = [np.concatenate([c] + [n[k] for n in noise])
+            for k, c in enumerate((t_sig, x_sig, y_sig, p_sig))]
+    return assemble_events(*cols), int(sum(n[0].size for n in noise))
+
+
 def simulate_sequence(cfg: SceneConfig, duration_s: float, resolution: tuple[int, int],
                       rng: np.random.Generator, *,
                       on_progress: Callable[[float], None] | None = None) -> SyntheticSequence:
@@ -109,119 +271,21 @@ def simulate_sequence(cfg: SceneConfig, duration_s: float, resolution: tuple[int
     height, width = (int(v) for v in resolution)
     if height < 16 or width < 16:
         raise ValueError(f"resolution must be at least 16x16, got {width}x{height}")
-    if duration_s <= 0:
-        raise ValueError(f"duration_s must be > 0, got {duration_s}")
-    camera = Camera(height, width, cfg.camera_height_m, cfg.pitch_deg, cfg.hfov_deg)
-    layout = build_layout(camera, cfg, rng)
-    bg = render_background(layout, camera, cfg, rng)
-    thr_on = contrast_thresholds((height, width), cfg.threshold_on, cfg.threshold_sigma,
-                                 cfg.threshold_min, rng)
-    thr_off = contrast_thresholds((height, width), cfg.threshold_off, cfg.threshold_sigma,
-                                  cfg.threshold_min, rng)
-    shake_phases = rng.uniform(0, 2 * np.pi, 4)
-    traffic = Traffic(layout, camera, cfg, rng)
-    for _ in range(int(WARMUP_S / _WARMUP_DT_S)):
-        traffic.spawn(_WARMUP_DT_S)
-        traffic.step(_WARMUP_DT_S)
-        traffic.remove_finished()
-    traffic.t_s = 0.0
-
+    if not math.isfinite(duration_s) or duration_s <= 0:
+        raise ValueError(f"duration_s must be a finite number > 0, got {duration_s}")
+    scene = _build_scene(cfg, height, width, rng)
     duration_us = int(round(duration_s * 1e6))
     tick_us = int(round(cfg.physics_dt_ms * 1000))
-    dt_s = tick_us * 1e-6
-    n_ticks = -(-duration_us // tick_us)
-    use_shake = cfg.shake_px > 0
-    sh0 = _shake_offsets(cfg, 0, shake_phases)
-    boxes_now, depth_now = traffic.geometry()
-    order = np.argsort(-depth_now, kind="stable")
-    kinds, looks = _appearance(traffic)
-    l_cur = render_log_frame(bg.astype(np.float64), boxes_now[order] + sh0[[0, 1, 0, 1]],
-                             kinds[order], looks[order], cfg.headlights, cfg.illumination,
-                             cfg.log_eps, layout.wall_row, sh0[0], sh0[1], use_shake)
-    ref = l_cur.copy()
-    last_t = np.full((height, width), -1e18)
-    stamp = np.zeros((height, width), np.int64)
-    bg64 = bg.astype(np.float64)
-    buf = _EventBuffer(max(1 << 18, height * width))
-    log_rows: list[np.ndarray] = []
-    stamp_base = 0
-    n_sub_total = 0
-    max_sub = max(1, tick_us // max(cfg.min_substep_us, 1))
-    b_raw, depth = traffic.geometry()
-    drawn: dict[int, tuple[np.ndarray, float]] = {}   # track id -> (box, time) when last drawn
-    for tick in range(n_ticks):
-        t0 = tick * tick_us
-        t1 = min(t0 + tick_us, duration_us)
-        n_before = len(traffic.agents)
-        traffic.spawn(dt_s, b_raw)
-        if len(traffic.agents) != n_before:      # spawned users added (they start outside the view)
-            b_raw, depth = traffic.geometry()
-        sh0 = _shake_offsets(cfg, t0, shake_phases)
-        sh1 = _shake_offsets(cfg, t1, shake_phases)
-        b0 = b_raw + sh0[[0, 1, 0, 1]]
-        traffic.step((t1 - t0) * 1e-6)
-        b1_raw, depth1 = traffic.geometry()
-        b1 = b1_raw + sh1[[0, 1, 0, 1]]
-        vis = traffic.visible(b0) | traffic.visible(b1)
-        idx = np.flatnonzero(vis)
-        idx = idx[np.argsort(-depth[idx], kind="stable")]
-        if idx.size or use_shake:
-            # sub-steps from the motion seen in the frame (users under the lens project far out)
-            lo = np.array([-2.0, layout.wall_row - 2.0, -2.0, layout.wall_row - 2.0])
-            hi = np.array([width + 2.0, height + 2.0, width + 2.0, height + 2.0])
-            disp = (float(np.max(np.abs(np.clip(b1[idx], lo, hi) - np.clip(b0[idx], lo, hi))))
-                    if idx.size else 0.0)
-            disp = max(disp, float(np.max(np.abs(sh1 - sh0))))
-            n_sub = int(min(max(math.ceil(disp / cfg.max_px_per_substep), 1), max_sub))
-            obj_events = np.zeros(idx.size, np.int64)
-            kinds, looks = _appearance(traffic)
-            kinds, looks = kinds[idx], looks[idx]
-            prev_b = np.empty((idx.size, 4))
-            prev_t = np.empty(idx.size)
-            for j, i in enumerate(idx):
-                tid = traffic.agents[i].track_id
-                first = b0[i] if b0[i, 0] > -1e3 else b1[i]   # -1e4: wholly behind the lens
-                prev_b[j], prev_t[j] = drawn.get(tid, (first, float(t0)))
-            start = 0
-            while start < n_sub:
-                buf.n, start = render_tick(
-                    bg64, l_cur, ref, last_t, stamp, thr_on, thr_off, b0[idx], b1[idx], prev_b, prev_t,
-                    kinds, looks, cfg.headlights, cfg.illumination, cfg.log_eps, layout.wall_row,
-                    sh0, sh1, use_shake, MIN_MOVE_PX, float(t0), float(t1), n_sub, start, stamp_base,
-                    float(cfg.refractory_us), cfg.max_events_per_step, buf.t, buf.x, buf.y, buf.p,
-                    buf.n, obj_events)
-                if start < n_sub:
-                    buf.flush_or_grow()
-            drawn = {traffic.agents[i].track_id: (prev_b[j], prev_t[j]) for j, i in enumerate(idx)}
-            stamp_base += n_sub
-            n_sub_total += n_sub
-            rows = np.zeros(idx.size, TRACK_LOG_DTYPE)
-            rows["tick"] = tick
-            rows["track_id"] = [traffic.agents[i].track_id for i in idx]
-            rows["class_id"] = [traffic.agents[i].class_id for i in idx]
-            rows["box0"], rows["box1"], rows["events"] = b0[idx], b1[idx], obj_events
-            log_rows.append(rows)
-        alive = traffic.remove_finished()
-        b_raw, depth = b1_raw[alive], depth1[alive]
-        if on_progress is not None:
-            on_progress((t1 - t0) * 1e-6)
-
-    t_sig, x_sig, y_sig, p_sig = buf.columns()
-    if cfg.jitter_us > 0 and t_sig.size:
-        t_sig = t_sig + np.round(rng.normal(0.0, cfg.jitter_us, t_sig.size)).astype(np.int64)
-        t_sig = np.clip(t_sig, 0, duration_us - 1)
-    noise = [background_activity(duration_us, height, width, cfg.ba_rate_hz, rng),
-             hot_pixels(duration_us, height, width, cfg.hot_pixel_fraction, cfg.hot_pixel_rate_hz, rng)]
-    cols = [np.concatenate([c] + [n[k] for n in noise]) for k, c in enumerate((t_sig, x_sig, y_sig, p_sig))]
-    events = assemble_events(*cols)
-    track_log = np.concatenate(log_rows) if log_rows else np.zeros(0, TRACK_LOG_DTYPE)
+    renderer = _Renderer(scene, tick_us)
+    track_log = _run_traffic(scene, renderer, duration_us, on_progress)
+    signal = renderer.buffer.columns()
+    events, n_noise = _add_noise(scene, signal, duration_us, rng)
     boxes = boxes_from_track_log(track_log, tick_us, duration_us, height, width,
-                                 wall_row=layout.wall_row, rate_hz=cfg.label_rate_hz,
+                                 wall_row=scene.layout.wall_row, rate_hz=cfg.label_rate_hz,
                                  window_us=cfg.label_event_window_ms * 1000.0,
                                  min_events=cfg.label_min_events,
                                  min_box_side_px=cfg.min_box_side_px)
-    n_noise = int(sum(n[0].size for n in noise))
-    stats = {"events": int(events.size), "signal_events": int(t_sig.size), "noise_events": n_noise,
+    stats = {"events": int(events.size), "signal_events": int(signal[0].size), "noise_events": n_noise,
              "boxes": int(boxes.size), "tracks": int(np.unique(boxes["track_id"]).size),
-             "substeps": n_sub_total, "wall_row": int(layout.wall_row)}
-    return SyntheticSequence(events, boxes, height, width, layout, stats)
+             "substeps": renderer.n_substeps, "wall_row": int(scene.layout.wall_row)}
+    return SyntheticSequence(events, boxes, height, width, scene.layout, stats)

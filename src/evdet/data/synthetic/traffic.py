@@ -53,8 +53,11 @@ class Traffic:
         mix = np.asarray(cfg.normalized_mix)
         self.target_count = mix * cfg.mean_objects
         self.domain_paths = {d: layout.paths_for(d) for d in ("road", "pavement", "tram")}
+        self.domain_probs = {d: _normalised([layout.paths[i].weight for i in ids])
+                             for d, ids in self.domain_paths.items()}
         # expected time in view per class (seconds), refined from the users that left
-        view_m = 0.5 * ((layout.z_far_m - layout.z_near_m) + 2.0 * float(camera.half_width_m(layout.cross_z_m)))
+        view_m = 0.5 * ((layout.z_far_m - layout.z_near_m)
+                        + 2.0 * float(camera.half_width_m(layout.streets_z_m[0])))
         self.dwell_s = np.array([max(view_m / c.speed_mps, 1.0) for c in cfg.classes])
         self.pending = np.zeros(len(cfg.classes), np.int64)   # arrivals waiting for a free start
 
@@ -88,10 +91,7 @@ class Traffic:
             if not paths:
                 self.pending[cid] = 0
                 continue
-            path = int(paths[self.rng.integers(len(paths))])
-            if spec.domain == "pavement" and self.rng.random() < 0.5:
-                # half of the walkers use the zebra crossings (the last four pavement paths)
-                path = int(paths[-4 + self.rng.integers(4)])
+            path = int(paths[self.rng.choice(len(paths), p=self.domain_probs[spec.domain])])
             size = np.asarray(spec.size_m) * np.clip(
                 1.0 + self.cfg.size_jitter * self.rng.standard_normal(3), 0.7, 1.3)
             if not self._start_is_free(path, float(size[0])):
@@ -188,6 +188,11 @@ class Traffic:
         """(N,) bool: the box overlaps the image below the buildings' row."""
         return ((boxes[:, 2] > 0) & (boxes[:, 0] < self.camera.width_px)
                 & (boxes[:, 3] > self.layout.wall_row) & (boxes[:, 1] < self.camera.height_px))
+
+
+def _normalised(weights: list[float]) -> np.ndarray:
+    w = np.asarray(weights, dtype=np.float64)
+    return w / w.sum() if w.size else w
 
 
 def project_boxes(camera: Camera, pos_m: np.ndarray, heading: np.ndarray,

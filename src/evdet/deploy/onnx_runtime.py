@@ -1,0 +1,196 @@
+"""Run an exported detector (``evdet export onnx``) with ONNX Runtime on the CPU.
+
+``OnnxDetector`` is the runtime side of ``evdet.deploy.export``: one call per time step, the LSTM
+states passed in and returned explicitly, detections decoded by evdet's own post-processing
+(``Detector.postprocess``) so that they equal the checkpoint's.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal, Optional, Sequence
+
+import numpy as np
+
+from evdet.deploy.export import FORMAT_VERSION, HEAD_OUTPUTS, METADATA_KEY
+
+Optimization = Literal["disable", "basic", "extended", "all"]
+
+
+def session_options(threads: int = 2, optimization: Optimization = "all", spinning: bool = False):
+    """ONNX Runtime options for latency on a small shared CPU.
+
+    Args:
+        threads: intra-op threads (one inter-op thread, sequential execution).
+        optimization: graph optimisation level; "all" adds layout (NCHWc) and fused kernels.
+        spinning: let idle pool threads spin (fast on an idle machine, slow on a shared one).
+    """
+    import onnxruntime as ort
+
+    levels = {"disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+              "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+              "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+              "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL}
+    if optimization not in levels:
+        raise ValueError(f"optimization must be one of {sorted(levels)}, got {optimization!r}")
+    so = ort.SessionOptions()
+    so.graph_optimization_level = levels[optimization]
+    so.intra_op_num_threads = int(threads)
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.log_severity_level = 3
+    so.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+    return so
+
+
+def postprocess_head(boxes: np.ndarray, obj_logits: np.ndarray, cls_logits: np.ndarray, input_hw: Sequence[int],
+                     *, conf_threshold: float, nms_iou: float, max_detections: int) -> list[np.ndarray]:
+    """evdet's detector post-processing applied to raw head outputs of N items.
+
+    Args:
+        boxes: (N, A, 4) cx, cy, w, h; obj_logits: (N, A); cls_logits: (N, A, K), input pixels.
+        input_hw: (height, width) of the unpadded input (boxes are clipped to it).
+    Returns:
+        per item, (D, 6) float32: x1, y1, x2, y2, score, class_id in input pixels.
+    """
+    import torch
+
+    from evdet.models.detector import Detector
+    from evdet.models.yolox_head import HeadOutput
+
+    head = HeadOutput(boxes=torch.from_numpy(np.asarray(boxes)), obj_logits=torch.from_numpy(np.asarray(obj_logits)),
+                      cls_logits=torch.from_numpy(np.asarray(cls_logits)), anchor_centers=torch.zeros(0, 2),
+                      strides=torch.zeros(0), input_hw=(int(input_hw[0]), int(input_hw[1])))
+    # Detector.postprocess reads only the head outputs (no module state): the same code as a checkpoint's
+    found = Detector.postprocess(None, head, conf_threshold=conf_threshold, nms_iou=nms_iou,
+                                 max_detections=max_detections)
+    return [d.numpy() for d in found]
+
+
+class OnnxDetector:
+    """An exported evdet detector in an ONNX Runtime session.
+
+    Args:
+        path: .onnx file written by ``evdet export onnx``.
+        threads, optimization, spinning: see ``session_options``.
+    Raises:
+        FileNotFoundError: no such file. ValueError: not an ONNX model, or one without evdet's metadata.
+    """
+
+    def __init__(self, path: str | Path, *, threads: int = 2, optimization: Optimization = "all",
+                 spinning: bool = False) -> None:
+        import onnxruntime as ort
+
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FileNotFoundError(f"{self.path}: ONNX model not found")
+        try:
+            self.session = ort.InferenceSession(str(self.path), session_options(threads, optimization, spinning),
+                                                providers=["CPUExecutionProvider"])
+        except Exception as err:  # onnxruntime raises its own Fail / InvalidProtobuf / InvalidGraph
+            raise ValueError(f"{self.path}: not a loadable ONNX model ({type(err).__name__}: "
+                             f"{str(err).splitlines()[0][:200]})") from None
+        meta_text = self.session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
+        if meta_text is None:
+            raise ValueError(f"{self.path}: metadata key {METADATA_KEY!r} missing (not written by evdet export onnx)")
+        self.meta = json.loads(meta_text)
+        if self.meta.get("format_version") != FORMAT_VERSION:
+            raise ValueError(f"{self.path}: metadata format_version {self.meta.get('format_version')} "
+                             f"(this evdet reads {FORMAT_VERSION})")
+        self.class_names: tuple[str, ...] = tuple(self.meta["class_names"])
+        self.input_hw: tuple[int, int] = tuple(self.meta["input_hw"])
+        self.in_channels: int = int(self.meta["in_channels"])
+        self.representation: str = self.meta["representation"]
+        self.state_names: list[str] = list(self.meta["state_names"])
+        self.state_shapes: list[tuple[int, ...]] = [tuple(s) for s in self.meta["state_shapes"]]
+
+    def initial_states(self, batch: int = 1) -> list[np.ndarray]:
+        """Zero LSTM states (a sequence start) for `batch` items, in input order h1, c1, ..."""
+        return [np.zeros((batch, *shape), np.float32) for shape in self.state_shapes]
+
+    def step(self, frames: np.ndarray, states: Optional[Sequence[np.ndarray]] = None
+             ) -> tuple[dict[str, np.ndarray], list[np.ndarray]]:
+        """One recurrent step.
+
+        Args:
+            frames: (B, C, H, W) representation at the model's input_hw (any real dtype; cast to float32).
+            states: flat states from the previous step, or None for zeros.
+        Returns:
+            ({"boxes", "obj_logits", "cls_logits"} raw head outputs, new flat states).
+        """
+        frames = np.ascontiguousarray(frames, dtype=np.float32)
+        expected = (self.in_channels, *self.input_hw)
+        if frames.ndim != 4 or tuple(frames.shape[1:]) != expected:
+            raise ValueError(f"{self.path}: frames must be (B, {', '.join(map(str, expected))}), "
+                             f"got {tuple(frames.shape)}")
+        if states is None:
+            states = self.initial_states(frames.shape[0])
+        feeds = {"frame": frames, **{n: np.ascontiguousarray(s, dtype=np.float32)
+                                     for n, s in zip(self.state_names, states)}}
+        outputs = self.session.run(None, feeds)
+        head = dict(zip(HEAD_OUTPUTS, outputs[:len(HEAD_OUTPUTS)]))
+        return head, list(outputs[len(HEAD_OUTPUTS):])
+
+    def detect(self, frames: np.ndarray, states: Optional[Sequence[np.ndarray]] = None, *,
+               conf_threshold: Optional[float] = None) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """One step and post-processing: per item (D, 6) x1, y1, x2, y2, score, class_id; and the new states.
+
+        conf_threshold defaults to the checkpoint's head setting (as do NMS IoU and max detections).
+        """
+        head, states = self.step(frames, states)
+        cfg = self.meta["head"]
+        conf = cfg["conf_threshold"] if conf_threshold is None else conf_threshold
+        dets = postprocess_head(head["boxes"], head["obj_logits"], head["cls_logits"], self.input_hw,
+                                conf_threshold=conf, nms_iou=cfg["nms_iou"], max_detections=cfg["max_detections"])
+        return dets, states
+
+
+def predict_recording_onnx(detector: OnnxDetector | str | Path, path: str | Path, *,
+                           t_start_us: Optional[int] = None, t_end_us: Optional[int] = None,
+                           sensor_hw: Optional[tuple[int, int]] = None, downsample: str = "nearest",
+                           conf_threshold: Optional[float] = None, progress: bool = True) -> tuple[np.ndarray, dict]:
+    """Detections on a raw recording with an ONNX model, window by window with the states carried.
+
+    The same windows, representation and output as ``evdet.training.predict.predict_recording``
+    (the checkpoint path): boxes as a BBOX array in SENSOR pixels (t = window end time), and
+    {"sensor_hw", "input_hw", "downsample", "windows", "representation", "class_names"}.
+    """
+    from evdet.data.labels import BBOX_DTYPE, boxes_from_detections
+    from evdet.data.preprocess import EventSource, EventWindows
+    from evdet.events import build_representation, parse_representation_name, sensor_size
+    from evdet.events.recording import describe_recording
+    from evdet.training.predict import _downsample_for
+
+    det = detector if isinstance(detector, OnnxDetector) else OnnxDetector(detector)
+    path = Path(path)
+    kind, params = parse_representation_name(det.representation)
+    window_us = params.pop("window_ms") * 1000
+    source_hw = tuple(sensor_size(path, default=sensor_hw))
+    mode = _downsample_for(source_hw, det.input_hw, downsample, path)
+    scale = source_hw[1] / det.input_hw[1]
+    if t_start_us is None or t_end_us is None:
+        summary = describe_recording(path, height=source_hw[0], width=source_hw[1])
+        if not summary["num_events"]:
+            raise ValueError(f"{path}: the recording holds no events")
+        t_start_us = summary["t_first_us"] if t_start_us is None else t_start_us
+        t_end_us = summary["t_last_us"] if t_end_us is None else t_end_us
+    ends = np.arange(t_start_us + window_us, t_end_us + 1, window_us, dtype=np.int64)
+    steps = ends
+    if progress:
+        from rich.progress import track
+
+        steps = track(ends, description=f"predict {path.name} (onnx)")
+    found: list[np.ndarray] = []
+    states = None
+    with EventSource(str(path), *source_hw) as source:
+        windows = EventWindows(source.read, window_us)
+        for t_end in steps:
+            rep = build_representation(kind, windows.window(int(t_end)), *source_hw, downsample=mode, **params)
+            dets, states = det.detect(rep[None], states, conf_threshold=conf_threshold)
+            d = dets[0]
+            found.append(boxes_from_detections(d[:, :4], d[:, 4], d[:, 5].astype(np.int64), int(t_end), scale=scale))
+    boxes = np.concatenate(found) if found else np.zeros(0, dtype=BBOX_DTYPE)
+    info = {"sensor_hw": list(source_hw), "input_hw": list(det.input_hw), "downsample": mode,
+            "windows": int(ends.size), "representation": det.representation, "class_names": list(det.class_names)}
+    return boxes, info

@@ -1,0 +1,70 @@
+"""Validation inside training and ``evaluate_checkpoint`` of the saved checkpoint agree exactly."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))
+
+from tiny_dataset import REPR_NAME, make_tiny_dataset  # noqa: E402
+
+from evdet.evaluation.run import evaluate_checkpoint  # noqa: E402
+from evdet.experiments.records import create_experiment  # noqa: E402
+from evdet.experiments.run_config import dump_run_config, load_run_config  # noqa: E402
+from evdet.experiments.runner import run_experiment  # noqa: E402
+
+
+@pytest.fixture
+def tiny_pre(tmp_path: Path) -> Path:
+    """Tiny RVT-layout data (64x96, 4 channels, 2 classes; val frames past 0.5 s) with a preprocess.json."""
+    root = make_tiny_dataset(tmp_path / "pre", lengths={"train": [9, 7], "val": [12, 11]})
+    (root / "preprocess.json").write_text(json.dumps({
+        "source_hw": [128, 192], "repr_hw": [64, 96], "downsample": "ds2_nearest", "representation": REPR_NAME,
+        "label_rate_hz": 10.0}))
+    return root
+
+
+def test_training_validation_and_eval_give_equal_digests_and_numbers(tmp_path: Path, tiny_pre: Path):
+    torch.set_num_threads(1)
+    overrides = [f"data.root={tiny_pre}", f"data.representation={REPR_NAME}", "data.seq_len=2",
+                 "data.batch_size=2", "data.eval_batch_size=2", "data.num_workers=0", "data.sampling=stream",
+                 "model.preset=nano", "model.partition_split=1", "model.head.conf_threshold=1e-6",
+                 "model.head.max_detections=30", "training.max_steps=2", "training.val_every_n_steps=2",
+                 "training.loggers=[csv]", "training.accelerator=cpu", "eval.protocols=[prophesee,full]",
+                 "eval.confusion_iou=0.3", "eval.pr_confidence=0.0001"]
+    cfg = load_run_config(["demo"], overrides)
+    exps = tmp_path / "exps"
+    create_experiment(exps, "e1", dump_run_config(cfg), "h")
+    run_experiment(exps, "e1", progress=False)
+    validated = {p.parent.name: p for p in (exps / "e1").rglob("validation/step_2/*_metrics.json")}
+    saved = {json.loads(p.read_text())["protocol"]: json.loads(p.read_text())
+             for p in (exps / "e1").rglob("validation/step_2/*_metrics.json")}
+    assert set(saved) == {"prophesee", "full"}, validated
+    (ckpt,) = list((exps / "e1").rglob("checkpoints/last.ckpt"))
+
+    evaluated = evaluate_checkpoint(ckpt, tiny_pre, "val", protocols=("prophesee", "full"), pr_confidence=0.0001,
+                                    confusion_iou=0.3, progress=False, plots=False, device="cpu")
+    for name, res in evaluated.items():
+        d = json.loads(res.to_json())
+        v = saved[name]
+        fp = d["fingerprint"]
+        assert fp["label_rate_hz"] == 10.0 and fp["source_resolution"] == [128, 192]
+        assert fp["scoring"] == "class"
+        assert v["fingerprint"]["digest"] == fp["digest"]
+        assert v["fingerprint"] == fp
+        assert v["counts"] == d["counts"] and d["counts"]["gt"] > 0 and d["counts"]["detections"] > 0
+        for key in ("metrics", "per_class", "groups", "confusion"):
+            assert v[key] == d[key], key
+    # the two scoring conventions on the same predictions: class is the default above
+    from evdet.evaluation.run import scoring_difference
+
+    diff = scoring_difference(ckpt, tiny_pre, "val", protocols=("prophesee",), progress=False, device="cpu")
+    by_obj = evaluate_checkpoint(ckpt, tiny_pre, "val", protocols=("prophesee",), scoring="obj_x_cls",
+                                 progress=False, device="cpu")["prophesee"]
+    for metric in ("AP", "AP50", "AP75"):
+        row = diff["prophesee"][metric]
+        assert row["class"] == evaluated["prophesee"].metrics[metric]
+        assert row["obj_x_cls"] == by_obj.metrics[metric]
