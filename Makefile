@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Idle OpenMP threads sleep instead of spinning: 3-5x faster torch on shared 2-core machines.
 export OMP_WAIT_POLICY := PASSIVE
 
-.PHONY: install demo test test-fast bench clean
+.PHONY: install demo results results-gpu test test-fast bench clean
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -19,6 +19,13 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/evdet demo --out runs/demo
+
+# The small-object matrix (6 variants x 3 seeds; resumes where it stopped): CPU plan, and the GPU-sized one.
+results: $(STAMP)
+	$(BIN)/evdet exp matrix --plan cpu --work runs/matrix_cpu --out docs/results/cpu
+
+results-gpu: $(STAMP)
+	$(BIN)/evdet exp matrix --plan gpu --work runs/matrix_gpu --out docs/results/gpu
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -73,6 +73,30 @@ def test_to_bbox_array_errors_name_source_and_field(problem, needle):
     assert "seq_bbox.npy" in str(err.value) and needle in str(err.value)
 
 
+@pytest.mark.parametrize("dtype, values, needle", [
+    ("<i4", [0, -1], "field 'class_id' is negative (-1) at row 1"),
+    ("<f4", [1.0, 2.7], "field 'class_id' holds 2.7"),
+    ("<f8", [np.inf, 1.0], "field 'class_id' holds inf at row 0, not a whole number"),
+    ("<u8", [2**32 + 3, 0], "field 'class_id' holds 4294967299 at row 0, beyond uint32"),
+    ("<U3", ["car", "ped"], "field 'class_id' has dtype <U3, expected integers"),
+])
+def test_class_ids_are_never_wrapped_or_truncated(dtype, values, needle):
+    arr = np.zeros(2, [("t", "<i8"), ("x", "<f4"), ("y", "<f4"), ("w", "<f4"), ("h", "<f4"),
+                       ("class_id", dtype)])
+    arr["class_id"] = values
+    with pytest.raises(LabelFormatError) as err:
+        to_bbox_array(arr, source="seq_bbox.npy")
+    assert str(err.value).startswith("seq_bbox.npy: ") and needle in str(err.value)
+
+
+def test_whole_float_and_wide_integer_class_ids_are_kept():
+    for dtype, values in (("<f8", [3.0, 0.0]), ("<i8", [2**32 - 1, 5]), ("u1", [7, 1])):
+        arr = np.zeros(2, [("t", "<i8"), ("x", "<f4"), ("y", "<f4"), ("w", "<f4"), ("h", "<f4"),
+                           ("class_id", dtype)])
+        arr["class_id"] = values
+        assert to_bbox_array(arr)["class_id"].tolist() == [int(v) for v in values]
+
+
 def test_to_bbox_array_rejects_plain_array():
     with pytest.raises(LabelFormatError, match="not a structured array"):
         to_bbox_array(np.zeros((3, 5)))
@@ -91,6 +115,13 @@ def test_load_labels_names_unreadable_file(tmp_path):
     path = tmp_path / "broken_bbox.npy"
     path.write_bytes(b"not numpy")
     with pytest.raises(LabelFormatError, match="broken_bbox.npy"):
+        load_labels(path)
+
+
+def test_load_labels_names_an_empty_file(tmp_path):
+    path = tmp_path / "empty_bbox.npy"
+    path.write_bytes(b"")
+    with pytest.raises(LabelFormatError, match=r"empty_bbox.npy: cannot read label file \(empty file \(0 bytes\)\)"):
         load_labels(path)
 
 

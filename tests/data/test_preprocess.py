@@ -691,7 +691,7 @@ def test_killing_the_main_process_alone_kills_its_workers_and_reruns_lose_nothin
     assert not list(dst.glob("*/*.tmp")) and not (dst / ".preprocess.lock").exists()
 
 
-@pytest.mark.parametrize("damage", ["truncated h5", "no manifest", "missing timestamps"])
+@pytest.mark.parametrize("damage", ["truncated h5", "no manifest", "missing timestamps", "corrupt labels"])
 def test_a_damaged_finished_folder_is_redone_not_trusted(small_raw, small_pre, tmp_path, damage):
     raw, _ = small_raw
     dst = tmp_path / "pre"
@@ -703,6 +703,11 @@ def test_a_damaged_finished_folder_is_redone_not_trusted(small_raw, small_pre, t
         h5.write_bytes(data[: len(data) // 2])
     elif damage == "no manifest":         # e.g. a folder from an interrupted or older run
         (seq / "manifest.json").unlink()
+    elif damage == "corrupt labels":      # same size, a byte changed: the zip CRC no longer matches
+        npz = seq / "labels_v2" / "labels.npz"
+        data = bytearray(npz.read_bytes())
+        data[60] ^= 0xFF
+        npz.write_bytes(bytes(data))
     else:
         (seq / "event_representations_v2" / REPR / "timestamps_us.npy").unlink()
     summary = preprocess_dataset(raw, dst, workers=1, progress=False)

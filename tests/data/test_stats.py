@@ -4,7 +4,9 @@ commands."""
 from __future__ import annotations
 
 import json
+import re
 
+import h5py
 import numpy as np
 import pytest
 from typer.testing import CliRunner
@@ -13,7 +15,7 @@ from evdet.cli import app
 from evdet.data.classes import ClassMap, write_dataset_yaml
 from evdet.data.labels import BBOX_DTYPE, save_labels
 from evdet.data.preprocess import preprocess_dataset
-from evdet.data.stats import dataset_stats, event_rate
+from evdet.data.stats import dataset_stats, event_rate, position_grid
 from evdet.events import EVENT_DTYPE, write_events_h5
 
 runner = CliRunner()
@@ -79,11 +81,100 @@ def test_raw_stats_by_hand(raw):
                                           "events_per_s": pytest.approx(1002.5)}
 
 
-def test_unknown_class_ids_get_a_name(raw):
-    save_labels(raw / "val" / "b_bbox.npy", boxes_from([(100_000, 10, 10, 3)]))
+def test_class_ids_outside_the_class_map_are_counted_as_unknown(raw):
+    # ids 7 and 1_000_000 (uint32): counted apart, no class names are made up for them
+    save_labels(raw / "val" / "b_bbox.npy", boxes_from([(100_000, 10, 10, 7), (100_000, 10, 10, 1_000_000),
+                                                        (100_000, 10, 10, 1)]))
     st = dataset_stats(raw)
-    assert st["class_names"] == ["ped", "car", "class_2", "class_3"]
-    assert st["classes"]["class_3"]["count"] == 1 and st["classes"]["class_2"]["area_px2"] is None
+    assert st["class_names"] == ["ped", "car"] and list(st["classes"]) == ["ped", "car"]
+    assert st["unknown_class"] == {"count": 2, "share": pytest.approx(2 / 8), "ids": [7, 1_000_000]}
+    assert st["classes"]["car"]["count"] == 1 and st["overall"]["count"] == 8
+
+
+@pytest.mark.parametrize("dtype, value, needle", [
+    ("<i4", -1, "field 'class_id' is negative (-1) at row 0"),
+    ("<f8", 2.5, "field 'class_id' holds 2.5 at row 0, not a whole number"),
+    ("<f8", np.nan, "field 'class_id' holds nan at row 0, not a whole number"),
+    ("<i8", 2**32, "field 'class_id' holds 4294967296 at row 0, beyond uint32"),
+])
+def test_stats_refuse_class_ids_that_would_be_wrapped_or_truncated(raw, dtype, value, needle):
+    arr = np.zeros(1, [(n, "<i8" if n == "t" else "<f4") for n in ("t", "x", "y", "w", "h")]
+                   + [("class_id", dtype)])
+    arr["t"], arr["w"], arr["h"], arr["class_id"] = 100_000, 10, 10, value
+    np.save(raw / "val" / "b_bbox.npy", arr)
+    with pytest.raises(ValueError) as err:
+        dataset_stats(raw)
+    assert str(err.value).startswith(str(raw / "val" / "b_bbox.npy")) and needle in str(err.value)
+    res = runner.invoke(app, ["stats", str(raw)])
+    assert res.exit_code == 1 and needle in res.output and len(res.output.strip().splitlines()) == 1
+
+
+def test_whole_float_class_ids_are_kept(raw):
+    arr = np.zeros(2, [(n, "<i8" if n == "t" else "<f4") for n in ("t", "x", "y", "w", "h", "class_id")])
+    arr["t"], arr["w"], arr["h"], arr["class_id"] = 100_000, 10, 10, [1.0, 0.0]
+    np.save(raw / "val" / "b_bbox.npy", arr)
+    st = dataset_stats(raw)
+    assert (st["classes"]["ped"]["count"], st["classes"]["car"]["count"]) == (6, 1)
+
+
+@pytest.mark.parametrize("damage", ["empty labels", "empty events", "decreasing time"])
+def test_stats_name_a_broken_file_in_one_line(raw, damage):
+    if damage == "empty labels":
+        path = raw / "val" / "b_bbox.npy"
+        path.write_bytes(b"")
+        needle = "empty file (0 bytes)"
+    elif damage == "empty events":
+        path = raw / "val" / "b_td.npy"
+        path.write_bytes(b"")
+        needle = "empty file (0 bytes)"
+    else:
+        path = raw / "train" / "a_td.h5"
+        ev = events(1001, 2_000_000)
+        ev["t"][500:] -= 1_500_000                              # time jumps back at index 500
+        with h5py.File(path, "w") as fh:
+            for name in ("t", "x", "y", "p"):
+                fh.create_dataset(f"events/{name}", data=ev[name])
+        needle = "events/t decreases at index 500"
+    with pytest.raises(ValueError, match=re.escape(needle)):
+        dataset_stats(raw)
+    res = runner.invoke(app, ["stats", str(raw)])
+    assert res.exit_code == 1 and f"{path}: " in res.output and needle in res.output
+    assert len(res.output.strip().splitlines()) == 1
+
+
+def test_position_grid_by_hand():
+    # 100 x 200 image, 2 x 4 grid: cells are 50 rows x 50 columns
+    rows = [(0, 0, 10, 10),      # centre (5, 5): cell (0, 0)
+            (40, 40, 20, 20),    # centre (50, 50): on both borders -> cell (1, 1)
+            (190, 90, 20, 20),   # centre (200, 100): right / bottom edge -> last cell (1, 3)
+            (-30, -30, 10, 10),  # centre (-25, -25): outside, top left -> cell (0, 0)
+            (120, 10, 10, 10)]   # centre (125, 15): cell (0, 2)
+    boxes = np.zeros(len(rows), BBOX_DTYPE)
+    for i, (x, y, w, h) in enumerate(rows):
+        boxes[i]["x"], boxes[i]["y"], boxes[i]["w"], boxes[i]["h"] = x, y, w, h
+    want = np.array([[2, 0, 1, 0],
+                     [0, 1, 0, 1]]) / 5
+    np.testing.assert_allclose(position_grid(boxes, 100, 200, (2, 4)), want)
+    np.testing.assert_array_equal(position_grid(boxes[:0], 100, 200, (2, 4)), np.zeros((2, 4)))
+
+
+def test_positions_per_class_in_the_dataset_stats(raw):
+    # H x W = 40 x 60, 4 x 4 grid: cells 10 rows x 15 columns. All fixture boxes sit at x = y = 1.
+    st = dataset_stats(raw)
+    pos = st["positions"]
+    assert pos["grid"] == [4, 4]
+    # ped boxes w x h: 10x10, 20x10, 15x20, 40x10, 50x10 -> centres (6, 6), (11, 6), (8.5, 11),
+    # (21, 6), (26, 6) -> cells (0, 0), (0, 0), (1, 0), (0, 1), (0, 1)
+    ped = np.zeros((4, 4))
+    ped[0, 0], ped[1, 0], ped[0, 1] = 2, 1, 2
+    np.testing.assert_allclose(pos["classes"]["ped"], ped / 5)
+    # car boxes 40x50: centre (21, 26) -> cell (2, 1)
+    car = np.zeros((4, 4))
+    car[2, 1] = 3
+    np.testing.assert_allclose(pos["classes"]["car"], car / 3)
+    np.testing.assert_allclose(pos["overall"], (ped + car) / 8)
+    save_labels(raw / "val" / "b_bbox.npy", boxes_from([(100_000, 10, 10, 0)]))
+    assert dataset_stats(raw)["positions"]["classes"]["car"] is None      # no car box left
 
 
 def test_dat_event_rate(tmp_path):
@@ -122,6 +213,7 @@ def test_stats_command(raw, tmp_path):
     res = runner.invoke(app, ["stats", str(raw), "--json", str(out)])
     assert res.exit_code == 0, res.output
     assert "ped" in res.output and "Event rates" in res.output and "train/a" in res.output
+    assert "Where box centres lie" in res.output and "all (8)" in res.output and "car (3)" in res.output
     assert json.loads(out.read_text())["classes"]["ped"]["count"] == 5
     res = runner.invoke(app, ["stats", str(tmp_path / "nothing")])
     assert res.exit_code == 1 and "error:" in res.output and len(res.output.strip().splitlines()) == 1
@@ -139,3 +231,11 @@ def test_preprocess_command(raw, tmp_path):
     (raw / "val" / "b_bbox.npy").unlink()
     res = runner.invoke(app, ["preprocess", str(raw), str(tmp_path / "p3"), "--no-progress"])
     assert res.exit_code == 1 and "b_td.npy: no label file b_bbox.npy" in res.output
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "0"])
+def test_simulate_names_a_bad_duration_in_one_line(tmp_path, value):
+    res = runner.invoke(app, ["simulate", str(tmp_path / "sim"), "--duration-s", value])
+    assert res.exit_code == 1
+    assert res.output.startswith("error: --duration-s must be a finite number of seconds above 0")
+    assert len(res.output.strip().splitlines()) == 1 and not (tmp_path / "sim").exists()

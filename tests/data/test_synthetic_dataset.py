@@ -199,3 +199,13 @@ def test_labelled_boxes_fill_the_view():
     assert max(quarters) <= 0.5, quarters                  # no quarter of the image holds most boxes
     assert np.mean(~top) >= 0.3, quarters                  # the near half is populated
     assert spearmanr(np.sqrt(boxes["w"] * boxes["h"]), cy)[0] > 0   # near users are larger
+
+
+def test_centre_grid_hand_computed():
+    from evdet.data.labels import empty_boxes
+    from evdet.data.synthetic.preview import centre_grid
+    b = empty_boxes(4)
+    # centres (10, 10), (90, 10), (90, 70), (50, 45) in a 80-row x 100-column image, 2 x 2 cells
+    b["x"], b["y"], b["w"], b["h"] = [5, 85, 80, 40], [5, 5, 60, 40], [10, 10, 20, 20], [10, 10, 20, 10]
+    grid = centre_grid(b, height=80, width=100, rows=2, cols=2)
+    np.testing.assert_allclose(grid, [[0.25, 0.25], [0.0, 0.5]])

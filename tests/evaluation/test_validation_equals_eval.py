@@ -17,17 +17,19 @@ from evdet.experiments.run_config import dump_run_config, load_run_config  # noq
 from evdet.experiments.runner import run_experiment  # noqa: E402
 
 
-@pytest.fixture
-def tiny_pre(tmp_path: Path) -> Path:
+@pytest.fixture(scope="module")
+def tiny_pre(tmp_path_factory) -> Path:
     """Tiny RVT-layout data (64x96, 4 channels, 2 classes; val frames past 0.5 s) with a preprocess.json."""
-    root = make_tiny_dataset(tmp_path / "pre", lengths={"train": [9, 7], "val": [12, 11]})
+    root = make_tiny_dataset(tmp_path_factory.mktemp("pre"), lengths={"train": [9, 7], "val": [12, 11]})
     (root / "preprocess.json").write_text(json.dumps({
         "source_hw": [128, 192], "repr_hw": [64, 96], "downsample": "ds2_nearest", "representation": REPR_NAME,
         "label_rate_hz": 10.0}))
     return root
 
 
-def test_training_validation_and_eval_give_equal_digests_and_numbers(tmp_path: Path, tiny_pre: Path):
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, tiny_pre: Path) -> Path:
+    """An experiment record trained 2 steps through the runner, validated at step 2."""
     torch.set_num_threads(1)
     overrides = [f"data.root={tiny_pre}", f"data.representation={REPR_NAME}", "data.seq_len=2",
                  "data.batch_size=2", "data.eval_batch_size=2", "data.num_workers=0", "data.sampling=stream",
@@ -36,14 +38,17 @@ def test_training_validation_and_eval_give_equal_digests_and_numbers(tmp_path: P
                  "training.loggers=[csv]", "training.accelerator=cpu", "eval.protocols=[prophesee,full]",
                  "eval.confusion_iou=0.3", "eval.pr_confidence=0.0001"]
     cfg = load_run_config(["demo"], overrides)
-    exps = tmp_path / "exps"
+    exps = tmp_path_factory.mktemp("exps")
     create_experiment(exps, "e1", dump_run_config(cfg), "h")
     run_experiment(exps, "e1", progress=False)
-    validated = {p.parent.name: p for p in (exps / "e1").rglob("validation/step_2/*_metrics.json")}
+    return exps / "e1"
+
+
+def test_training_validation_and_eval_give_equal_digests_and_numbers(trained: Path, tiny_pre: Path):
     saved = {json.loads(p.read_text())["protocol"]: json.loads(p.read_text())
-             for p in (exps / "e1").rglob("validation/step_2/*_metrics.json")}
-    assert set(saved) == {"prophesee", "full"}, validated
-    (ckpt,) = list((exps / "e1").rglob("checkpoints/last.ckpt"))
+             for p in trained.rglob("validation/step_2/*_metrics.json")}
+    assert set(saved) == {"prophesee", "full"}
+    (ckpt,) = list(trained.rglob("checkpoints/last.ckpt"))
 
     evaluated = evaluate_checkpoint(ckpt, tiny_pre, "val", protocols=("prophesee", "full"), pr_confidence=0.0001,
                                     confusion_iou=0.3, progress=False, plots=False, device="cpu")
@@ -58,13 +63,17 @@ def test_training_validation_and_eval_give_equal_digests_and_numbers(tmp_path: P
         assert v["counts"] == d["counts"] and d["counts"]["gt"] > 0 and d["counts"]["detections"] > 0
         for key in ("metrics", "per_class", "groups", "confusion"):
             assert v[key] == d[key], key
-    # the two scoring conventions on the same predictions: class is the default above
+
+
+def test_scoring_difference_evaluates_both_conventions(trained: Path, tiny_pre: Path):
     from evdet.evaluation.run import scoring_difference
 
+    (ckpt,) = list(trained.rglob("checkpoints/last.ckpt"))
+    by_class = evaluate_checkpoint(ckpt, tiny_pre, "val", protocols=("prophesee",), progress=False, device="cpu")
     diff = scoring_difference(ckpt, tiny_pre, "val", protocols=("prophesee",), progress=False, device="cpu")
     by_obj = evaluate_checkpoint(ckpt, tiny_pre, "val", protocols=("prophesee",), scoring="obj_x_cls",
                                  progress=False, device="cpu")["prophesee"]
     for metric in ("AP", "AP50", "AP75"):
         row = diff["prophesee"][metric]
-        assert row["class"] == evaluated["prophesee"].metrics[metric]
+        assert row["class"] == by_class["prophesee"].metrics[metric]
         assert row["obj_x_cls"] == by_obj.metrics[metric]

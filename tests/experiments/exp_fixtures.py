@@ -69,15 +69,14 @@ def make_seeded_experiment(root: Path, exp_id: str, seed_aps: dict, *, base: Opt
     """A schema-2 record whose runs hold per-seed AP / AP_S values.
 
     Args:
-        seed_aps: seed -> (AP, AP_S). The top-level ``protocols`` holds the first seed's block (tests
-            that need means compute them by hand).
+        seed_aps: seed -> (AP, AP_S). The top-level ``protocols`` holds the block of the seed means.
     """
-    blocks = {s: protocol_block(ap, ap_s, {"pedestrian": ap, "car": ap, "bicycle": ap})
-              for s, (ap, ap_s) in seed_aps.items()}
-    for b in blocks.values():
-        b["protocol"] = protocol
-    d = make_experiment(root, exp_id, base=base, hypothesis=hypothesis,
-                        protocols={protocol: next(iter(blocks.values()))})
+    def block(ap: float, ap_s: float) -> dict:
+        return {**protocol_block(ap, ap_s, {"pedestrian": ap, "car": ap, "bicycle": ap}), "protocol": protocol}
+
+    blocks = {s: block(ap, ap_s) for s, (ap, ap_s) in seed_aps.items()}
+    mean_ap, mean_ap_s = (sum(v[i] for v in seed_aps.values()) / len(seed_aps) for i in (0, 1))
+    d = make_experiment(root, exp_id, base=base, hypothesis=hypothesis, protocols={protocol: block(mean_ap, mean_ap_s)})
     doc = json.loads((d / "results.json").read_text())
     doc.update(schema_version=2, seeds=list(seed_aps),
                runs={str(s): {"seed": s, "dir": "." if i == 0 else f"seeds/seed_{s}", "status": "completed",

@@ -1,8 +1,10 @@
 import json
+import math
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -11,6 +13,7 @@ from evdet.data.labels import BBOX_DTYPE, save_labels
 from evdet.experiments.analysis import (AnalysisError, BoxSet, analyze_dataset, centre_candidates,
                                         owner_stride_index)
 from evdet.experiments.records import load_experiment
+from evdet.models.simota import simota_assign
 
 CM = ClassMap(names=("pedestrian", "car", "bicycle"), groups={"small_road_users": ("pedestrian", "bicycle")})
 
@@ -23,14 +26,12 @@ def _boxes(rows) -> np.ndarray:
     return arr
 
 
-def _candidates_by_loop(x, y, w, h, stride, radius=1.5, n_max=400):
-    """Plain-loop oracle of SimOTA in-box-and-in-centre anchor points (anchors at (i + 0.5) * stride)."""
+def _candidates_by_loop(x, y, w, h, stride, radius=1.5, cells_x=400, cells_y=400):
+    """Plain-loop oracle of SimOTA's centre prior: anchors (i + 0.5) * stride, 0 <= i < cells, within
+    radius * stride of the box centre on both axes."""
     cx, cy = x + w / 2, y + h / 2
-    nx = ny = 0
-    for i in range(n_max):
-        a = (i + 0.5) * stride
-        nx += x < a < x + w and abs(a - cx) < radius * stride
-        ny += y < a < y + h and abs(a - cy) < radius * stride
+    nx = sum(abs((i + 0.5) * stride - cx) < radius * stride for i in range(cells_x))
+    ny = sum(abs((i + 0.5) * stride - cy) < radius * stride for i in range(cells_y))
     return nx * ny
 
 
@@ -45,18 +46,45 @@ def test_owner_level_by_hand():
 def test_centre_candidates_by_hand():
     b = BoxSet(x=np.array([0.0, 10.0, 0.0]), y=np.array([0.0, 10.0, 0.0]), w=np.array([8.0, 4.0, 100.0]),
                h=np.array([8.0, 4.0, 100.0]), class_id=np.zeros(3, int))
-    # box 0: anchor 4 inside (0, 8) -> 1x1; box 1: anchor 12 in (10, 14) -> 1; box 2: centre 50 +- 12 -> 44, 52, 60
-    assert centre_candidates(b, 8).tolist() == [1, 1, 9]
-    # stride 16: anchors 8, 24...: box 0 has 8 on its border (strict) -> 0; box 1 none; box 2: (26, 74) -> 40, 56, 72
-    assert centre_candidates(b, 16).tolist() == [0, 0, 9]
+    # stride 8, |anchor - centre| < 12: centre 4 -> anchors 4, 12 (2 per axis); centre 12 -> 4, 12, 20;
+    # centre 50 -> 44, 52, 60 (36 is 14 away). Whether the anchor is inside the box does not matter.
+    assert centre_candidates(b, 8).tolist() == [4, 9, 9]
+    # stride 16, radius 24: centre 4 -> 8, 24; centre 12 -> 8, 24 (40 is 28 away); centre 50 -> 40, 56, 72
+    assert centre_candidates(b, 16).tolist() == [4, 4, 9]
+    # a 16 x 16 input has 2 cells per axis at stride 8: anchor 20 does not exist
+    assert centre_candidates(b, 8, input_hw=(16, 16)).tolist() == [4, 4, 0]
 
 
 @settings(max_examples=60, deadline=None)
 @given(x=st.floats(0, 300), y=st.floats(0, 300), w=st.floats(0.5, 200), h=st.floats(0.5, 200),
-       stride=st.sampled_from([2, 4, 8, 16, 32]))
-def test_centre_candidates_match_loop(x, y, w, h, stride):
+       stride=st.sampled_from([2, 4, 8, 16, 32]), bounded=st.booleans())
+def test_centre_candidates_match_loop(x, y, w, h, stride, bounded):
     b = BoxSet(np.array([x]), np.array([y]), np.array([w]), np.array([h]), np.zeros(1, int))
-    assert centre_candidates(b, stride)[0] == _candidates_by_loop(x, y, w, h, stride)
+    if bounded:
+        expected = _candidates_by_loop(x, y, w, h, stride, cells_x=math.ceil(640 / stride),
+                                       cells_y=math.ceil(360 / stride))
+        assert centre_candidates(b, stride, (360, 640))[0] == expected
+    else:
+        assert centre_candidates(b, stride)[0] == _candidates_by_loop(x, y, w, h, stride)
+
+
+@settings(max_examples=40, deadline=None)
+@given(cx4=st.integers(-40, 4 * 100), cy4=st.integers(-40, 4 * 70), w4=st.integers(1, 4 * 40),
+       h4=st.integers(1, 4 * 40), stride=st.sampled_from([8, 16, 32]))
+def test_coverage_counts_what_simota_assign_takes(cx4, cy4, w4, h4, stride):
+    # one level of a 64 x 96 input; every anchor predicts the GT box itself (IoU 1), so SimOTA keeps
+    # all its candidates (dynamic k = their number, at most 9 < 10): its positives are the candidates
+    cx, cy, w, h = cx4 / 4, cy4 / 4, w4 / 4, h4 / 4   # quarter pixels: exact in float32 and float64
+    rows, cols = 64 // stride, 96 // stride
+    gy, gx = torch.meshgrid(torch.arange(rows, dtype=torch.float32), torch.arange(cols, dtype=torch.float32),
+                            indexing="ij")
+    centers = (torch.stack([gx, gy], -1).reshape(-1, 2) + 0.5) * stride
+    anchors = centers.shape[0]
+    gt = torch.tensor([[cx, cy, w, h]])
+    result = simota_assign(gt.expand(anchors, 4), torch.zeros(anchors), torch.zeros(anchors, 2), centers,
+                           torch.full((anchors,), float(stride)), gt, torch.tensor([0]))
+    box = BoxSet(np.array([cx - w / 2]), np.array([cy - h / 2]), np.array([w]), np.array([h]), np.zeros(1, int))
+    assert centre_candidates(box, stride, input_hw=(64, 96))[0] == result.num_fg
 
 
 def _raw_dataset(root: Path) -> np.ndarray:
@@ -104,9 +132,8 @@ def test_analyze_raw_dataset_against_numpy(tmp_path: Path, three_runs: Path):
     assert lv4["owner_share"]["4"] == pytest.approx(2 / 3) and lv4["owner_share"]["8"] == pytest.approx(1 / 3)
     # below the finest level's nominal range (longest side < 4 * stride): 30 and 20 < 32; none < 16
     assert lv3["below_range_share"] == pytest.approx(2 / 3) and lv4["below_range_share"] == 0.0
-    # 5x20 px pedestrian at (100, 50): x in (100, 105): stride-8 anchors 100 is not strictly inside -> uncovered
-    assert lv3["covered_share"] == pytest.approx(2 / 3)
-    assert lv4["covered_share"] == pytest.approx(1.0)   # stride 4 anchors 102 in (100, 105)
+    # every box is centred in the 360 x 640 frame: SimOTA's centre prior gives each candidates at every level
+    assert lv3["covered_share"] == 1.0 and lv4["covered_share"] == 1.0 and lv3["covered_any_share"] == 1.0
     json.dumps(a)   # JSON-serialisable
 
 

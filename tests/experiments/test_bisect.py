@@ -100,6 +100,7 @@ def test_bisect_names_the_culprit_with_its_proof_and_resumes(good_bad: Path):
     assert rec["base"] == "good"
     assert "loss.iou_weight" in (root / alone.exp_id / "hypothesis.md").read_text()
     assert len(ex.trained) <= 2 + 2 * 3 + 1        # GOOD, BAD, <= 2 per halving of 5 keys, the confirmation
+    assert sorted(res.trained) == sorted(ex.trained)
     summary = json.loads((root / "_designs" / "bisect_good_bad.json").read_text())
     assert summary["culprit"] == ["loss.iou_weight"]
     # resume: the same bisection again trains nothing and finds the same culprit

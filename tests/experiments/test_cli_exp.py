@@ -10,7 +10,7 @@ from evdet.cli import app
 from evdet.data.classes import ClassMap, write_dataset_yaml
 from evdet.data.labels import BBOX_DTYPE, save_labels
 
-from exp_fixtures import make_experiment, protocol_block
+from exp_fixtures import make_experiment, make_seeded_experiment, protocol_block
 
 ENV = {"COLUMNS": "250", "NO_COLOR": "1"}
 
@@ -72,8 +72,8 @@ def test_list_rank_compare_verdict_report(cli_root: Path, tmp_path: Path):
     png = tmp_path / "c.png"
     r = _run("exp", "compare", "baseline", "sizeaware", "--plot", png, "--root", cli_root)
     assert r.exit_code == 0 and "+0.0600" in r.output and png.read_bytes()[:4] == b"\x89PNG"
-    r = _run("exp", "verdict", "sizeaware", "--root", cli_root)
-    assert r.exit_code == 0 and "rejected" in r.output
+    r = _run("exp", "verdict", "sizeaware", "--root", cli_root)    # one seed each, no saved detections
+    assert r.exit_code == 0 and "sizeaware: inconclusive" in r.output and "no interval" in r.output
     r = _run("exp", "verdict", "baseline", "--root", cli_root)
     assert r.exit_code == 1 and "no criteria" in r.output
     r = _run("exp", "report", "baseline", "sizeaware", "--root", cli_root)
@@ -100,3 +100,58 @@ def test_analyze_command(cli_root: Path, tmp_path: Path):
     assert (tmp_path / "h.png").read_bytes()[:4] == b"\x89PNG"
     r = _run("analyze", data, "--input-size", "big")
     assert r.exit_code == 1 and "HxW" in r.output
+
+
+def test_exp_new_records_seeds(tmp_path: Path):
+    root = tmp_path / "exps"
+    r = _run("exp", "new", "s3", "--root", root, "--hypothesis", "h", "-c", "demo", "--seeds", "0,1,2")
+    assert r.exit_code == 0, r.output
+    cfg = yaml.safe_load((root / "s3" / "config.yaml").read_text())
+    assert cfg["seeds"] == [0, 1, 2] and "--seeds 0,1,2" in (root / "s3" / "command.txt").read_text()
+    r = _run("exp", "new", "v", "--root", root, "--hypothesis", "h", "--base", "s3")
+    assert r.exit_code == 0 and yaml.safe_load((root / "v" / "config.yaml").read_text())["seeds"] == [0, 1, 2]
+    r = _run("exp", "new", "bad", "--root", root, "--hypothesis", "h", "--seeds", "0,x")
+    assert r.exit_code == 1 and "--seeds '0,x'" in r.output and not (root / "bad").exists()
+    r = _run("exp", "new", "dup", "--root", root, "--hypothesis", "h", "--seeds", "1,1")
+    assert r.exit_code == 1 and "repeats a seed" in r.output
+
+
+def test_list_and_rank_show_the_others_when_one_record_is_corrupt(cli_root: Path):
+    (cli_root / "fourscale" / "results.json").write_text("{truncated")
+    r = _run("exp", "list", "--root", cli_root)
+    assert r.exit_code == 0, r.output
+    assert "sizeaware" in r.output and "otherproto" in r.output
+    assert "broken" in r.output and "fourscale" in r.output and "invalid JSON" in r.output
+    r = _run("exp", "rank", "--by", "AP", "--root", cli_root)
+    assert r.exit_code == 0, r.output
+    assert "│ 1    │ otherproto" in r.output and "broken record" in r.output
+
+
+def test_rank_by_unknown_metric_lists_the_metrics(cli_root: Path):
+    r = _run("exp", "rank", "--by", "APx", "--root", cli_root)
+    assert r.exit_code == 1 and "unknown metric 'APx'" in r.output
+    for name in ("AP50", "AP_S", "small_AP", "monitors.loss_cv", "pedestrian", "prophesee/"):
+        assert name in r.output, name
+    r = _run("exp", "rank", "--by", "per_class.bus.AP", "--root", cli_root)
+    assert r.exit_code == 1 and "classes: bicycle, car, pedestrian" in r.output
+
+
+def test_rank_compare_verdict_show_intervals_over_seeds(tmp_path: Path):
+    root = tmp_path / "exps"
+    make_seeded_experiment(root, "base", {0: (0.30, 0.10), 1: (0.32, 0.12), 2: (0.31, 0.11)})
+    make_seeded_experiment(root, "same", {3: (0.31, 0.11), 4: (0.30, 0.10), 5: (0.32, 0.12)}, base="base",
+                           hypothesis="## Success criteria\n- AP >= base + 0.01\n")
+    make_seeded_experiment(root, "better", {6: (0.40, 0.2), 7: (0.42, 0.2), 8: (0.41, 0.2)}, base="base")
+    r = _run("exp", "rank", "--by", "AP", "--root", root)
+    assert r.exit_code == 0, r.output
+    rows = {line.split("│")[2].strip(): line for line in r.output.splitlines() if line.count("│") > 5}
+    assert "beyond noise" in rows["better"] and "within noise" in rows["same"] and "welch-t" in rows["same"]
+    assert "[+0.0773, +0.1227]" in rows["better"]       # 0.1 -+ t(0.975, 4) * sqrt(2 * 0.01^2 / 3)
+    r = _run("exp", "compare", "base", "same", "better", "--root", root)
+    assert r.exit_code == 0, r.output
+    ap = next(line for line in r.output.splitlines() if line.startswith("│ AP "))
+    assert "within noise" in ap and "beyond noise" in ap and "welch-t over seeds" in ap
+    r = _run("exp", "verdict", "same", "--root", root)
+    assert r.exit_code == 0, r.output
+    line = r.output.splitlines()[1]
+    assert line.split()[0] == "inconclusive" and "welch-t over seeds (n=3/3)" in line and "[" in line

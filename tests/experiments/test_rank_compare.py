@@ -5,11 +5,11 @@ from pathlib import Path
 import pytest
 
 from evdet.experiments.compare import (IncomparableError, compare_experiments, curve_series, plot_curves)
-from evdet.experiments.metrics import metric_value
+from evdet.experiments.metrics import UnknownMetricError, metric_value
 from evdet.experiments.rank import rank_experiments
 from evdet.experiments.records import list_experiments, load_experiment
 
-from exp_fixtures import make_experiment, protocol_block
+from exp_fixtures import make_experiment, make_seeded_experiment, protocol_block
 
 
 def _by_id(rows):
@@ -51,6 +51,40 @@ def test_rank_loss_like_metric_ascending(three_runs: Path):
     rows = rank_experiments(list_experiments(three_runs), "monitors.loss_cv")
     assert all(r.value == pytest.approx(0.2) for r in rows)
     assert [r.id for r in rows] == sorted(r.id for r in rows)   # ties broken by id
+
+
+def test_rank_loss_like_metric_ascending_with_distinct_values(three_runs: Path):
+    for exp_id, cv in (("baseline", 0.5), ("sizeaware", 0.1), ("fourscale", 0.3)):
+        p = three_runs / exp_id / "results.json"
+        doc = json.loads(p.read_text())
+        doc["monitors"]["loss_cv"] = cv
+        p.write_text(json.dumps(doc))
+    rows = rank_experiments(list_experiments(three_runs), "monitors.loss_cv")
+    assert [(r.rank, r.id, r.value) for r in rows] == [(1, "sizeaware", 0.1), (2, "fourscale", 0.3),
+                                                       (3, "baseline", 0.5)]
+    assert _by_id(rows)["sizeaware"].delta == pytest.approx(0.1 - 0.5)
+
+
+def test_rank_unknown_metric_names_the_known_ones(three_runs: Path):
+    with pytest.raises(UnknownMetricError, match=r"unknown metric 'APZ'; metrics here: AP, AP50"):
+        rank_experiments(list_experiments(three_runs), "APZ")
+
+
+def test_rank_lists_broken_records_unranked(three_runs: Path):
+    (three_runs / "sizeaware" / "status.json").write_text("{")
+    rows = rank_experiments(list_experiments(three_runs, on_error="mark"), "AP")
+    assert [(r.rank, r.id) for r in rows] == [(1, "baseline"), (2, "fourscale"), (None, "sizeaware")]
+    assert "broken record" in rows[-1].flags[0] and "status.json" in rows[-1].flags[0]
+
+
+def test_compare_marks_deltas_within_noise(tmp_path: Path):
+    root = tmp_path / "exps"
+    make_seeded_experiment(root, "base", {0: (0.30, 0.10), 1: (0.32, 0.12), 2: (0.31, 0.11)})
+    make_seeded_experiment(root, "var", {3: (0.40, 0.11), 4: (0.42, 0.10), 5: (0.41, 0.12)}, base="base")
+    c = compare_experiments([load_experiment(root, "base"), load_experiment(root, "var")])
+    rows = {r.name: r for r in c.metrics + c.sizes}
+    assert rows["AP"].within_noise(1) is False and rows["AP_S"].within_noise(1) is True
+    assert rows["AP"].intervals[1].method == "welch-t over seeds" and rows["AP"].within_noise(0) is None
 
 
 def test_rank_flags_fingerprint_mismatch_and_missing(three_runs: Path):

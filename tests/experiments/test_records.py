@@ -23,8 +23,9 @@ def test_create_writes_full_layout(tmp_path: Path):
     for sub in ("checkpoints", "logs", "confusion_matrices", "validation"):
         assert (d / sub).is_dir(), sub
     res = json.loads((d / "results.json").read_text())
-    assert res == {"schema_version": 1, "id": "exp1", "status": "created", "base": "baseline",
-                   "class_names": ["a", "b"], "step": 0, "protocols": {}, "curves": {}, "monitors": {}}
+    assert res == {"schema_version": 2, "id": "exp1", "status": "created", "base": "baseline",
+                   "class_names": ["a", "b"], "step": 0, "seeds": [], "runs": {}, "seed_stats": {},
+                   "protocols": {}, "curves": {}, "monitors": {}}
     hyp = (d / "hypothesis.md").read_text()
     for section in ("## Question", "## Hypothesis", "## Rationale", "## Success criteria", "## Risks"):
         assert section in hyp
@@ -93,8 +94,11 @@ def test_status_with_bad_state_names_file(tmp_path: Path):
 
 def test_load_results_validates_schema(tmp_path: Path):
     p = tmp_path / "results.json"
-    p.write_text(json.dumps({"schema_version": 2, "id": "x", "protocols": {}}))
+    p.write_text(json.dumps({"schema_version": 3, "id": "x", "protocols": {}}))
     with pytest.raises(RecordError, match="schema_version"):
+        load_results(p)
+    p.write_text(json.dumps({"schema_version": 2, "id": "x", "protocols": {}, "runs": []}))
+    with pytest.raises(RecordError, match="'runs' must be an object"):
         load_results(p)
     p.write_text(json.dumps({"schema_version": 1, "id": "x", "protocols": {"full": {}}}))
     with pytest.raises(RecordError, match="protocols.full.metrics"):
@@ -131,3 +135,31 @@ def test_list_and_load(tmp_path: Path):
         load_experiment(tmp_path, "zzz")
     assert list_experiments(tmp_path / "missing") == []
     assert os.getpid() == load_experiment(tmp_path, "a").status["pid"]
+
+
+def test_schema1_results_still_read(tmp_path: Path):
+    p = tmp_path / "results.json"
+    p.write_text(json.dumps({"schema_version": 1, "id": "x", "protocols": {"full": {"metrics": {"AP": 0.2}}}}))
+    doc = load_results(p)
+    assert doc["protocols"]["full"]["metrics"]["AP"] == 0.2
+    assert (doc["seeds"], doc["runs"], doc["seed_stats"]) == ([], {}, {})
+
+
+@pytest.mark.parametrize("name,content,needle", [
+    ("results.json", "{truncated", "invalid JSON"),
+    ("results.json", '{"schema_version": 1, "id": "b", "protocols": []}', "'protocols' must be an object"),
+    ("status.json", '{"state": "exploded"}', "field 'state'"),
+    ("status.json", "[1, 2]", "top level must be an object"),
+    ("config.yaml", "model: [unclosed", "invalid YAML"),
+    ("config.yaml", b"model: \xff\xfe", "not UTF-8"),
+    ("config.yaml", "- a list", "top level must be a mapping")])
+def test_one_corrupt_record_is_listed_as_broken(tmp_path: Path, name, content, needle):
+    for exp_id in ("a", "b", "c"):
+        _new(tmp_path, exp_id)
+    target = tmp_path / "b" / name
+    target.write_bytes(content if isinstance(content, bytes) else content.encode())
+    with pytest.raises(RecordError, match=needle):
+        list_experiments(tmp_path)
+    exps = list_experiments(tmp_path, on_error="mark")
+    assert [(e.id, e.state) for e in exps] == [("a", "created"), ("b", "broken"), ("c", "created")]
+    assert str(target) in exps[1].error and needle in exps[1].error

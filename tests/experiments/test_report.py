@@ -8,7 +8,7 @@ import pytest
 from evdet.experiments.records import list_experiments
 from evdet.experiments.report import write_report
 
-from exp_fixtures import make_experiment, protocol_block
+from exp_fixtures import make_experiment, make_seeded_experiment, protocol_block
 
 VOID = {"img", "meta", "br", "hr", "link", "input", "col", "source", "wbr"}
 CHROMIUM = Path("/usr/bin/chromium")
@@ -22,6 +22,7 @@ class StructureChecker(HTMLParser):
         self.stack: list[str] = []
         self.errors: list[str] = []
         self.imgs: list[str] = []
+        self.alts: list[str] = []
         self.external: list[str] = []
         self.tags: set[str] = set()
         self.text: list[str] = []
@@ -31,6 +32,7 @@ class StructureChecker(HTMLParser):
         a = dict(attrs)
         if tag == "img":
             self.imgs.append(a.get("src", ""))
+            self.alts.append(a.get("alt", ""))
         for key in ("src", "href"):
             if key in a and not a[key].startswith(("data:", "#")):
                 self.external.append(a[key])
@@ -67,16 +69,30 @@ def test_report_html_structure_and_content(report_root: Path, tmp_path: Path):
     assert p.errors == [] and p.stack == []
     assert {"html", "head", "body", "title", "table", "img", "style"} <= p.tags
     assert p.external == []                                   # self-contained
-    # curves + per-class bars + one confusion matrix per experiment (4)
-    assert len(p.imgs) == 6
+    # error bars + curves + per-class bars + one confusion matrix per experiment (4)
+    assert len(p.imgs) == 7
     for src in p.imgs:
         assert src.startswith("data:image/png;base64,")
         assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
     text = " ".join(p.text)
     for needle in ("sizeaware", "loss.size_aware.alpha", "size-aware weighting switched on",
-                   "model.in_stages", "Not comparable", "fingerprints differ", "rejected", "no criteria",
-                   "dddddddddddddddd", "tiny p4 FPN[1,2,3,4]", "loss_cv"):
+                   "model.in_stages", "Not comparable", "fingerprints differ", "inconclusive", "no criteria",
+                   "dddddddddddddddd", "tiny p4 FPN[1,2,3,4]", "loss_cv", "no saved validation detections"):
         assert needle in text, needle
+
+
+def test_report_states_the_method_and_draws_error_bars(tmp_path: Path):
+    root = tmp_path / "exps"
+    make_seeded_experiment(root, "base", {0: (0.30, 0.10), 1: (0.32, 0.12), 2: (0.31, 0.11)})
+    make_seeded_experiment(root, "var", {3: (0.40, 0.2), 4: (0.42, 0.2), 5: (0.41, 0.2)}, base="base",
+                           hypothesis="## Success criteria\n- AP >= base + 0.05\n")
+    out = write_report(list_experiments(root), tmp_path / "r.html", root=root)
+    p = StructureChecker()
+    p.feed(out.read_text())
+    text = " ".join(p.text)
+    assert "welch-t over seeds" in text and "paired bootstrap over evaluation sequences" in text
+    assert "[+0.0773, +0.1227]" in text and "beyond noise" in text and "supported" in text
+    assert any("with 95% intervals" in a for a in p.alts)
 
 
 def test_report_escapes_text(tmp_path: Path):

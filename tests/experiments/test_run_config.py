@@ -84,3 +84,16 @@ def test_architecture_summary():
     assert s == "tiny p4 FPN[2,3,4] sizeaware a=2.5"
     d = {"preset": "base", "patch_size": 2, "in_stages": [1, 2, 3, 4]}
     assert architecture_summary(d) == "base p2 FPN[1,2,3,4]"
+
+
+def test_seeds_field_round_trip_and_per_seed_configs(tmp_path: Path):
+    from evdet.experiments.run_config import config_for_seed, run_seeds
+
+    cfg = load_run_config(["demo"], ["seeds=[3,1,2]", "training.seed=9"])
+    assert cfg.seeds == (3, 1, 2) and run_seeds(cfg) == (3, 1, 2)
+    assert load_run_config([save_run_config(cfg, tmp_path / "c.yaml")], use_default=False) == cfg
+    one = config_for_seed(cfg, 1)
+    assert one.training.seed == 1 and one.seeds == cfg.seeds and one.model == cfg.model
+    assert run_seeds(load_run_config(["demo"], ["training.seed=9"])) == (9,)      # no seeds: training.seed
+    with pytest.raises(ConfigError, match="repeats a seed"):
+        load_run_config(["demo"], ["seeds=[1,2,1]"])

@@ -5,7 +5,7 @@ import pytest
 
 from evdet.experiments.records import RecordError, create_experiment, read_status, write_status
 from evdet.experiments.run_config import dump_run_config, load_run_config
-from evdet.experiments.runner import curves_from_csv, final_monitors, run_experiment
+from evdet.experiments.runner import AlreadyCompleted, curves_from_csv, final_monitors, run_experiment
 
 
 def _record(root: Path, exp_id: str = "r1", overrides=()) -> Path:
@@ -39,6 +39,10 @@ def test_run_refuses_wrong_states(tmp_path: Path):
     write_status(d, "completed", "done")
     with pytest.raises(RecordError, match="already completed"):
         run_experiment(tmp_path, "r1")
+    before = (d / "results.json").read_bytes()
+    with pytest.raises(AlreadyCompleted, match="results.json left unchanged"):
+        run_experiment(tmp_path, "r1", resume=True)
+    assert (d / "results.json").read_bytes() == before
     write_status(d, "killed", "gone")
     with pytest.raises(RecordError, match="nothing to resume"):
         run_experiment(tmp_path, "r1", resume=True)
@@ -53,22 +57,60 @@ def test_run_refuses_wrong_states(tmp_path: Path):
 def test_record_keeper_keeps_record_current(tmp_path: Path):
     from types import SimpleNamespace
 
+    import numpy as np
+
+    from evdet.data.labels import BBOX_DTYPE
+    from evdet.experiments.intervals import load_validation_detections
     from evdet.experiments.records import load_results
     from evdet.experiments.runner import _record_callback
 
     d = _record(tmp_path)
     results = load_results(d / "results.json")
+    results.update(seeds=[5], runs={"5": {"seed": 5, "dir": ".", "status": "running"}})
 
     class FakeResult:
         def to_dict(self):
             return {"protocol": "prophesee", "metrics": {"AP": 0.25}}
 
-    eval_cb = SimpleNamespace(last_results={"prophesee": FakeResult()})
-    keeper = _record_callback(d, 0.0, eval_cb, results)
+    gt = np.zeros(2, BBOX_DTYPE)
+    gt["t"] = [200, 100]
+    eval_cb = SimpleNamespace(last_results={"prophesee": FakeResult()}, class_names=["car"], height=8, width=16,
+                              source_hw=None, groups=None, pr_confidence=0.5, confusion_iou=0.5, label_rate_hz=10.0,
+                              scoring=None, last_inputs=(["s0", "s1"], [gt[:0], gt], [[], [gt[:1], gt[1:]]]))
+    module = SimpleNamespace()
+    keeper = _record_callback(d, 0.0, eval_cb, results, "5", d)
     trainer = SimpleNamespace(sanity_checking=False, is_global_zero=True, global_step=7)
-    keeper.on_validation_epoch_end(trainer, None)
+    keeper.on_validation_epoch_end(trainer, module)
     doc = load_results(d / "results.json")
-    assert doc["protocols"]["prophesee"]["metrics"]["AP"] == 0.25 and doc["step"] == 7
+    assert doc["runs"]["5"]["protocols"]["prophesee"]["metrics"]["AP"] == 0.25 and doc["runs"]["5"]["step"] == 7
+    assert doc["protocols"]["prophesee"]["metrics"]["AP"] == 0.25 and doc["step"] == 7      # one seed: as is
+    saved = load_validation_detections(d / "validation" / "detections.npz")
+    assert saved.names == ("s0", "s1") and saved.eval_kwargs["label_rate_hz"] == 10.0
+    assert list(saved.gts[1]["t"]) == [100, 200] and list(saved.dts[1]["t"]) == [100, 200] and saved.dts[0].size == 0
     write_status(d, "running", "training")
     keeper.on_train_batch_end(trainer, None, None, None, 0)
     assert json.loads((d / "status.json").read_text())["step"] == 7
+
+
+def test_aggregate_runs_means_over_completed_seeds():
+    from evdet.experiments.runner import aggregate_runs
+
+    def block(ap, car):
+        return {"metrics": {"AP": ap}, "per_class": {"car": {"AP": car, "support": 3}}, "groups": {},
+                "confusion": {"matrix": [[ap]]}}
+
+    results = {"seeds": [0, 1, 2], "runs": {
+        "0": {"seed": 0, "status": "completed", "step": 10, "protocols": {"full": block(0.2, 0.1)},
+              "monitors": {"loss_cv": 0.5, "stopped_reason": None}},
+        "1": {"seed": 1, "status": "completed", "step": 10, "protocols": {"full": block(0.4, None)},
+              "monitors": {"loss_cv": 0.3, "stopped_reason": None}},
+        "2": {"seed": 2, "status": "running", "step": 5, "protocols": {"full": block(0.9, 0.9)}}}}
+    aggregate_runs(results)
+    full = results["protocols"]["full"]
+    assert full["metrics"]["AP"] == pytest.approx(0.3) and full["per_class"]["car"]["AP"] == 0.1
+    assert full["per_class"]["car"]["support"] == 3 and full["confusion"] == {"matrix": [[0.2]]}
+    assert full["seed_aggregate"]["seeds"] == [0, 1]
+    st = results["seed_stats"]["protocols"]["full"]["AP"]
+    assert st["values"] == [0.2, 0.4] and st["std"] == pytest.approx(0.2 / 2 ** 0.5)   # |0.4 - 0.2| / sqrt(2), ddof 1
+    assert results["seed_stats"]["protocols"]["full"]["per_class.car.AP"]["n"] == 1
+    assert results["monitors"]["loss_cv"] == pytest.approx(0.4) and results["step"] == 10

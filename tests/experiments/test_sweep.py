@@ -154,7 +154,7 @@ def check_shared_budget(root: Path, storage: str, trials: int = 6) -> None:
     outs = [w.communicate(timeout=120)[0] for w in workers]
     assert all(w.returncode == 0 for w in workers), outs
     assert all("WORKER DONE" in o for o in outs)
-    study = optuna.load_study(study_name="multi", storage=storage)
+    study = optuna.load_study(study_name="multi", storage=open_storage(storage))
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert len(complete) == trials
     assert all(t.user_attrs.get("surplus") for t in study.trials if t.state != optuna.trial.TrialState.COMPLETE)
@@ -201,7 +201,7 @@ def test_a_killed_worker_trial_is_retried_and_its_record_reused(sweep_root: Path
     helper = start_worker(sweep_root, storage, trials=2, sleep=0.0, hb=1)
     out = helper.communicate(timeout=90)[0]
     assert helper.returncode == 0, out
-    study = optuna.load_study(study_name="multi", storage=storage)
+    study = optuna.load_study(study_name="multi", storage=open_storage(storage))
     states = {t.number: t.state.name for t in study.trials}
     failed = [t for t in study.trials if t.state == optuna.trial.TrialState.FAIL]
     assert len(failed) == 1 and failed[0].user_attrs["exp_id"] == killed_id       # marked, not lost

@@ -8,7 +8,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from evdet.data.labels import empty_boxes
-from evdet.interop.yolo import YoloFormatError, frame_stem, label_lines, parse_stem, read_prediction_file
+from evdet.interop.yolo import (
+    YoloFormatError,
+    frame_stem,
+    label_lines,
+    parse_stem,
+    read_prediction_file,
+)
 
 
 def one_box(x, y, w, h, c=0):

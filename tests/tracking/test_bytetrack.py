@@ -9,8 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evdet.tracking import ByteTracker, TrackerConfig, evaluate_tracking, track_sequence
-from evdet.tracking import kalman
+from evdet.tracking import (
+    ByteTracker,
+    TrackerConfig,
+    evaluate_tracking,
+    kalman,
+    track_and_evaluate,
+    track_sequence,
+)
 from evdet.tracking.assignment import linear_assignment
 from tests.tracking.cases import boxes, random_case
 
@@ -76,7 +82,7 @@ def test_low_score_detections_keep_the_track_alive():
 
 
 def test_lost_track_is_recovered_within_max_lost_and_dropped_after():
-    frames = [*range(0, 5), *range(12, 17)]                  # gap of 7 frames = 350 ms
+    frames = [*range(5), *range(12, 17)]                  # gap of 7 frames = 350 ms
     dets = boxes(moving(1, 0, 0.0, 2.0, frames))
     kept = track_sequence(dets, TrackerConfig(max_lost_us=400_000))
     assert np.unique(kept["track_id"]).tolist() == [1] and kept.size == 10
@@ -121,3 +127,17 @@ def test_tracker_on_noisy_ground_truth_scores_high():
     dets["track_id"] = 0
     res = evaluate_tracking([gt], [track_sequence(dets)], class_names=["obj"])["overall"]
     assert res["HOTA"] > 0.6 and res["MOTA"] > 0.6 and res["IDF1"] > 0.7
+
+
+def test_track_and_evaluate_tracks_evdet_detections():
+    # evdet's detections carry an extra class_score field; tracking uses class_confidence (obj x cls)
+    from evdet.data.labels import DETECTION_DTYPE
+
+    gt, _ = random_case(5, objects=4)
+    dets = np.zeros(gt.size, dtype=DETECTION_DTYPE)
+    for f in gt.dtype.names:
+        dets[f] = gt[f]
+    dets["track_id"], dets["class_confidence"], dets["class_score"] = 0, 0.9, 0.05
+    res = track_and_evaluate([gt], [dets[::-1]], class_names=["obj"])       # any order
+    assert res["overall"]["MOTA"] > 0.9 and res["overall"]["IDSW"] == 0
+    assert res["tracker"]["high_score"] == 0.5

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import yaml
 from typer.testing import CliRunner
 
@@ -68,3 +67,26 @@ def test_eval_tracks_errors_name_the_file(tmp_path):
     assert res.exit_code == 1 and "seq1_bbox.npy: row 3: class_id 7" in res.output
     res = runner.invoke(app, ["track", str(tmp_path / "nothing"), "--out", str(tmp_path / "t")])
     assert res.exit_code == 1 and "no *_bbox.npy" in res.output
+
+
+def test_eval_tracks_in_representation_pixels(tmp_path):
+    from evdet.data.sequence import PreprocessedSequence
+    from tests.training.tiny_dataset import REPR_NAME, make_tiny_dataset
+
+    pre = make_tiny_dataset(tmp_path / "pre", lengths={"val": [12]})
+    rdir = pre / "val" / "seq_val_0" / "event_representations_v2" / REPR_NAME
+    (rdir / "event_representations.h5").rename(rdir / "event_representations_ds2_nearest.h5")  # sensor = 2x repr
+    tracks = tmp_path / "tracks"
+    tracks.mkdir()
+    with PreprocessedSequence(pre / "val" / "seq_val_0", REPR_NAME) as seq:
+        save_labels(tracks / "seq_val_0_bbox.npy", seq.all_labels(in_repr_pixels=True))
+    out = tmp_path / "m.json"
+    res = runner.invoke(app, ["eval-tracks", str(pre), str(tracks), "--pixels", "repr", "--json", str(out)])
+    assert res.exit_code == 0, res.output
+    assert json.loads(out.read_text())["overall"]["MOTA"] == 1.0
+    res = runner.invoke(app, ["eval-tracks", str(pre), str(tracks), "--json", str(out)])   # read as sensor pixels
+    assert res.exit_code == 0 and json.loads(out.read_text())["overall"]["TP"] == 0          # IoU 0.25 < 0.5
+    raw = tmp_path / "raw"
+    make_dataset(raw)
+    res = runner.invoke(app, ["eval-tracks", str(raw), str(raw / "dets"), "--pixels", "repr"])
+    assert res.exit_code == 1 and "no representation pixels" in res.output

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Optional
 
 import typer
 
 from evdet.cli.common import app, console, fail
-
 
 
 @app.command()
@@ -66,6 +66,8 @@ def preprocess(
     h, w = s["repr_hw"]
     typer.echo(f"{s['representation']} at {w}x{h} (downsample {s['downsample']}) -> {out_dir}")
     typer.echo(f"sequences  {s['done']} written, {s['skipped']} already done, {s['empty']} without labels")
+    if s["redone"]:
+        typer.echo(f"redone     {s['redone']} finished-looking folder(s) that failed verification")
     typer.echo(f"written    {s['reprs']:,} representations, {s['label_frames']:,} label frames, "
                f"{s['events']:,} events in {s['seconds']:.1f} s")
     dropped = ", ".join(f"{k} {v}" for k, v in s["labels_dropped"].items())
@@ -77,55 +79,23 @@ def stats(
     path: Path = typer.Argument(..., help="Raw or preprocessed dataset root (detected)"),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the statistics as JSON"),
 ) -> None:
-    """Per-class box counts, area / aspect-ratio percentiles, small-box shares, event rates."""
+    """Per-class box counts, area / aspect-ratio percentiles, small-box shares, where box centres
+    lie in the image (position grids), event rates."""
     import json
 
-    from rich import box
-    from rich.table import Table
-
     from evdet.data.stats import dataset_stats
+    from evdet.data.stats_report import stats_renderables
+    from evdet.utils.atomic import write_text_atomic
 
     try:
         st = dataset_stats(path)
     except (ValueError, OSError) as err:
         fail(str(err))
     out_console = console()
-    res = st["resolution"]
-    splits = ", ".join(f"{k}: {v['sequences']} seq / {v['boxes']:,} boxes" for k, v in st["splits"].items())
-    out_console.print(f"{st['kind']} dataset {path}  source {'?' if res is None else f'{res[1]}x{res[0]}'}  ({splits})")
-
-    def pct(d: dict | None, fmt: str) -> list[str]:
-        return ["-"] * 5 if d is None else [format(v, fmt) for v in d.values()]
-
-    def share(v: float | None) -> str:
-        return "-" if v is None else f"{100 * v:.1f}%"
-
-    rows = list(st["classes"].items()) + [("all", st["overall"])]
-    sizes = Table(title="Boxes per class: count and area in source px^2 (small < 32^2, tiny < 16^2)",
-                  box=box.SIMPLE_HEAD, pad_edge=False)
-    shapes = Table(title="Aspect ratio w/h per class", box=box.SIMPLE_HEAD)
-    name_width = max(len(n) for n, _ in rows)
-    sizes.add_column("class", no_wrap=True, min_width=name_width)
-    for col in ("boxes", "share", "small", "tiny", "P5", "P25", "P50", "P75", "P95"):
-        sizes.add_column(col, justify="right")
-    for col in ("class", "P5", "P25", "P50", "P75", "P95"):
-        shapes.add_column(col, justify="left" if col == "class" else "right")
-    for name, c in rows:
-        sizes.add_row(name, f"{c['count']:,}", share(c["share"]), share(c["small_share"]),
-                      share(c["tiny_share"]), *pct(c["area_px2"], ".0f"))
-        shapes.add_row(name, *pct(c["aspect_ratio"], ".2f"))
-    out_console.print(sizes)
-    out_console.print(shapes)
-    if st["event_rates"]:
-        rates = Table(title="Event rates", box=box.SIMPLE_HEAD)
-        for col in ("sequence", "events", "duration s", "M ev/s"):
-            rates.add_column(col, justify="left" if col == "sequence" else "right")
-        for name, r in st["event_rates"].items():
-            mev = "-" if r["events_per_s"] is None else f"{r['events_per_s'] / 1e6:.3f}"
-            rates.add_row(name, f"{r['events']:,}", f"{r['duration_s']:.2f}", mev)
-        out_console.print(rates)
+    for renderable in stats_renderables(st):
+        out_console.print(renderable)
     if json_out is not None:
-        json_out.write_text(json.dumps(st, indent=1))
+        write_text_atomic(json_out, json.dumps(st, indent=1))
 
 
 # ---- synthetic data ----------------------------------------------------------------------------
@@ -149,8 +119,10 @@ def simulate(
         fail(f"--resolution must look like 1280x720, got {resolution!r}")
     if preset not in ("day", "night"):
         fail(f"--preset must be 'day' or 'night', got {preset!r}")
-    if sequences < 1 or duration_s <= 0 or width < 16 or height < 16 or workers < 1:
-        fail("--sequences and --workers must be >= 1, --duration-s > 0, the resolution at least 16x16")
+    if not math.isfinite(duration_s) or duration_s <= 0:
+        fail(f"--duration-s must be a finite number of seconds above 0, got {duration_s}")
+    if sequences < 1 or width < 16 or height < 16 or workers < 1:
+        fail("--sequences and --workers must be >= 1, the resolution at least 16x16")
     from evdet.data.synthetic import generate_dataset, render_preview
 
     summary = generate_dataset(out_dir, sequences=sequences, duration_s=duration_s,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
@@ -17,7 +16,7 @@ def export_yolo_cmd(
     representation: str = typer.Option("histogram", "--representation", "-r",
                                        help="Frame image: 'histogram' (event counts per polarity, ON red, OFF "
                                             "blue) or 'time_surface' (recency of the last event per polarity)."),
-    split: Optional[List[str]] = typer.Option(None, "--split", help="Split to export (repeatable; default all)."),
+    split: list[str] | None = typer.Option(None, "--split", help="Split to export (repeatable; default all)."),
     count_cap: int = typer.Option(10, "--count-cap", help="Event count shown at full intensity (histogram)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Rewrite frames already exported."),
 ) -> None:
@@ -44,10 +43,10 @@ def eval_detections_cmd(
                                           "or of Prophesee <seq>_bbox.npy files."),
     fmt: str = typer.Option(..., "--format", help="'yolo' (class cx cy w h conf, normalised) or 'prophesee'."),
     split: str = typer.Option("val", "--split", help="Split evaluated."),
-    protocol: Optional[List[str]] = typer.Option(None, "--protocol", "-p",
+    protocol: list[str] | None = typer.Option(None, "--protocol", "-p",
                                                  help="Named protocol (repeatable; default prophesee and full)."),
     pixels: str = typer.Option("source", "--pixels", help="Prophesee boxes in 'source' (sensor) or 'repr' pixels."),
-    save_as: Optional[str] = typer.Option(None, "--save-as", help="Keep the result as experiment EXP_ID (ranks "
+    save_as: str | None = typer.Option(None, "--save-as", help="Keep the result as experiment EXP_ID (ranks "
                                                                   "beside trained runs in `evdet exp rank`)."),
     root: Path = ROOT_OPT,
 ) -> None:

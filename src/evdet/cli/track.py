@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -69,14 +68,17 @@ def eval_tracks_cmd(
     split: str = typer.Option("val", "--split", help="Split whose sequences are scored."),
     tolerance_ms: float = typer.Option(25.0, "--tolerance-ms", help="A ground-truth frame takes the tracks of the "
                                                                      "nearest track time within this."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the full results as JSON here."),
+    pixels: str = typer.Option("source", "--pixels", help="Tracks in 'source' (sensor) pixels, or 'repr' "
+                                                          "(representation pixels of a preprocessed DATA)."),
+    json_out: Path | None = typer.Option(None, "--json", help="Also write the full results as JSON here."),
 ) -> None:
     """Score tracks against the ground-truth track ids: HOTA (DetA, AssA), MOTA, MOTP (mean IoU), IDF1,
     per class and overall."""
     from evdet.tracking.io import evaluate_track_folder
 
     try:
-        res = evaluate_track_folder(data, tracks, split, time_tolerance_us=int(tolerance_ms * 1000))
+        res = evaluate_track_folder(data, tracks, split, time_tolerance_us=int(tolerance_ms * 1000),
+                                    pixels=pixels)  # type: ignore[arg-type]
     except (FileNotFoundError, ValueError) as err:
         fail(str(err))
     if json_out is not None:

@@ -118,7 +118,8 @@ def eval_(
 
 @app.command()
 def predict(
-    ckpt: Path = typer.Argument(..., help="Checkpoint (.ckpt) written by evdet train."),
+    ckpt: Path = typer.Argument(..., help="Checkpoint (.ckpt) written by evdet train, or a model (.onnx) "
+                                "written by evdet export onnx (run with ONNX Runtime)."),
     recording: Path = typer.Argument(..., help="Raw recording: .h5, .dat, .raw (EVT 2.0/3.0) or .npy."),
     out: Path = typer.Option(Path("predictions"), "--out", help="Output folder."),
     panels: int = typer.Option(6, "--panels", help="Windows shown in the image strip."),
@@ -130,12 +131,8 @@ def predict(
 ) -> None:
     """Detect road users in a raw recording: writes <name>_bbox.npy (Prophesee boxes, sensor pixels) and
     an annotated image strip <name>_strip.png."""
-    import numpy as np
-
-    from evdet.data.labels import save_labels
-    from evdet.data.render import render_strip
-    from evdet.events import EventFormatError, parse_representation_name, read_events
-    from evdet.training.predict import load_module, predict_recording
+    from evdet.events import EventFormatError
+    from evdet.training.predict import load_module, predict_recording, save_recording_predictions
 
     sensor_hw = None
     if sensor:
@@ -145,22 +142,18 @@ def predict(
             fail(f"--sensor {sensor!r}: expected WIDTHxHEIGHT, e.g. 1280x720")
         sensor_hw = (h, w)
     try:
-        module = load_module(ckpt)
-        boxes, info = predict_recording(module, recording, sensor_hw=sensor_hw, downsample=downsample,
-                                        conf_threshold=conf)
+        if ckpt.suffix == ".onnx":
+            from evdet.deploy.onnx_runtime import predict_recording_onnx
+
+            boxes, info = predict_recording_onnx(ckpt, recording, sensor_hw=sensor_hw, downsample=downsample,
+                                                 conf_threshold=conf)
+        else:
+            boxes, info = predict_recording(load_module(ckpt), recording, sensor_hw=sensor_hw,
+                                            downsample=downsample, conf_threshold=conf)
+        paths = save_recording_predictions(recording, boxes, info, out, panels=panels, min_score=min_score)
     except (FileNotFoundError, ValueError, EventFormatError) as err:
         fail(str(err))
-    stem = recording.name.split(".")[0].removesuffix("_td")
-    save_labels(out / f"{stem}_bbox.npy", boxes)
-    h, w = info["sensor_hw"]
-    ends = np.unique(boxes["t"]) if boxes.size else np.zeros(0, np.int64)
-    window_us = parse_representation_name(module.data_cfg.representation)[1]["window_ms"] * 1000
-    picks = ends[np.linspace(0, len(ends) - 1, min(panels, len(ends))).astype(int)] if len(ends) else ends
-    strip = [(read_events(recording, int(t) - window_us, int(t) + 1, height=h, width=w), boxes[boxes["t"] == t],
-              f"t = {int(t) / 1e6:.2f} s") for t in picks]
-    if strip:
-        render_strip(strip, h, w, module.class_names, out / f"{stem}_strip.png", min_score=min_score)
-    typer.echo(f"{info['windows']} windows, {boxes.size} detections -> {out / (stem + '_bbox.npy')}"
-               + (f", {out / (stem + '_strip.png')}" if strip else ""))
+    typer.echo(f"{info['windows']} windows, {boxes.size} detections -> "
+               + ", ".join(str(p) for p in paths.values()))
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import zipfile
 from pathlib import Path
 from typing import Literal
 
@@ -260,8 +261,8 @@ def _load_int_array(path: Path) -> np.ndarray:
         raise PreprocessedFormatError(f"{path}: no such file")
     try:
         arr = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as err:
-        raise PreprocessedFormatError(f"{path}: cannot read ({err})") from err
+    except (OSError, ValueError, EOFError) as err:          # EOFError: empty or truncated file
+        raise PreprocessedFormatError(f"{path}: cannot read ({err or type(err).__name__})") from err
     if arr.ndim != 1 or arr.dtype.kind not in "iu":
         raise PreprocessedFormatError(f"{path}: expected a 1-D integer array, got {arr.dtype} {arr.shape}")
     return arr.astype(np.int64)
@@ -277,10 +278,10 @@ def _load_labels_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
                 raise PreprocessedFormatError(f"{path}: missing array(s) {missing}; found {data.files}")
             labels = data["labels"]
             starts = data["objframe_idx_2_label_idx"]
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:   # bad CRC, cut archive
         if isinstance(err, PreprocessedFormatError):
             raise
-        raise PreprocessedFormatError(f"{path}: cannot read ({err})") from err
+        raise PreprocessedFormatError(f"{path}: cannot read ({err or type(err).__name__})") from err
     try:
         boxes = to_bbox_array(labels, source=f"{path}:labels")
     except LabelFormatError as err:

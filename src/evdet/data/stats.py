@@ -1,45 +1,60 @@
-"""Dataset statistics: boxes per class, box size and shape percentiles, event rates.
+"""Dataset statistics: boxes per class, box size and shape percentiles, where box centres lie
+in the image, event rates.
 
 Works on a raw dataset (``<root>/<split>/<seq>_bbox.npy`` + event files) or a preprocessed one
 (``<root>/<split>/<seq>/labels_v2/labels.npz``); the kind is detected from the files. Box sizes are
 in SOURCE pixels in both cases (preprocessed labels stay at source resolution). Raw labels are
-counted as given; preprocessed ones after filtering and 10 Hz thinning.
+counted as given; preprocessed ones after filtering and 10 Hz thinning. Class ids outside the
+dataset's class map are counted apart as unknown (preprocessing drops them).
 """
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from evdet.data.classes import load_class_map
-from evdet.data.labels import BBOX_DTYPE, load_labels, to_bbox_array
+from evdet.data.labels import BBOX_DTYPE, LabelFormatError, load_labels, to_bbox_array
+from evdet.data.preprocess_inputs import EVENT_SUFFIXES, yaml_resolution
 from evdet.data.sequence import LABELS_DIR, is_sequence_dir, read_preprocess_info
 
 PERCENTILES = (5, 25, 50, 75, 95)
 SMALL_AREA_PX2 = 32 * 32          # COCO "small", at source resolution
 TINY_AREA_PX2 = 16 * 16           # the "full" protocol's tiny bucket
+POSITION_GRID = (4, 4)            # (rows, columns) of the box-centre position grid
 _BBOX_SUFFIX = "_bbox.npy"
+_MAX_UNKNOWN_IDS = 20             # unknown class ids listed in the summary
 
 
-def dataset_stats(path: str | Path) -> dict:
+def dataset_stats(path: str | Path, grid: tuple[int, int] = POSITION_GRID) -> dict:
     """Statistics of a raw or preprocessed dataset.
 
+    Args:
+        path: dataset root.
+        grid: (rows, columns) of the box-centre position grid.
+
     Returns:
-        dict with ``kind`` ("raw" | "preprocessed"), ``path``, ``class_names``, ``resolution``
-        [h, w] (source; None when unknown), ``splits`` {split: {sequences, label_frames, boxes}},
-        ``overall`` and ``classes`` {name: {count, share, area_px2 {P5..P95}, aspect_ratio {P5..P95}
-        (w / h), small_share (area < 32^2), tiny_share (area < 16^2)}}, ``event_rates``
-        {"split/seq": {events, duration_s, events_per_s}} (raw data only), ``thresholds``.
+        dict with ``kind`` ("raw" | "preprocessed"), ``path``, ``class_names`` (the class map),
+        ``resolution`` [h, w] (source; None when unknown), ``splits`` {split: {sequences,
+        label_frames, boxes}}, ``overall`` and ``classes`` {name: {count, share, area_px2
+        {P5..P95}, aspect_ratio {P5..P95} (w / h), small_share (area < 32^2), tiny_share
+        (area < 16^2)}}, ``unknown_class`` {count, share, ids (the first 20 distinct ids outside
+        the class map)}, ``positions`` {grid [rows, cols], overall, classes {name: grid or None}}
+        with each grid a rows x cols list of box-centre shares (row 0 = image top; None when
+        the resolution is unknown), ``event_rates`` {"split/seq": {events, duration_s,
+        events_per_s}} (raw data only), ``thresholds``.
 
     Raises:
         FileNotFoundError: ``path`` holds neither layout.
+        ValueError: an unreadable or malformed label or event file (named).
     """
     root = Path(path)
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no such folder")
     kind, per_split = _find_sequences(root)
-    class_names = list(load_class_map(root).names)
+    names = list(load_class_map(root).names)
     boxes_all, splits, rates = [], {}, {}
     for split, items in per_split.items():
         n_frames = n_boxes = 0
@@ -52,21 +67,63 @@ def dataset_stats(path: str | Path) -> dict:
                 rates[f"{split}/{name}"] = event_rate(events_path)
         splits[split] = {"sequences": len(items), "label_frames": n_frames, "boxes": n_boxes}
     boxes = np.concatenate(boxes_all) if boxes_all else np.zeros(0, dtype=BBOX_DTYPE)
-    max_id = int(boxes["class_id"].max()) if boxes.size else -1
-    names = class_names + [f"class_{i}" for i in range(len(class_names), max_id + 1)]
-    classes = {name: box_stats(boxes[boxes["class_id"] == i], total=boxes.size)
-               for i, name in enumerate(names)}
+    of_class = {name: boxes[boxes["class_id"] == i] for i, name in enumerate(names)}
+    unknown = boxes["class_id"] >= len(names)
+    resolution = _resolution(root, kind, per_split)
+    positions = None
+    if resolution is not None:
+        h, w = resolution
+        positions = {
+            "grid": list(grid),
+            "overall": _grid_or_none(boxes, h, w, grid),
+            "classes": {name: _grid_or_none(b, h, w, grid) for name, b in of_class.items()},
+        }
     return {
         "kind": kind,
         "path": str(root),
         "class_names": names,
-        "resolution": _resolution(root, kind, per_split),
+        "resolution": resolution,
         "splits": splits,
         "overall": box_stats(boxes, total=boxes.size),
-        "classes": classes,
+        "classes": {name: box_stats(b, total=boxes.size) for name, b in of_class.items()},
+        "unknown_class": {"count": int(unknown.sum()),
+                          "share": float(unknown.mean()) if boxes.size else 0.0,
+                          "ids": np.unique(boxes["class_id"][unknown])[:_MAX_UNKNOWN_IDS].tolist()},
+        "positions": positions,
         "event_rates": rates,
         "thresholds": {"small_area_px2": SMALL_AREA_PX2, "tiny_area_px2": TINY_AREA_PX2},
     }
+
+
+def position_grid(boxes: np.ndarray, height: int, width: int,
+                  grid: tuple[int, int] = POSITION_GRID) -> np.ndarray:
+    """Share of box centres in each cell of a ``rows x cols`` grid over the image.
+
+    A centre ``(x + w/2, y + h/2)`` falls in cell ``(floor(cy * rows / height),
+    floor(cx * cols / width))``; centres on or beyond the right / bottom edge count in the last
+    cell, those left of / above the image in the first.
+
+    Args:
+        boxes: (M,) box array in the same pixels as ``height`` x ``width``.
+        grid: (rows, cols).
+
+    Returns:
+        (rows, cols) float64 shares summing to 1 (all zeros when there are no boxes); row 0 is
+        the top of the image.
+    """
+    rows, cols = grid
+    counts = np.zeros((rows, cols), dtype=np.int64)
+    if boxes.size:
+        cx = boxes["x"].astype(np.float64) + boxes["w"].astype(np.float64) / 2
+        cy = boxes["y"].astype(np.float64) + boxes["h"].astype(np.float64) / 2
+        col = np.clip(np.floor(cx * cols / width), 0, cols - 1).astype(np.int64)
+        row = np.clip(np.floor(cy * rows / height), 0, rows - 1).astype(np.int64)
+        np.add.at(counts, (row, col), 1)
+    return counts / max(int(boxes.size), 1)
+
+
+def _grid_or_none(boxes: np.ndarray, height: int, width: int, grid: tuple[int, int]):
+    return position_grid(boxes, height, width, grid).tolist() if boxes.size else None
 
 
 def box_stats(boxes: np.ndarray, total: int) -> dict:
@@ -93,33 +150,17 @@ def box_stats(boxes: np.ndarray, total: int) -> dict:
 
 
 def event_rate(path: str | Path) -> dict:
-    """Events, duration and events per second of a recording.
+    """Events, duration and events per second of a recording, validated as ``read_events`` does
+    (``evdet.events.recording.describe_recording``).
 
-    .dat and .npy files are memory-mapped (count from the file size, first and last t only); .h5
-    files are summarised from their metadata; .raw files have no index and are decoded.
+    Raises:
+        EventFormatError: unreadable file, decreasing time, ... (naming the file).
     """
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix == ".dat":
-        from evdet.events.dat import read_dat_header
+    from evdet.events.recording import describe_recording
 
-        header = read_dat_header(path)
-        n = (path.stat().st_size - header.data_offset) // 8          # 8-byte records, t first
-        t = np.memmap(path, dtype="<u4", mode="r", offset=header.data_offset, shape=(2 * n,))[::2] \
-            if n else np.zeros(0, "<u4")
-        t0, t1 = (int(t[0]), int(t[-1])) if n else (0, 0)
-    elif suffix == ".npy":
-        arr = np.load(path, mmap_mode="r")
-        n = int(arr.shape[0])
-        tname = "t" if "t" in (arr.dtype.names or ()) else "ts"
-        t0, t1 = (int(arr[tname][0]), int(arr[tname][-1])) if n else (0, 0)
-    else:
-        from evdet.events.recording import describe_recording
-
-        d = describe_recording(path)
-        n = d["num_events"]
-        t0, t1 = (d["t_first_us"], d["t_last_us"]) if n else (0, 0)
-    duration_s = (t1 - t0) / 1e6
+    d = describe_recording(path)
+    n = d["num_events"]
+    duration_s = d["duration_s"] or 0.0
     return {"events": int(n), "duration_s": duration_s,
             "events_per_s": n / duration_s if duration_s > 0 else None}
 
@@ -144,7 +185,7 @@ def _find_sequences(root: Path) -> tuple[str, dict[str, list[tuple[str, Path, Pa
 
 def _events_file(bbox: Path) -> Path | None:
     name = bbox.name[: -len(_BBOX_SUFFIX)]
-    for suffix in ("_td.h5", "_td.hdf5", "_td.dat", "_td.npy", "_td.raw", ".raw", ".h5"):
+    for suffix in EVENT_SUFFIXES:
         candidate = bbox.with_name(name + suffix)
         if candidate.is_file():
             return candidate
@@ -154,10 +195,14 @@ def _events_file(bbox: Path) -> Path | None:
 def _read_boxes(path: Path, kind: str) -> np.ndarray:
     if kind == "raw":
         return load_labels(path)
-    with np.load(path, allow_pickle=False) as data:
-        if "labels" not in data.files:
-            raise ValueError(f"{path}: no array 'labels' (found {data.files})")
-        return to_bbox_array(data["labels"], source=f"{path}:labels")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if "labels" not in data.files:
+                raise LabelFormatError(f"{path}: no array 'labels' (found {data.files})")
+            labels = data["labels"]
+    except (OSError, EOFError, zipfile.BadZipFile) as err:
+        raise LabelFormatError(f"{path}: cannot read ({err or type(err).__name__})") from err
+    return to_bbox_array(labels, source=f"{path}:labels")
 
 
 def _resolution(root: Path, kind: str, per_split) -> list[int] | None:
@@ -168,14 +213,15 @@ def _resolution(root: Path, kind: str, per_split) -> list[int] | None:
             return None
     from evdet.events import EventFormatError, sensor_size
 
+    default = yaml_resolution(root)
     for items in per_split.values():
         for _name, _labels, events_path in items:
             if events_path is not None:
                 try:
-                    return list(sensor_size(events_path))
+                    return list(sensor_size(events_path, default=default))
                 except EventFormatError:
                     return None
-    return None
+    return list(default) if default else None
 
 
 def _percentiles(values: np.ndarray) -> dict[str, float]:

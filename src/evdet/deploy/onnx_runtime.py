@@ -52,7 +52,8 @@ def postprocess_head(boxes: np.ndarray, obj_logits: np.ndarray, cls_logits: np.n
         boxes: (N, A, 4) cx, cy, w, h; obj_logits: (N, A); cls_logits: (N, A, K), input pixels.
         input_hw: (height, width) of the unpadded input (boxes are clipped to it).
     Returns:
-        per item, (D, 6) float32: x1, y1, x2, y2, score, class_id in input pixels.
+        per item, ``Detector.postprocess``'s rows (float32): x1, y1, x2, y2 (input pixels), score, class_id,
+        class_conf.
     """
     import torch
 
@@ -134,7 +135,7 @@ class OnnxDetector:
 
     def detect(self, frames: np.ndarray, states: Optional[Sequence[np.ndarray]] = None, *,
                conf_threshold: Optional[float] = None) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """One step and post-processing: per item (D, 6) x1, y1, x2, y2, score, class_id; and the new states.
+        """One step and post-processing: per item the rows of ``postprocess_head``; and the new states.
 
         conf_threshold defaults to the checkpoint's head setting (as do NMS IoU and max detections).
         """
@@ -189,7 +190,8 @@ def predict_recording_onnx(detector: OnnxDetector | str | Path, path: str | Path
             rep = build_representation(kind, windows.window(int(t_end)), *source_hw, downsample=mode, **params)
             dets, states = det.detect(rep[None], states, conf_threshold=conf_threshold)
             d = dets[0]
-            found.append(boxes_from_detections(d[:, :4], d[:, 4], d[:, 5].astype(np.int64), int(t_end), scale=scale))
+            found.append(boxes_from_detections(d[:, :4], d[:, 4], d[:, 5].astype(np.int64), int(t_end), scale=scale,
+                                               class_scores=d[:, 6]))
     boxes = np.concatenate(found) if found else np.zeros(0, dtype=BBOX_DTYPE)
     info = {"sensor_hw": list(source_hw), "input_hw": list(det.input_hw), "downsample": mode,
             "windows": int(ends.size), "representation": det.representation, "class_names": list(det.class_names)}

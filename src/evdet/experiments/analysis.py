@@ -15,11 +15,14 @@ to the model input resolution):
     ``[8 * s_{i-1}, 8 * s_i)``; the smallest stride takes everything below ``8 * s_0`` and the
     largest everything above. ``below_range_share``: longest side < ``4 * s_0`` (smaller than the
     nominal range of the finest level).
-  * covered (SimOTA centre sampling, YOLOX ``get_in_boxes_info``): anchor points sit at
-    ``((i + 0.5) * s, (j + 0.5) * s)``; a box is covered at stride ``s`` when at least one anchor
-    point is strictly inside the box AND strictly within ``1.5 * s`` of the box centre on both axes
-    (a candidate SimOTA can take as positive without the out-of-box penalty). ``covered_share`` is
-    the share of boxes covered at their owner level; ``covered_any_share`` at any level.
+  * covered: the model's own SimOTA centre prior (``evdet.models.simota.in_center_region``, the
+    function ``simota_assign`` uses): anchor points sit at ``((i + 0.5) * s, (j + 0.5) * s)`` for the
+    cells that overlap the input frame (``0 <= i < ceil(W / s)``); an anchor is a candidate of a box
+    when it lies strictly within ``1.5 * s`` of the box centre on both axes (inside the box or not:
+    SimOTA then ranks candidates by IoU and class cost). A box is covered at stride ``s`` when it has
+    a candidate there. ``covered_share`` is the share of boxes covered at their owner level,
+    ``covered_any_share`` at any level. Under this rule every box centred inside the frame has 4 to 9
+    candidates at every level, so shares below 1 point at boxes centred outside the frame.
 
 Data: a raw root (``<split>/*_bbox.npy``) or a preprocessed root
 (``<split>/<seq>/labels_v2/labels.npz``, labels at source resolution, ``preprocess.json``).
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
@@ -36,6 +40,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from evdet.data.labels import LabelFormatError, load_labels, to_bbox_array
+from evdet.models.simota import CENTER_RADIUS, in_center_region
 
 STRIDE_SETS: dict[str, tuple[int, ...]] = {
     "3-scale p4": (8, 16, 32),
@@ -43,7 +48,6 @@ STRIDE_SETS: dict[str, tuple[int, ...]] = {
     "3-scale p2": (4, 8, 16),
     "4-scale p2": (2, 4, 8, 16),
 }
-CENTER_RADIUS = 1.5          # YOLOX / RVT SimOTA centre sampling radius, in strides
 NARROW_RATIO = 0.5
 THIN_SIDE_PX = 8.0
 
@@ -69,20 +73,28 @@ def owner_stride_index(max_side_px: np.ndarray, strides: Sequence[int]) -> np.nd
     return np.searchsorted(upper, np.asarray(max_side_px, dtype=np.float64), side="right")
 
 
-def _points_1d(lo: np.ndarray, hi: np.ndarray, centre: np.ndarray, stride: float) -> np.ndarray:
-    """Number of anchor coordinates (i + 0.5) * stride strictly inside (lo, hi) and within the radius."""
-    a = np.maximum(lo, centre - CENTER_RADIUS * stride) / stride - 0.5
-    b = np.minimum(hi, centre + CENTER_RADIUS * stride) / stride - 0.5
-    # integers i with a < i < b (i >= 0: anchors start at the frame origin)
-    first = np.maximum(np.floor(a) + 1, 0)
-    last = np.ceil(b) - 1
-    return np.maximum(last - first + 1, 0).astype(np.int64)
+def _candidates_1d(centre_px: np.ndarray, stride: float, cells: Optional[int]) -> np.ndarray:
+    """(N,) anchor coordinates (i + 0.5) * stride, 0 <= i < cells, that the centre prior admits."""
+    # every admitted i lies in (c / s - 0.5 - r, c / s - 0.5 + r): enumerate a superset, let the prior decide
+    span = int(np.ceil(2 * CENTER_RADIUS)) + 2
+    i = np.floor(centre_px / stride - 0.5 - CENTER_RADIUS)[:, None] + np.arange(span)
+    admitted = in_center_region((i + 0.5) * stride, centre_px[:, None], stride) & (i >= 0)
+    if cells is not None:
+        admitted &= i < cells
+    return admitted.sum(axis=1).astype(np.int64)
 
 
-def centre_candidates(boxes: BoxSet, stride: int) -> np.ndarray:
-    """(N,) number of in-box-and-in-centre anchor points of each box at one stride."""
-    nx = _points_1d(boxes.x, boxes.x + boxes.w, boxes.x + boxes.w / 2, float(stride))
-    ny = _points_1d(boxes.y, boxes.y + boxes.h, boxes.y + boxes.h / 2, float(stride))
+def centre_candidates(boxes: BoxSet, stride: int, input_hw: Optional[tuple[int, int]] = None) -> np.ndarray:
+    """(N,) number of SimOTA centre-prior candidate anchors of each box at one stride.
+
+    Args:
+        input_hw: (H, W) input pixels, bounding the anchor grid to ceil(H / s) x ceil(W / s) cells
+            (None: unbounded right and below).
+    """
+    rows, cols = (None, None) if input_hw is None else (math.ceil(input_hw[0] / stride),
+                                                        math.ceil(input_hw[1] / stride))
+    nx = _candidates_1d(boxes.x + boxes.w / 2, float(stride), cols)
+    ny = _candidates_1d(boxes.y + boxes.h / 2, float(stride), rows)
     return nx * ny
 
 
@@ -93,12 +105,13 @@ def _percentiles(v: np.ndarray) -> dict[str, Optional[float]]:
     return {"P25": float(p[0]), "P50": float(p[1]), "P75": float(p[2])}
 
 
-def level_stats(boxes: BoxSet, strides: Sequence[int]) -> dict:
+def level_stats(boxes: BoxSet, strides: Sequence[int], input_hw: Optional[tuple[int, int]] = None) -> dict:
     """Owner-level shares, below-range share and SimOTA coverage of a box set for one stride set."""
     n = boxes.w.size
     max_side = np.maximum(boxes.w, boxes.h)
     owner = owner_stride_index(max_side, strides)
-    cand = np.stack([centre_candidates(boxes, s) for s in strides]) if n else np.zeros((len(strides), 0))
+    cand = (np.stack([centre_candidates(boxes, s, input_hw) for s in strides]) if n
+            else np.zeros((len(strides), 0)))
     covered_owner = cand[owner, np.arange(n)] > 0 if n else np.zeros(0, bool)
     share = lambda m: float(np.mean(m)) if n else None  # noqa: E731
     return {"strides": list(strides),
@@ -108,8 +121,9 @@ def level_stats(boxes: BoxSet, strides: Sequence[int]) -> dict:
             "covered_any_share": share((cand > 0).any(axis=0)) if n else None}
 
 
-def class_stats(boxes: BoxSet, stride_sets: dict[str, tuple[int, ...]] = STRIDE_SETS) -> dict:
-    """Size statistics and level ownership of one class's boxes (input pixels)."""
+def class_stats(boxes: BoxSet, stride_sets: dict[str, tuple[int, ...]] = STRIDE_SETS,
+                input_hw: Optional[tuple[int, int]] = None) -> dict:
+    """Size statistics and level ownership of one class's boxes (input pixels; frame ``input_hw``)."""
     area = boxes.w.astype(np.float64) * boxes.h
     with np.errstate(divide="ignore", invalid="ignore"):
         aspect = np.where(boxes.h > 0, boxes.w / np.maximum(boxes.h, 1e-12), np.inf)
@@ -117,7 +131,7 @@ def class_stats(boxes: BoxSet, stride_sets: dict[str, tuple[int, ...]] = STRIDE_
     return {"area_px2": _percentiles(area), "aspect_w_over_h": _percentiles(aspect[np.isfinite(aspect)]),
             "narrow_share": float(np.mean(aspect < NARROW_RATIO)) if n else None,
             "thin_share": float(np.mean(np.minimum(boxes.w, boxes.h) < THIN_SIDE_PX)) if n else None,
-            "levels": {name: level_stats(boxes, s) for name, s in stride_sets.items()}}
+            "levels": {name: level_stats(boxes, s, input_hw) for name, s in stride_sets.items()}}
 
 
 def _hw(value: object, where: str) -> Optional[tuple[int, int]]:
@@ -182,11 +196,13 @@ def load_boxes(root: Path, splits: Sequence[str] = ("train",)) -> tuple[np.ndarr
 
 def analyze_boxes(boxes: np.ndarray, class_names: Sequence[str], *, scale_xy: tuple[float, float] = (1.0, 1.0),
                   results: Optional[dict] = None, protocol: Optional[str] = None,
-                  stride_sets: dict[str, tuple[int, ...]] = STRIDE_SETS) -> dict:
+                  stride_sets: dict[str, tuple[int, ...]] = STRIDE_SETS,
+                  input_hw: Optional[tuple[int, int]] = None) -> dict:
     """Per-class analysis of a box array (BBOX_DTYPE, source pixels) scaled by ``scale_xy`` to input pixels.
 
     Args:
         scale_xy: (sx, sy) input / source size per axis.
+        input_hw: input frame (H, W) that bounds the anchor grid (None: unbounded).
         results: a results.json document for per-class AP (``protocol``: default its first one).
     Returns:
         {"total": N, "protocol": p, "classes": {name: {support, data_share, AP, AP_share, efficiency,
@@ -220,7 +236,7 @@ def analyze_boxes(boxes: np.ndarray, class_names: Sequence[str], *, scale_xy: tu
         ap_share = ap / ap_sum if ap is not None and ap_sum > 0 else None
         out["classes"][name] = {"support": support, "data_share": share, "AP": ap, "AP_share": ap_share,
                                 "efficiency": ap_share / share if ap_share is not None and share > 0 else None,
-                                **class_stats(sub, stride_sets)}
+                                **class_stats(sub, stride_sets, input_hw)}
     return out
 
 
@@ -243,7 +259,8 @@ def analyze_dataset(root: Path, *, splits: Sequence[str] = ("train",), results: 
         raise AnalysisError(f"{root}: input size given but the source (label) size is unknown; pass source_hw")
     scale = (inp[1] / src[1], inp[0] / src[0]) if inp and src else (1.0, 1.0)
     class_map = load_class_map(Path(root))
-    out = analyze_boxes(boxes, class_map.names, scale_xy=scale, results=results, protocol=protocol)
+    out = analyze_boxes(boxes, class_map.names, scale_xy=scale, results=results, protocol=protocol,
+                        input_hw=tuple(inp) if inp else None)
     out.update({"root": str(root), "layout": info["layout"], "splits": list(splits), "files": info["files"],
                 "source_hw": list(src) if src else None, "input_hw": list(inp) if inp else None,
                 "scale_xy": list(scale), "groups": {g: list(v) for g, v in class_map.groups.items()}})

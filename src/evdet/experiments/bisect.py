@@ -211,7 +211,9 @@ def bisect_experiments(root: Path, good: str, bad: str, metric: str, mode: Mode,
 
     # GOOD and BAD themselves (reused when finished)
     echo(f"bisect {good} -> {bad}: {len(keys)} changed keys, metric {metric} ({mode})")
+    pre_done = {i for i in (good, bad) if load_experiment(root, i).state in ("completed", "failed")}
     executor.run([good, bad])
+    result.trained += [i for i in (good, bad) if i not in pre_done]
     g_exp, b_exp = load_experiment(root, good), load_experiment(root, bad)
     g_val, b_val = read_metric(g_exp, metric), read_metric(b_exp, metric)
     if g_exp.state != "completed" or g_val is None:

@@ -179,14 +179,14 @@ def read_metric(exp: Experiment, metric: str) -> Optional[float]:
     else as ``rank`` / ``verdict`` read it (``full/AP``, ``prophesee/small_AP``, ``monitors.loss_cv``).
     """
     if is_curve_metric(metric):
-        finals = _curve_finals(exp, metric)
+        finals = curve_finals(exp, metric)
         value = sum(finals) / len(finals) if finals else None   # mean over seed runs
     else:
         value = metric_value(exp.results, metric)
     return None if value is None or not math.isfinite(value) else value
 
 
-def _curve_finals(exp: Experiment, column: str) -> list[float]:
+def curve_finals(exp: Experiment, column: str) -> list[float]:
     """Last logged value of a metrics.csv column in each seed run (the record's own curves when it has one run)."""
     from evdet.experiments.records import run_dirs
 
@@ -264,7 +264,9 @@ def run_record(root: Path, exp_id: str, *, progress: bool = False, callbacks: Se
         if exp.state == "running":      # another live process trains it: wait for it
             time.sleep(poll_s)
             continue
-        resume = (exp.path / "checkpoints" / "last.ckpt").exists()
+        runs = (exp.results.get("runs") or {}).values()
+        resume = any(exp.path.rglob("checkpoints/last.ckpt")) or any(
+            isinstance(r, dict) and r.get("status") == "completed" for r in runs)
         try:
             run_experiment(root, exp_id, resume=resume, progress=progress, extra_callbacks=list(callbacks),
                            command=f"evdet design run {exp_id}{' --resume' if resume else ''} --root {root}")

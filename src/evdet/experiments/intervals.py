@@ -130,7 +130,7 @@ class Difference:
         """``+0.0123 [-0.0040, +0.0290] 95% welch-t over seeds (n=3/3)``."""
         fmt = (lambda v: f"{v:+.4f}") if signed else (lambda v: f"{v:.4f}")  # noqa: E731
         if self.mean is None:
-            return f"- ({self.method})"
+            return f"- ({self.method}{': ' + self.detail if self.detail else ''})"
         if not self.has_interval:
             return f"{fmt(self.mean)} ({self.method}{': ' + self.detail if self.detail else ''})"
         n = f"n={self.n_a}/{self.n_b}" if self.n_a else f"n={self.n_b}"
@@ -415,9 +415,11 @@ def value_interval(exp: Experiment, metric: str, protocol: Optional[str] = None,
     if split_metric_key(metric)[1].startswith("monitors.") or proto is None:
         return Difference(values[0] if values else None, None, None, METHOD_NONE, 0, len(values), confidence,
                           "one run")
-    return _bootstrap([exp], metric, proto, scale=1.0, confidence=confidence, n_boot=n_boot,
-                      rng_seed=rng_seed, min_sequences=min_sequences, block_frames=block_frames,
-                      progress=progress)
+    d = _bootstrap([exp], metric, proto, scale=1.0, confidence=confidence, n_boot=n_boot,
+                   rng_seed=rng_seed, min_sequences=min_sequences, block_frames=block_frames, progress=progress)
+    if d.mean is None and values:   # no bootstrap possible: keep the value, say why there is no interval
+        return Difference(values[0], None, None, METHOD_NONE, 0, 1, confidence, d.detail)
+    return d
 
 
 def difference_interval(base: Experiment, other: Experiment, metric: str, protocol: Optional[str] = None, *,

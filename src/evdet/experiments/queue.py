@@ -46,6 +46,16 @@ def redact_url(url: str) -> str:
     return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
 
 
+def postgres_driver_url(url: str) -> str:
+    """``postgresql://`` with an explicit driver: SQLAlchemy 2.1 defaults to psycopg 3, evdet installs psycopg2."""
+    import importlib.util
+
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix) and importlib.util.find_spec("psycopg") is None:
+            return "postgresql+psycopg2://" + url[len(prefix):]
+    return url
+
+
 def open_storage(url: str, *, heartbeat_s: int = DEFAULT_HEARTBEAT_S, grace_s: Optional[int] = None):
     """An Optuna RDB storage with heartbeats and retry of trials whose worker died.
 
@@ -64,7 +74,8 @@ def open_storage(url: str, *, heartbeat_s: int = DEFAULT_HEARTBEAT_S, grace_s: O
         if not path.parent.is_dir():
             raise QueueError(f"storage {shown}: folder {path.parent} does not exist")
         engine_kwargs: dict[str, Any] = {"connect_args": {"timeout": 60}}
-    elif url.startswith(("postgresql://", "postgresql+psycopg2://", "postgres://")):
+    elif url.startswith(("postgresql://", "postgresql+psycopg2://", "postgresql+psycopg://", "postgres://")):
+        url = postgres_driver_url(url)
         engine_kwargs = {"connect_args": {"connect_timeout": 10}, "pool_pre_ping": True}
     else:
         raise QueueError(f"storage {shown}: use sqlite:///FILE.db or postgresql://USER:PASSWORD@HOST/DB")

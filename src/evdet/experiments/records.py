@@ -7,7 +7,7 @@ Layout (DESIGN sec. 7)::
         config.yaml            fully resolved RunConfig
         command.txt            the command line that created / ran it
         environment.json       git commit, package versions, seed, machine, python
-        status.json            {"state": created|running|completed|failed|killed, "message", "pid",
+        status.json            {"state": created|running|completed|failed|killed|partial, "message", "pid",
                                 "host", "started_at", "heartbeat_at", "updated_at", "stop_reason"}
         results.json           schema_version 2 (see ``empty_results``; version 1 is still read)
         checkpoints/ logs/metrics.csv logs/tensorboard/ confusion_matrices/ validation/ report.html
@@ -22,7 +22,6 @@ system), when its heartbeat is older than ``stale_after_s``.
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import os
@@ -34,12 +33,13 @@ from pathlib import Path
 from typing import Any, Literal, Optional
 
 from evdet.utils.atomic import write_text_atomic
+from evdet.utils.metrics_csv import metrics_curves
 from evdet.utils.processes import process_alive
 
 SCHEMA_VERSION = 2
 READABLE_SCHEMAS = (1, 2)
-State = Literal["created", "running", "completed", "failed", "killed"]
-STATES = ("created", "running", "completed", "failed", "killed")
+State = Literal["created", "running", "completed", "failed", "killed", "partial"]
+STATES = ("created", "running", "completed", "failed", "killed", "partial")   # partial: some seeds still to run
 SUBDIRS = ("checkpoints", "logs", "confusion_matrices", "validation")
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 DEFAULT_STALE_AFTER_S = 600.0
@@ -346,28 +346,12 @@ def list_experiments(root: Path, *, stale_after_s: float = DEFAULT_STALE_AFTER_S
 
 
 def read_metrics_csv(path: Path) -> dict[str, tuple[list[int], list[float]]]:
-    """Curves from a Lightning CSVLogger ``metrics.csv``: column -> (steps, values), empty cells skipped."""
-    path = Path(path)
-    if not path.exists():
-        return {}
-    curves: dict[str, tuple[list[int], list[float]]] = {}
-    with path.open(newline="") as fh:
-        reader = csv.DictReader(fh)
-        if reader.fieldnames is None or "step" not in reader.fieldnames:
-            raise RecordError(f"{path}: column 'step' is missing")
-        for row_no, row in enumerate(reader, start=2):
-            try:
-                step = int(float(row["step"]))
-            except (TypeError, ValueError):
-                raise RecordError(f"{path}: line {row_no}: step {row['step']!r} is not a number") from None
-            for key, cell in row.items():
-                if key in ("step", "epoch") or cell in (None, ""):
-                    continue
-                try:
-                    value = float(cell)
-                except ValueError:
-                    continue
-                steps, values = curves.setdefault(key, ([], []))
-                steps.append(step)
-                values.append(value)
-    return curves
+    """Curves from a Lightning CSVLogger ``metrics.csv``: column -> (steps, values), empty cells skipped.
+
+    Raises:
+        RecordError: no ``step`` column, or a step that is not a number (naming the file and line).
+    """
+    try:
+        return metrics_curves(path)
+    except ValueError as err:
+        raise RecordError(str(err)) from None

@@ -24,7 +24,7 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -265,8 +265,15 @@ def _finish_run(run: dict, run_dir: Path, eval_cb, summary: dict) -> dict:
 
 
 def run_experiment(root: Path, exp_id: str, *, resume: bool = False, progress: bool = True,
-                   heartbeat_s: float = 30.0, command: Optional[str] = None) -> dict:
+                   heartbeat_s: float = 30.0, command: Optional[str] = None,
+                   extra_callbacks: Sequence = (), max_new_seeds: Optional[int] = None) -> dict:
     """Train experiment ``exp_id`` under ``root`` (one run per seed, in order); returns the results document.
+
+    ``max_new_seeds``: train at most this many unfinished seeds in this call; when seeds remain, the
+    record is left ``partial`` (resume with ``resume=True``), e.g. for a seed-major experiment matrix.
+
+    ``extra_callbacks``: Lightning callbacks attached after the evaluation and record callbacks (they see
+    the validation metrics), e.g. the sweep's pruning callback (experiments/sweep.py).
 
     Raises:
         AlreadyCompleted: ``resume`` of a completed record (nothing was changed).
@@ -287,7 +294,7 @@ def run_experiment(root: Path, exp_id: str, *, resume: bool = False, progress: b
                    class_names=list(results.get("class_names") or []))
     runs = results["runs"] = {k: dict(v) for k, v in (results.get("runs") or {}).items()}
     write_status(exp_dir, "running", "resumed" if resume else "training", resumed=resume)
-    run_key, run = None, {}
+    run_key, run, trained, partial = None, {}, 0, False
     try:
         class_map = _eval_geometry(cfg)[0]
         results["class_names"] = list(class_map.names)
@@ -299,6 +306,9 @@ def run_experiment(root: Path, exp_id: str, *, resume: bool = False, progress: b
             run = runs.setdefault(run_key, {})
             if run.get("status") == "completed":
                 continue
+            if max_new_seeds is not None and trained >= max_new_seeds:
+                partial = True
+                break
             run_dir = seed_run_dir(exp_dir, seed, index)
             seed_resume = (run_dir / "checkpoints" / "last.ckpt").exists()
             run.update(seed=int(seed), dir="." if index == 0 else str(run_dir.relative_to(exp_dir)),
@@ -311,8 +321,9 @@ def run_experiment(root: Path, exp_id: str, *, resume: bool = False, progress: b
             eval_cb = _evaluation_callback(cfg_seed, run_dir)
             keeper = _record_callback(exp_dir, heartbeat_s, eval_cb, results, run_key, run_dir)
             summary = fit(cfg_seed.data, cfg_seed.model, cfg_seed.loss, cfg_seed.training, run_dir,
-                          callbacks=[eval_cb, keeper], resume=seed_resume, progress=progress)
+                          callbacks=[eval_cb, keeper, *extra_callbacks], resume=seed_resume, progress=progress)
             curves = _finish_run(run, run_dir, eval_cb, summary)
+            trained += 1
             if index == 0:
                 results.update(curves=curves, training=run["training"])
             aggregate_runs(results)
@@ -336,9 +347,13 @@ def run_experiment(root: Path, exp_id: str, *, resume: bool = False, progress: b
         raise
 
     failed = [r for r in runs.values() if r.get("status") == "failed"]
-    state = "failed" if failed else "completed"
+    state = "failed" if failed else "partial" if partial else "completed"
     results["status"] = state
     atomic_write_json(exp_dir / "results.json", results)
+    if state == "partial":
+        done = sum(r.get("status") == "completed" for r in runs.values())
+        write_status(exp_dir, "partial", f"{done} of {len(seeds)} seeds done; resume to train the rest")
+        return results
     last = runs[run_key]
     stop = (last.get("monitors") or {}).get("stopped_reason")
     message = stop or (f"finished {len(seeds)} seed(s) x {last.get('training', {}).get('global_step')} steps"

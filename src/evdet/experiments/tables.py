@@ -46,9 +46,9 @@ def _method(*intervals: Optional[Difference]) -> str:
 
 
 def experiments_table(exps: Sequence[Experiment], metrics: Sequence[str] = ("AP", "AP50", "AP_S")) -> Table:
-    """id, status, steps, headline metrics (headline protocol), architecture."""
+    """id, status, steps, seeds, headline metrics (headline protocol; mean over seeds), architecture."""
     t = Table(title="experiments")
-    for col in ("id", "status", "step", "protocol", *metrics, "architecture"):
+    for col in ("id", "status", "step", "seeds", "protocol", *metrics, "architecture"):
         t.add_column(col, justify="right" if col in metrics or col == "step" else "left")
     for e in exps:
         model = e.config.get("model", {}) if isinstance(e.config, dict) else {}
@@ -56,7 +56,8 @@ def experiments_table(exps: Sequence[Experiment], metrics: Sequence[str] = ("AP"
         if e.error:
             state = f"[red]broken[/]: {e.error}"
         p = headline_protocol(e.results)
-        t.add_row(e.id, state, str(e.results.get("step", 0)), p or "-",
+        t.add_row(e.id, state, str(e.results.get("step", 0)), ",".join(map(str, e.results.get("seeds") or [])) or "-",
+                  p or "-",
                   *[_f(metric_value(e.results, m, p)) for m in metrics],
                   architecture_summary(model, e.config.get("loss")) if model else "?")
     return t
@@ -65,14 +66,14 @@ def experiments_table(exps: Sequence[Experiment], metrics: Sequence[str] = ("AP"
 def rank_table(rows: Sequence[RankRow], by: str) -> Table:
     """Ranking with the interval of each value and of each delta to the baseline, and the method."""
     t = Table(title=f"ranking by {by} (intervals: 95%; a delta whose interval holds 0 is within noise)")
-    metric_names = list(rows[0].metrics) if rows else []
+    metric_names = [m for m in (rows[0].metrics if rows else []) if m != by]
     for col in ("rank", "id", by, "interval", "baseline", "delta", "delta interval", "noise", "method",
                 *metric_names, "architecture", "flags"):
-        t.add_column(col)
+        t.add_column(col, no_wrap=col not in ("method", "architecture", "flags"))
     for r in rows:
         t.add_row(str(r.rank or "-"), r.id, _f(r.value), _ci(r.interval), r.baseline_id or "-", _f(r.delta, True),
                   _ci(r.delta_interval, True), _noise(r.within_noise), _method(r.delta_interval, r.interval),
-                  *[_f(v) for v in r.metrics.values()], r.architecture, "; ".join(r.flags))
+                  *[_f(r.metrics[m]) for m in metric_names], r.architecture, "; ".join(r.flags))
     return t
 
 
@@ -90,7 +91,7 @@ def comparison_tables(c: Comparison) -> list[Table]:
             t.add_column(eid, justify="right")
             if i:
                 for col in ("delta", "interval", "noise"):
-                    t.add_column(col, justify="right")
+                    t.add_column(col, justify="right", no_wrap=True)
         t.add_column("method")
         for r in rows:
             cells = [r.name] + ([str(r.support) if r.support is not None else "-"] if support else [])

@@ -13,5 +13,12 @@ from evdet.interop.export_yolo import export_yolo, render_frame
 from evdet.interop.external import evaluate_external, save_external_record
 from evdet.interop.yolo import YoloFormatError, frame_stem, read_prediction_file
 
-__all__ = ["export_yolo", "render_frame", "evaluate_external", "save_external_record", "YoloFormatError",
-           "frame_stem", "read_prediction_file"]
+__all__ = [
+           "YoloFormatError",
+           "evaluate_external",
+           "export_yolo",
+           "frame_stem",
+           "read_prediction_file",
+           "render_frame",
+           "save_external_record",
+]

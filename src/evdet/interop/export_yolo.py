@@ -19,8 +19,9 @@ pixels, with ON events in red and OFF events in blue (green stays 0):
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Literal
 
 import numpy as np
 
@@ -81,7 +82,7 @@ def _write_png(path: Path, rgb: np.ndarray) -> None:
     from PIL import Image
 
     with atomic_path(path) as tmp:
-        Image.fromarray(rgb).save(tmp, format="PNG")
+        Image.fromarray(rgb).save(tmp, format="PNG", compress_level=1)   # lossless; level 1 is ~2x faster
 
 
 def data_yaml_text(out_dir: Path, splits: Sequence[str], class_names: Sequence[str]) -> str:
@@ -117,7 +118,11 @@ def export_yolo(pre_root: str | Path, out_dir: str | Path, *, representation: Fr
     from tqdm import tqdm
 
     from evdet.data.classes import load_class_map
-    from evdet.data.sequence import PreprocessedSequence, list_sequences, read_preprocess_info
+    from evdet.data.sequence import (
+        PreprocessedSequence,
+        list_sequences,
+        read_preprocess_info,
+    )
     from evdet.events.build import parse_representation_name
 
     if representation not in FRAME_REPRESENTATIONS:

@@ -15,8 +15,9 @@ pixels, ``evdet.evaluation.dataset``), so the numbers rank beside trained runs.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Literal
 
 import numpy as np
 
@@ -150,7 +151,12 @@ def save_external_record(root: str | Path, exp_id: str, results: dict, info: dic
     import yaml
 
     from evdet.experiments.intervals import DETECTIONS_FILE, save_validation_detections
-    from evdet.experiments.records import atomic_write_json, create_experiment, read_json, write_status
+    from evdet.experiments.records import (
+        atomic_write_json,
+        create_experiment,
+        read_json,
+        write_status,
+    )
 
     external = {"format": info["format"], "detections": str(Path(dets).resolve()), "pixels": info["pixels"],
                 "split": info["split"], "files": info["files"]}

@@ -10,7 +10,7 @@ _EXPORTS = {
     "PRESETS": "evdet.models.build", "build_loss": "evdet.models.build", "build_model": "evdet.models.build",
     "partition_size": "evdet.models.build", "Detector": "evdet.models.detector",
     "DetectorOutput": "evdet.models.detector", "YoloxLoss": "evdet.models.losses",
-    "HeadOutput": "evdet.models.yolox_head",
+    "HeadOutput": "evdet.models.yolox_head", "load_rvt_checkpoint": "evdet.models.rvt_import",
 }
 __all__ = sorted(_EXPORTS)
 

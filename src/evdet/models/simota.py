@@ -11,6 +11,7 @@ from torch import Tensor
 from evdet.models.boxes import box_iou, cxcywh_to_xyxy
 
 OUTSIDE_COST = 1e6
+CENTER_RADIUS = 1.5   # centre prior half-size in strides (YOLOX / RVT)
 
 
 @dataclass
@@ -32,7 +33,17 @@ class Assignment:
         return int(self.matched_gt.numel())
 
 
-def center_prior(anchor_centers: Tensor, strides: Tensor, gt_boxes: Tensor, radius: float) -> Tensor:
+def in_center_region(anchor_px, center_px, stride, radius: float = CENTER_RADIUS):
+    """SimOTA's centre prior on one axis: the anchor coordinate lies strictly within radius * stride
+    of the box centre (no condition on the box extent).
+
+    Elementwise with broadcasting, on torch tensors or NumPy arrays alike (the data analysis of
+    ``evdet.experiments.analysis`` counts candidates with it).
+    """
+    return abs(anchor_px - center_px) < radius * stride
+
+
+def center_prior(anchor_centers: Tensor, strides: Tensor, gt_boxes: Tensor, radius: float = CENTER_RADIUS) -> Tensor:
     """Which anchors lie strictly inside the square of half-size radius * stride around each GT centre.
 
     Args:
@@ -42,15 +53,14 @@ def center_prior(anchor_centers: Tensor, strides: Tensor, gt_boxes: Tensor, radi
     Returns:
         (G, A) bool.
     """
-    half = strides[None, :] * radius
-    dx = (anchor_centers[None, :, 0] - gt_boxes[:, None, 0]).abs()
-    dy = (anchor_centers[None, :, 1] - gt_boxes[:, None, 1]).abs()
-    return (dx < half) & (dy < half)
+    in_x = in_center_region(anchor_centers[None, :, 0], gt_boxes[:, None, 0], strides[None, :], radius)
+    in_y = in_center_region(anchor_centers[None, :, 1], gt_boxes[:, None, 1], strides[None, :], radius)
+    return in_x & in_y
 
 
 @torch.no_grad()
 def simota_assign(pred_boxes: Tensor, obj_logits: Tensor, cls_logits: Tensor, anchor_centers: Tensor,
-                  strides: Tensor, gt_boxes: Tensor, gt_classes: Tensor, *, center_radius: float = 1.5,
+                  strides: Tensor, gt_boxes: Tensor, gt_classes: Tensor, *, center_radius: float = CENTER_RADIUS,
                   iou_cost_weight: float = 3.0, candidate_topk: int = 10) -> Assignment:
     """Assign anchors to ground-truth boxes by SimOTA.
 

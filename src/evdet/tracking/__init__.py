@@ -11,4 +11,4 @@ res["overall"]["HOTA"], res["per_class"]["car"]["MOTA"]
 from evdet.tracking.bytetrack import ByteTracker, TrackerConfig, track_sequence
 from evdet.tracking.evaluate import evaluate_tracking, track_and_evaluate
 
-__all__ = ["ByteTracker", "TrackerConfig", "track_sequence", "evaluate_tracking", "track_and_evaluate"]
+__all__ = ["ByteTracker", "TrackerConfig", "evaluate_tracking", "track_and_evaluate", "track_sequence"]

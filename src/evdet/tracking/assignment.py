@@ -28,7 +28,7 @@ def linear_assignment(cost: np.ndarray, max_cost: float, solver: Literal["lap", 
     allowed = np.isfinite(cost) & (cost <= max_cost)
     if solver is None:
         try:
-            import lap  # noqa: F401
+            import lap
             solver = "lap"
         except ImportError:
             solver = "scipy"

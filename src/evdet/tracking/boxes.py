@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from evdet.data.labels import BBOX_DTYPE, LabelFormatError, to_bbox_array
+
 
 def iou_xywh(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Pairwise IoU of boxes given as top-left corner plus size.
@@ -30,3 +32,26 @@ def iou_xywh(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def xywh(boxes: np.ndarray) -> np.ndarray:
     """(N, 4) float64 (x, y, w, h) columns of a ``BBOX_DTYPE`` array."""
     return np.stack([boxes["x"], boxes["y"], boxes["w"], boxes["h"]], axis=1).astype(np.float64)
+
+
+def as_bbox_array(boxes: np.ndarray, source: str) -> np.ndarray:
+    """``BBOX_DTYPE`` boxes sorted by time from any structured array holding its fields (extra fields,
+    e.g. evdet's ``class_score``, are dropped; the score tracked is ``class_confidence``).
+
+    Raises:
+        ValueError: naming ``source`` when a field is missing or bad.
+    """
+    arr = np.asarray(boxes)
+    if arr.dtype.names is None:
+        if arr.size == 0:
+            return np.zeros(0, dtype=BBOX_DTYPE)
+        raise ValueError(f"{source}: expected a structured box array, got dtype {arr.dtype}")
+    t_field = "t" if "t" in arr.dtype.names else "ts" if "ts" in arr.dtype.names else None
+    if t_field is not None:
+        arr = arr[np.argsort(arr[t_field], kind="stable")]
+    if arr.dtype == BBOX_DTYPE:
+        return arr
+    try:
+        return to_bbox_array(arr, source=source)
+    except LabelFormatError as err:
+        raise ValueError(str(err)) from None

@@ -17,10 +17,10 @@ from typing import Literal
 
 import numpy as np
 
-from evdet.data.labels import BBOX_DTYPE, empty_boxes
+from evdet.data.labels import empty_boxes
 from evdet.tracking import kalman
 from evdet.tracking.assignment import linear_assignment
-from evdet.tracking.boxes import iou_xywh, xywh
+from evdet.tracking.boxes import as_bbox_array, iou_xywh, xywh
 
 
 @dataclass(frozen=True)
@@ -188,17 +188,14 @@ def track_sequence(dets: np.ndarray, config: TrackerConfig = TrackerConfig(),
     """Track the detections of one sequence.
 
     Args:
-        dets: ``BBOX_DTYPE`` detections of every frame (sorted by ``t`` or not); a frame is one
-            distinct timestamp. Scores in ``class_confidence``.
+        dets: detections of every frame (``BBOX_DTYPE`` or any structured array with its fields,
+            sorted by ``t`` or not); a frame is one distinct timestamp. Scores in ``class_confidence``.
         config: tracker settings.
         frame_step: nominal frame period in microseconds (default: median gap between frames).
     Returns:
         ``BBOX_DTYPE`` tracked boxes (confirmed tracks), sorted by time, ``track_id`` >= 1.
     """
-    dets = np.asarray(dets)
-    if dets.dtype != BBOX_DTYPE:
-        raise ValueError(f"detections must have BBOX_DTYPE, got {dets.dtype}")
-    dets = dets[np.argsort(dets["t"], kind="stable")]
+    dets = as_bbox_array(dets, "detections")
     tracker = ByteTracker(config, frame_step_us=frame_step or frame_step_us(dets["t"]))
     times, starts = np.unique(dets["t"], return_index=True)
     bounds = np.append(starts, dets.size)

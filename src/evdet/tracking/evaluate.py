@@ -10,15 +10,21 @@ combination).
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
-from evdet.data.labels import BBOX_DTYPE
-from evdet.tracking.boxes import iou_xywh, xywh
+from evdet.tracking.boxes import as_bbox_array, iou_xywh, xywh
 from evdet.tracking.bytetrack import TrackerConfig, track_sequence
-from evdet.tracking.metrics import (FrameSet, add_counts, clear_counts, clear_identity_metrics, hota_counts,
-                                    hota_metrics, identity_counts)
+from evdet.tracking.metrics import (
+    FrameSet,
+    add_counts,
+    clear_counts,
+    clear_identity_metrics,
+    hota_counts,
+    hota_metrics,
+    identity_counts,
+)
 
 DEFAULT_TOLERANCE_US = 25_000   # half a 50 ms window
 
@@ -51,9 +57,7 @@ def frames_of_class(gt: np.ndarray, tracks: np.ndarray, class_id: int | None,
 
 
 def _check(boxes: np.ndarray, source: str, num_classes: int) -> np.ndarray:
-    arr = np.asarray(boxes)
-    if arr.dtype != BBOX_DTYPE:
-        raise ValueError(f"{source}: expected BBOX_DTYPE boxes, got {arr.dtype}")
+    arr = as_bbox_array(boxes, source)
     bad = np.flatnonzero(arr["class_id"] >= num_classes)
     if bad.size:
         raise ValueError(f"{source}: class_id {arr['class_id'][bad[0]]} at row {bad[0]} is outside the "
@@ -117,7 +121,7 @@ def track_and_evaluate(gt_list: Sequence[np.ndarray], dt_list: Sequence[np.ndarr
     Returns:
         ``evaluate_tracking``'s dict plus ``"tracker"``: the tracker settings used.
     """
-    tracks = [track_sequence(np.asarray(d), config) for d in dt_list]
+    tracks = [track_sequence(d, config) for d in dt_list]
     result = evaluate_tracking(gt_list, tracks, class_names=class_names, time_tolerance_us=time_tolerance_us)
     result["tracker"] = {k: getattr(config, k) for k in config.__dataclass_fields__}
     return result

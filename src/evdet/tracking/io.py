@@ -14,9 +14,9 @@ resolution) or from a raw root (``<split>/<sequence>_bbox.npy``).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 
@@ -80,13 +80,22 @@ def track_folder(dets_dir: str | Path, out_dir: str | Path, config: TrackerConfi
     return summary
 
 
-def load_ground_truth(data_root: str | Path, split: str) -> tuple[dict[str, np.ndarray], tuple[str, ...]]:
-    """Ground truth of one split in sensor pixels: ({sequence: boxes}, class names).
+def load_ground_truth(data_root: str | Path, split: str, pixels: Literal["source", "repr"] = "source"
+                      ) -> tuple[dict[str, np.ndarray], tuple[str, ...]]:
+    """Ground truth of one split: ({sequence: boxes}, class names).
 
-    ``data_root`` is a preprocessed root (sequence folders) or a raw root (``*_bbox.npy`` files).
+    Args:
+        data_root: a preprocessed root (sequence folders) or a raw root (``*_bbox.npy`` files).
+        pixels: "source" (sensor pixels) or "repr" (representation pixels; preprocessed roots only).
     """
+    if pixels not in ("source", "repr"):
+        raise ValueError(f"pixels must be 'source' or 'repr', got {pixels!r}")
     from evdet.data.classes import load_class_map
-    from evdet.data.sequence import PreprocessedSequence, is_sequence_dir, read_preprocess_info
+    from evdet.data.sequence import (
+        PreprocessedSequence,
+        is_sequence_dir,
+        read_preprocess_info,
+    )
 
     root = Path(data_root)
     split_dir = root / split
@@ -99,11 +108,13 @@ def load_ground_truth(data_root: str | Path, split: str) -> tuple[dict[str, np.n
         out = {}
         for d in seq_dirs:
             with PreprocessedSequence(d, representation) as seq:
-                out[d.name] = seq.all_labels(in_repr_pixels=False)
+                out[d.name] = seq.all_labels(in_repr_pixels=pixels == "repr")
         return out, names
     files = sorted(split_dir.glob(f"*{SUFFIX}"))
     if not files:
         raise FileNotFoundError(f"{split_dir}: neither preprocessed sequences nor *{SUFFIX} label files")
+    if pixels == "repr":
+        raise ValueError(f"{root}: a raw dataset has no representation pixels; use pixels='source'")
     return {f.name[: -len(SUFFIX)]: load_labels(f) for f in files}, names
 
 
@@ -116,15 +127,19 @@ def find_sequence_file(folder: Path, split: str, seq: str) -> Path:
 
 
 def evaluate_track_folder(data_root: str | Path, tracks_dir: str | Path, split: str = "val", *,
-                          time_tolerance_us: int = DEFAULT_TOLERANCE_US) -> dict:
+                          time_tolerance_us: int = DEFAULT_TOLERANCE_US,
+                          pixels: Literal["source", "repr"] = "source") -> dict:
     """HOTA / MOTA / MOTP / IDF1 of a folder of tracks against a split's ground-truth track ids.
+
+    ``pixels`` says in which pixels the tracks are: "source" (sensor, as Prophesee files and
+    ``evdet predict`` write them) or "repr" (a preprocessed root's representation).
 
     Returns:
         ``evaluate_tracking``'s dict plus ``"sequences"`` (names) and ``"split"``.
     Raises:
         FileNotFoundError: a sequence's track file is missing. ValueError: a bad file (named).
     """
-    gt, names = load_ground_truth(data_root, split)
+    gt, names = load_ground_truth(data_root, split, pixels)
     tracks_dir = Path(tracks_dir)
     track_list = [load_labels(find_sequence_file(tracks_dir, split, seq)) for seq in gt]
     for seq, tr in zip(gt, track_list):

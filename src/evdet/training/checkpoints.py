@@ -44,7 +44,7 @@ def read_checkpoint(path: str | Path) -> dict:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as err:  # torch raises many types (UnpicklingError, RuntimeError, EOFError, ...)
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        reason = str(err).strip().splitlines()[0].split(". ")[0] if str(err).strip() else type(err).__name__
         raise CheckpointError(f"{path}: not a readable checkpoint, truncated or not a torch file ({reason})") from None
     if not isinstance(ckpt, dict) or not isinstance(ckpt.get("state_dict"), dict):
         raise CheckpointError(f"{path}: not a training checkpoint (no 'state_dict'; expected a .ckpt of evdet train)")
@@ -69,9 +69,12 @@ def check_state_dict(path: str | Path, expected: dict, saved: dict, described: s
     example = (f"e.g. {reshaped[0]} is {tuple(saved[reshaped[0]].shape)} in the file, "
                f"{tuple(expected[reshaped[0]].shape)} in the model" if reshaped else
                f"e.g. {'missing ' + missing[0] if missing else 'unexpected ' + unexpected[0]}")
+    levels = [len({k.split(".")[3] for k in sd if k.startswith("model.head.cls_preds.")}) for sd in (saved, expected)]
+    if levels[0] != levels[1]:
+        example = f"the file's head has {levels[0]} FPN levels, the model's {levels[1]}; {example}"
     raise CheckpointError(f"{path}: the weights do not fit the model its config describes ({described}): "
                           f"{len(missing)} missing, {len(unexpected)} unexpected and {len(reshaped)} reshaped "
-                          f"tensors, {example}")
+                          f"tensors; {example}")
 
 
 class LastBestCheckpoint(L.Callback):

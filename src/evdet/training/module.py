@@ -142,22 +142,53 @@ class DetectionModule(L.LightningModule):
         Returns:
             (losses dict, DetectorOutput or None when no step of the batch has a label).
         """
-        frames = batch["frames"].float()
         mask = batch["label_mask"].bool()
-        slots = batch["stream_slot"].tolist()
-        states = store.gather(slots, batch["is_first"].tolist(), frames.device)
         if not bool(mask.any()):
             # no labelled step: advance the states, zero loss that still touches every parameter (DDP)
             with torch.no_grad():
-                out = self.model(frames, states, None)
-            store.scatter(slots, out.states)
+                self.advance_streams(batch, store, None)
             zero = sum(p.sum() for p in self.model.parameters()) * 0.0
             return {"loss": zero}, None
-        out = self.model(frames, states, mask)
-        store.scatter(slots, out.states)
-        targets = [batch["targets"][b][t].to(frames.device) for b, t in mask.nonzero().tolist()]
+        out = self.advance_streams(batch, store, mask)
+        targets = [batch["targets"][b][t].to(self.device) for b, t in mask.nonzero().tolist()]
         losses = self.criterion(out.head, targets)
         return losses, out
+
+    def advance_streams(self, batch: dict, store: StreamStates, select: Optional[torch.Tensor]):
+        """Run a batch from its slots' stored states and store their final states (detached).
+
+        The one stream path of training, validation and ``predict_sequences``.
+
+        Args:
+            select: bool (B, T) steps whose head outputs are wanted (None: every step).
+        Returns:
+            DetectorOutput.
+        """
+        frames = batch["frames"].to(self.device).float()
+        slots = batch["stream_slot"].tolist()
+        states = store.gather(slots, batch["is_first"].tolist(), frames.device)
+        out = self.model(frames, states, None if select is None else select.to(frames.device))
+        store.scatter(slots, out.states)
+        return out
+
+    def detections(self, batch: dict, out, select: torch.Tensor) -> list[tuple[str, np.ndarray]]:
+        """Post-processed detections of every selected step (b, t), in row-major order.
+
+        Args:
+            out: ``advance_streams`` output for ``select``.
+        Returns:
+            list of (sequence name, detections at the step's ``t_us``: boxes in input pixels, obj x cls in
+            ``class_confidence``, the class probability in ``class_score``).
+        """
+        head_cfg = self.model_cfg.head
+        dets = self.model.postprocess(out.head, conf_threshold=head_cfg.conf_threshold, nms_iou=head_cfg.nms_iou,
+                                      max_detections=head_cfg.max_detections)
+        found = []
+        for (b, t), d in zip(select.nonzero().tolist(), dets):
+            d = d.detach().float().cpu().numpy()
+            found.append((batch["seq_names"][b], boxes_from_detections(
+                d[:, :4], d[:, 4], d[:, 5].astype(np.int64), int(batch["t_us"][b, t]), class_scores=d[:, 6])))
+        return found
 
     # ---- validation ----
     @property
@@ -185,16 +216,11 @@ class DetectionModule(L.LightningModule):
 
     def _collect(self, batch: dict, out) -> None:
         """Detections and ground truth of the labelled steps into the per-sequence lists."""
-        head_cfg = self.model_cfg.head
-        dets = self.model.postprocess(out.head, conf_threshold=head_cfg.conf_threshold, nms_iou=head_cfg.nms_iou,
-                                      max_detections=head_cfg.max_detections)
-        for (b, t), d in zip(batch["label_mask"].nonzero().tolist(), dets):
-            name = batch["seq_names"][b]
-            t_us = int(batch["t_us"][b, t])
-            d = d.detach().float().cpu().numpy()
-            self._val_parts[0].setdefault(name, []).append(
-                boxes_from_detections(d[:, :4], d[:, 4], d[:, 5].astype(np.int64), t_us, class_scores=d[:, 6]))
-            self._val_parts[1].setdefault(name, []).append(targets_to_bbox(batch["targets"][b][t], t_us))
+        mask = batch["label_mask"].bool()
+        for (name, found), (b, t) in zip(self.detections(batch, out, mask), mask.nonzero().tolist()):
+            self._val_parts[0].setdefault(name, []).append(found)
+            self._val_parts[1].setdefault(name, []).append(targets_to_bbox(batch["targets"][b][t],
+                                                                           int(batch["t_us"][b, t])))
 
     def finalize_validation(self) -> None:
         """Concatenate this validation's outputs and, under DDP, gather every rank's sequences.

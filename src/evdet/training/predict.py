@@ -102,7 +102,6 @@ def predict_sequences(module_or_ckpt: DetectionModule | str | Path, pre_root: st
     was_training = module.training
     module.eval()
     module.to(dev)
-    head_cfg = module.model_cfg.head
     states = StreamStates()
     dets: dict[str, list[np.ndarray]] = {m.name: [] for m in meta}
     batches = iter(ds)
@@ -111,22 +110,13 @@ def predict_sequences(module_or_ckpt: DetectionModule | str | Path, pre_root: st
 
         batches = track(batches, total=ds.num_batches(), description=f"predict {split}")
     for batch in batches:
-        frames = batch["frames"].to(dev)
         select = (batch["t_us"] >= 0) if all_reprs else batch["label_mask"]
-        slots = batch["stream_slot"].tolist()
-        st = states.gather(slots, batch["is_first"].tolist(), dev)
         if not bool(select.any()):
-            states.scatter(slots, module.model(frames, st, None).states)
+            module.advance_streams(batch, states, None)
             continue
-        out = module.model(frames, st, select.to(dev))
-        states.scatter(slots, out.states)
-        found = module.model.postprocess(out.head, conf_threshold=head_cfg.conf_threshold,
-                                         nms_iou=head_cfg.nms_iou, max_detections=head_cfg.max_detections)
-        for (b, t), d in zip(select.nonzero().tolist(), found):
-            d = d.float().cpu().numpy()
-            dets[batch["seq_names"][b]].append(
-                boxes_from_detections(d[:, :4], d[:, 4], d[:, 5].astype(np.int64), int(batch["t_us"][b, t]),
-                                      class_scores=d[:, 6]))
+        out = module.advance_streams(batch, states, select)
+        for name, found in module.detections(batch, out, select):
+            dets[name].append(found)
     module.train(was_training)
     names = [m.name for m in meta]
     gt_list = [np.asarray(store.get(i).all_labels(in_repr_pixels=True)) for i in range(len(meta))]
@@ -208,5 +198,41 @@ def predict_recording(module_or_ckpt: DetectionModule | str | Path, path: str | 
                                                class_scores=d[:, 6]))
     boxes = np.concatenate(found) if found else np.zeros(0, dtype=BBOX_DTYPE)
     info = {"sensor_hw": list(source_hw), "input_hw": list(module.input_hw), "downsample": mode,
-            "windows": int(ends.size), "representation": module.data_cfg.representation}
+            "windows": int(ends.size), "representation": module.data_cfg.representation,
+            "class_names": list(module.class_names)}
     return boxes, info
+
+
+def save_recording_predictions(recording: str | Path, boxes: np.ndarray, info: dict, out_dir: str | Path, *,
+                               panels: int = 6, min_score: float = 0.3) -> dict[str, Path]:
+    """Write the detections of a recording and an annotated image strip.
+
+    Files::
+
+        <out_dir>/<name>_bbox.npy     # Prophesee box array, sensor pixels (name: file name without _td / suffix)
+        <out_dir>/<name>_strip.png    # up to ``panels`` windows spread over time, boxes scoring >= min_score
+
+    Args:
+        boxes, info: output of ``predict_recording`` (or a runtime with the same ``info`` keys:
+            sensor_hw, representation, class_names).
+    Returns:
+        {"boxes": path, "strip": path} ("strip" absent when there is no detection to show).
+    """
+    from evdet.data.labels import save_labels
+    from evdet.data.render import render_strip
+    from evdet.events import parse_representation_name, read_events
+
+    recording, out_dir = Path(recording), Path(out_dir)
+    stem = recording.name.split(".")[0].removesuffix("_td")
+    paths = {"boxes": out_dir / f"{stem}_bbox.npy"}
+    save_labels(paths["boxes"], boxes)
+    h, w = info["sensor_hw"]
+    ends = np.unique(boxes["t"]) if boxes.size else np.zeros(0, np.int64)
+    window_us = parse_representation_name(info["representation"])[1]["window_ms"] * 1000
+    picks = ends[np.linspace(0, len(ends) - 1, min(panels, len(ends))).astype(int)] if len(ends) else ends
+    strip = [(read_events(recording, int(t) - window_us, int(t) + 1, height=h, width=w), boxes[boxes["t"] == t],
+              f"t = {int(t) / 1e6:.2f} s") for t in picks]
+    if strip:
+        paths["strip"] = out_dir / f"{stem}_strip.png"
+        render_strip(strip, h, w, info["class_names"], paths["strip"], min_score=min_score)
+    return paths

@@ -1,0 +1,41 @@
+"""``evdet import-rvt``: RVT checkpoints into evdet checkpoints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from evdet.cli.common import app, fail
+
+
+@app.command("import-rvt")
+def import_rvt(
+    src: Path = typer.Argument(..., help="RVT Lightning checkpoint (state_dict with 'mdl.' keys)."),
+    dst: Path = typer.Argument(..., help="evdet checkpoint to write (usable by evdet eval / predict)."),
+    size: str = typer.Option("640x360", "--input", help="WIDTHxHEIGHT of the model input (Gen1: 304x240)."),
+    partition_split: Optional[int] = typer.Option(None, "--partition-split",
+                                                  help="RVT's partition_split_32 (default 1 for 304x240, else 2)."),
+    classes: Optional[str] = typer.Option(None, "--classes", help="etram|gen1|gen4 or names in id order "
+                                          "(a,b,c); default by class count: 2 gen1, 3 gen4, 8 etram."),
+    trusted: bool = typer.Option(False, "--trusted", help="Allow pickled Python objects in SRC (trusted files only)."),
+) -> None:
+    """Import an RVT checkpoint: infer preset, patch size, FPN stages and classes from its tensors,
+    map the names (qkv rows per head -> q|k|v), and write an evdet checkpoint."""
+    from evdet.evaluation.rvt import import_rvt_checkpoint
+
+    try:
+        w, h = (int(v) for v in size.lower().split("x"))
+    except ValueError:
+        fail(f"--input {size!r}: expected WIDTHxHEIGHT, e.g. 640x360")
+    try:
+        s = import_rvt_checkpoint(src, dst, input_hw=(h, w), partition_split=partition_split, classes=classes,
+                                  trusted=trusted)
+    except (ValueError, OSError) as err:
+        fail(str(err))
+    typer.echo(f"{src}: RVT {s['preset']}, patch {s['patch_size']}, FPN stages {s['in_stages']}, "
+               f"{s['num_classes']} classes ({', '.join(s['class_names'])}), {s['in_channels']} input channels, "
+               f"{s['params'] / 1e6:.3f} M parameters")
+    typer.echo(f"wrote {dst} (input {w}x{h}, partition split {s['partition_split']}, "
+               f"representation {s['representation']})")

@@ -1,0 +1,105 @@
+"""Ablations against oracle 'training': known single effects, leave-one-out effects and interactions."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from design_fixtures import OracleExecutor, make_record
+from scipy import stats
+
+from evdet.experiments.ablate import ablate_experiments, contrast_interval, effect_word
+from evdet.experiments.designs import DesignError
+from evdet.experiments.intervals import welch_interval
+
+NOISE = {0: -0.01, 1: 0.0, 2: 0.012}     # per-seed jitter of the oracle (the same for every arm)
+
+
+def ap_oracle(interaction: float):
+    """full/AP: 0.30, focal gamma on +0.05, lr raised -0.02, both together + ``interaction``."""
+    def oracle(flat: dict) -> float:
+        focal, lr = flat["loss.focal.gamma"] > 0, flat["training.lr"] > 0.002
+        return 0.30 + 0.05 * focal - 0.02 * lr + interaction * (focal and lr)
+    return oracle
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> Path:
+    root = tmp_path / "experiments"
+    make_record(root, "base")
+    make_record(root, "variant", ["loss.focal.gamma=0.5", "training.lr=0.004", "training.seed=7"])
+    return root
+
+
+def test_contrast_interval_matches_welch_and_a_hand_computed_case():
+    a, b = [0.30, 0.32, 0.35], [0.36, 0.41, 0.37, 0.40]
+    assert contrast_interval([b, a], [1.0, -1.0]) == pytest.approx(welch_interval(a, b))
+    # three arms, contrast x - 2y + z, by hand: se^2 = sum c^2 s^2 / n
+    x, y, z = [1.0, 2.0, 3.0], [2.0, 2.5, 3.0], [0.0, 1.0, 5.0]
+    est = np.mean(x) - 2 * np.mean(y) + np.mean(z)
+    terms = [np.var(x, ddof=1) / 3, 4 * np.var(y, ddof=1) / 3, np.var(z, ddof=1) / 3]
+    se2 = sum(terms)
+    dof = se2 ** 2 / sum(t ** 2 / 2 for t in terms)
+    half = stats.t.ppf(0.975, dof) * math.sqrt(se2)
+    got = contrast_interval([x, y, z], [1.0, -2.0, 1.0])
+    assert got == pytest.approx((est, est - half, est + half, dof))
+
+
+def test_additive_keys_add_up(pair: Path):
+    ex = OracleExecutor(pair, ap_oracle(0.0), seed_noise=NOISE.get)
+    res = ablate_experiments(pair, "base", "variant", metrics=["full/AP"], seeds=[0, 1, 2], executor=ex,
+                             echo=lambda m: None)
+    assert res.keys == ["loss.focal.gamma", "training.lr"]
+    eff = res.effects[0]
+    assert eff.single["loss.focal.gamma"].mean == pytest.approx(0.05)
+    assert eff.single["training.lr"].mean == pytest.approx(-0.02)
+    assert eff.leave_one_out["loss.focal.gamma"].mean == pytest.approx(0.05)
+    assert eff.full.mean == pytest.approx(0.03)
+    assert eff.single["loss.focal.gamma"].method == "welch-t over seeds"
+    assert effect_word(eff.single["loss.focal.gamma"]) == "raises"
+    assert eff.interaction.mean == pytest.approx(0.0, abs=1e-12) and eff.adds_up is True
+    # arms: 2 reference arms with the seeds + add/drop per key; adding focal alone to base with seeds
+    # is its own record, BASE itself (no seeds) is not reused
+    assert len(set(res.arms.values())) == 6 and "base" not in res.arms.values()
+    cfg = yaml.safe_load((pair / res.arms["add:loss.focal.gamma"] / "config.yaml").read_text())
+    assert cfg["loss"]["focal"]["gamma"] == 0.5 and cfg["training"]["lr"] == 0.002 and cfg["seeds"] == [0, 1, 2]
+    summary = json.loads((pair / "_designs" / "ablate_base_variant.json").read_text())
+    assert summary["effects"][0]["adds_up"] is True
+    # resume: nothing is trained twice
+    again = OracleExecutor(pair, ap_oracle(0.0), seed_noise=NOISE.get)
+    ablate_experiments(pair, "base", "variant", metrics=["full/AP"], seeds=[0, 1, 2], executor=again,
+                       echo=lambda m: None)
+    assert again.trained == []
+
+
+def test_interacting_keys_do_not_add_up(pair: Path):
+    ex = OracleExecutor(pair, ap_oracle(0.10), seed_noise=NOISE.get)
+    eff = ablate_experiments(pair, "base", "variant", metrics=["full/AP"], seeds=[0, 1, 2], executor=ex,
+                             echo=lambda m: None).effects[0]
+    assert eff.full.mean == pytest.approx(0.13)
+    assert eff.leave_one_out["loss.focal.gamma"].mean == pytest.approx(0.15)   # focal with the lr change
+    assert eff.interaction.mean == pytest.approx(0.10)
+    assert eff.interaction.low > 0 and eff.adds_up is False
+
+
+def test_one_seed_reuses_base_and_variant_and_says_no_interval(pair: Path):
+    ex = OracleExecutor(pair, ap_oracle(0.0))
+    res = ablate_experiments(pair, "base", "variant", metrics=["train/loss"], executor=ex, echo=lambda m: None)
+    assert res.arms["base"] == "base" and res.arms["variant"] == "variant"
+    eff = res.effects[0]
+    assert eff.single["loss.focal.gamma"].mean == pytest.approx(0.05)   # the fake logs train/loss = oracle value
+    assert effect_word(eff.single["loss.focal.gamma"]) == "no interval" and eff.adds_up is None
+
+
+def test_ablate_refuses_bad_input(pair: Path):
+    ex = OracleExecutor(pair, ap_oracle(0.0))
+    with pytest.raises(DesignError, match="unknown metric 'APP'"):
+        ablate_experiments(pair, "base", "variant", metrics=["full/APP"], executor=ex)
+    make_record(pair, "base_seed", ["training.seed=4"])
+    with pytest.raises(DesignError, match="nothing to ablate"):
+        ablate_experiments(pair, "base", "base_seed", executor=ex)
+    assert ex.trained == []

@@ -1,0 +1,105 @@
+"""The small-object matrix on a miniature plan: records with seeds, resume, results with intervals."""
+
+import json
+from dataclasses import replace
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from evdet.cli import app
+from evdet.experiments.matrix import (BASELINE_ID, PLANS, MatrixError, filter_effect, make_plan, record_commands,
+                                      run_matrix)
+from evdet.experiments.run_config import load_run_config
+
+pytestmark = pytest.mark.slow
+
+
+def _mini_plan():
+    plan = make_plan("cpu", seeds=[0, 1], max_steps=2, variants=["resolution_first"])
+    return replace(plan, sensor_hw=(144, 256), sequences=3, duration_s=1.6, preprocess_workers=1)
+
+
+@pytest.fixture(scope="module")
+def matrix_dir(tmp_path_factory):
+    torch.set_num_threads(1)
+    work = tmp_path_factory.mktemp("matrix")
+    messages = []
+    path = run_matrix(_mini_plan(), work / "work", work / "out", one_command="evdet exp matrix (test)",
+                      echo=messages.append, progress=False)
+    return work, path, messages
+
+
+def test_records_have_seeds_and_the_variant_changes_only_its_input(matrix_dir):
+    work, _, _ = matrix_dir
+    root = work / "work" / "experiments"
+    base = load_run_config([root / BASELINE_ID / "config.yaml"], use_default=False)
+    res = load_run_config([root / "resolution_first" / "config.yaml"], use_default=False)
+    assert base.seeds == res.seeds == (0, 1)
+    assert base.model == res.model and base.loss == res.loss and base.training == res.training
+    assert base.data.root.endswith("input") and res.data.root.endswith("input_full")
+    for exp_id, hw in ((BASELINE_ID, [72, 128]), ("resolution_first", [144, 256])):
+        results = json.loads((root / exp_id / "results.json").read_text())
+        assert results["status"] == "completed" and results["seeds"] == [0, 1]
+        assert {r["status"] for r in results["runs"].values()} == {"completed"}
+        assert set(results["protocols"]) == {"prophesee", "full"}
+        assert results["protocols"]["full"]["fingerprint"]["resolution"] == hw
+
+
+def test_results_table_and_report(matrix_dir):
+    work, path, _ = matrix_dir
+    text = path.read_text()
+    assert "| `baseline_3scale` |" in text and "| `resolution_first` |" in text
+    assert "2/2" in text                                   # seeds done / planned
+    assert "What the Prophesee filter hides" in text
+    summary = json.loads((work / "out" / "results.json").read_text())
+    row = next(r for r in summary["rows"] if r["id"] == "resolution_first")
+    delta = row["protocols"]["full"]["delta_small"]
+    assert delta["method"].startswith("welch")             # two seeds each side: Welch over seeds
+    assert (work / "out" / "report.html").exists() and (work / "out" / "preview.png").exists()
+
+
+def test_rerun_skips_finished_work(matrix_dir):
+    work, _, _ = matrix_dir
+    messages = []
+    run_matrix(_mini_plan(), work / "work", work / "out", one_command="x", echo=messages.append, progress=False)
+    assert any("already generated" in m for m in messages)
+    assert not any("training" in m for m in messages)
+
+
+def test_work_folder_of_another_plan_is_refused(matrix_dir):
+    work, _, _ = matrix_dir
+    with pytest.raises(MatrixError, match="max_steps"):
+        run_matrix(replace(_mini_plan(), max_steps=3), work / "work", work / "out", one_command="x",
+                   echo=lambda m: None, progress=False)
+
+
+def test_filter_effect_counts_match_the_filter_rule(matrix_dir):
+    import numpy as np
+
+    from evdet.evaluation.dataset import load_ground_truth
+    work, _, _ = matrix_dir
+    pre = work / "work" / "input"
+    names = ["pedestrian", "car", "bicycle", "bus", "motorbike", "truck", "tram", "wheelchair"]
+    effect = filter_effect(pre, "stacked_histogram_dt=50_nbins=10", names)
+    boxes = np.concatenate([t.boxes for t in load_ground_truth(pre, "val", "stacked_histogram_dt=50_nbins=10").values()])
+    boxes = boxes[boxes["t"] > 500_000]
+    # the Prophesee rule at 128 px width: diag 60 * 128 / 1280 = 6 px, side 2 px, written out here
+    small = (boxes["w"] ** 2 + boxes["h"] ** 2 < 6.0 ** 2) | (boxes["w"] < 2.0) | (boxes["h"] < 2.0)
+    assert effect["all"]["boxes"] == boxes.size and effect["all"]["removed"] == int(small.sum())
+    ped = boxes["class_id"] == 0
+    assert effect["pedestrian"]["removed"] == int((small & ped).sum())
+
+
+def test_plan_errors_and_commands():
+    with pytest.raises(MatrixError, match="unknown matrix plan"):
+        make_plan("tpu")
+    with pytest.raises(MatrixError, match="unknown variant"):
+        make_plan("cpu", variants=["8scale"])
+    plan = make_plan("gpu")
+    assert plan.input_hw == (360, 640) and len(plan.variants) == 6 and plan.seeds == (0, 1, 2)
+    cmds = record_commands(PLANS["cpu"], __import__("pathlib").Path("w"))
+    assert "--seeds 0,1,2" in cmds[BASELINE_ID] and "model.patch_size=2" in cmds["patch2_4scale"]
+    assert "loss.size_aware.tau_px2=256" in cmds["3scale_sizeaware"]
+    bad = CliRunner().invoke(app, ["exp", "matrix", "--plan", "tpu"])
+    assert bad.exit_code == 1 and "unknown matrix plan" in bad.output
