@@ -111,13 +111,17 @@ def main() -> None:
             generate_dataset(tmp / "raw", sequences=3, duration_s=1.6, resolution=(72, 128), seed=0, progress=False)
             preprocess_dataset(tmp / "raw", tmp / "pre", downsample="none", workers=1, progress=False)
             trials = 4
+            load_one = os.getloadavg()[0]
             one = sweep_wall_time(1, trials, tmp, tmp / "pre")
+            load_two = os.getloadavg()[0]
             two = sweep_wall_time(2, trials, tmp, tmp / "pre")
+            # other work shares the cores: the 1-minute load average before each measurement says how much
             out["sweep"] = {"trials": trials, "trial": "nano, 128x72, 4 steps, no validation",
                             "one_worker_s": round(one, 1), "two_workers_s": round(two, 1),
-                            "speedup": round(one / two, 2)}
+                            "speedup": round(one / two, 2), "load_avg_before": [round(load_one, 1),
+                                                                                round(load_two, 1)]}
             print(f"sweep of {trials} tiny trials: 1 worker {one:.1f} s, 2 workers {two:.1f} s "
-                  f"({one / two:.2f}x)")
+                  f"({one / two:.2f}x; load average before: {load_one:.1f}, {load_two:.1f})")
     (HERE / "bench_bisect.json").write_text(json.dumps(out, indent=2) + "\n")
 
 

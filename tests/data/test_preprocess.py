@@ -691,7 +691,8 @@ def test_killing_the_main_process_alone_kills_its_workers_and_reruns_lose_nothin
     assert not list(dst.glob("*/*.tmp")) and not (dst / ".preprocess.lock").exists()
 
 
-@pytest.mark.parametrize("damage", ["truncated h5", "no manifest", "missing timestamps", "corrupt labels"])
+@pytest.mark.parametrize("damage", ["truncated h5", "unwritten chunks, no manifest", "missing timestamps",
+                                    "corrupt labels"])
 def test_a_damaged_finished_folder_is_redone_not_trusted(small_raw, small_pre, tmp_path, damage):
     raw, _ = small_raw
     dst = tmp_path / "pre"
@@ -701,8 +702,13 @@ def test_a_damaged_finished_folder_is_redone_not_trusted(small_raw, small_pre, t
     if damage == "truncated h5":          # what a killed writer leaves behind
         data = h5.read_bytes()
         h5.write_bytes(data[: len(data) // 2])
-    elif damage == "no manifest":         # e.g. a folder from an interrupted or older run
+    elif damage == "unwritten chunks, no manifest":     # an older evdet killed while writing
         (seq / "manifest.json").unlink()
+        with h5py.File(h5, "r+") as fh:                 # the last representations never written
+            data = fh["data"][:]
+            del fh["data"]
+            fh.create_dataset("data", shape=data.shape, dtype=data.dtype, chunks=(1, *data.shape[1:]))
+            fh["data"][:-3] = data[:-3]
     elif damage == "corrupt labels":      # same size, a byte changed: the zip CRC no longer matches
         npz = seq / "labels_v2" / "labels.npz"
         data = bytearray(npz.read_bytes())
@@ -713,6 +719,24 @@ def test_a_damaged_finished_folder_is_redone_not_trusted(small_raw, small_pre, t
     summary = preprocess_dataset(raw, dst, workers=1, progress=False)
     assert (summary["done"], summary["skipped"]) == (1, 1)
     assert summary["redone"] == 1
+    assert_same_output(dst, small_pre[0])
+
+
+def test_a_whole_folder_without_manifest_is_checked_and_kept(small_raw, small_pre, tmp_path):
+    """Folders written before manifests existed are kept after a full check, not recomputed."""
+    raw, _ = small_raw
+    dst = tmp_path / "pre"
+    preprocess_dataset(raw, dst, workers=1, progress=False)
+    seq = dst / "val" / "val_seq"
+    (seq / "manifest.json").unlink()
+    h5 = seq / "event_representations_v2" / REPR / "event_representations.h5"
+    before = h5.stat().st_mtime_ns
+    summary = preprocess_dataset(raw, dst, workers=1, progress=False)
+    assert (summary["done"], summary["skipped"], summary["redone"]) == (0, 2, 0)
+    assert h5.stat().st_mtime_ns == before
+    manifest = json.loads((seq / "manifest.json").read_text())
+    assert manifest["counts"] == {"reprs": len(expected_window_ends()), "label_frames": len(FRAME_T),
+                                  "labels_kept": 2 * len(FRAME_T)}
     assert_same_output(dst, small_pre[0])
 
 
@@ -754,6 +778,12 @@ def test_survivors_of_a_killed_run_are_waited_for_or_named(small_raw, tmp_path):
         stray.kill()
         stray.wait()
     with OutputLock(dst, survivor_wait_s=0.2) as lock:                      # now it is gone
+        assert lock.path.read_text().split() == [str(os.getpid())]
+    (dst / ".preprocess.lock").write_text("")           # created, its pid not yet written
+    with pytest.raises(PreprocessError, match="another run is starting"):
+        OutputLock(dst).__enter__()
+    os.utime(dst / ".preprocess.lock", (0, 0))          # an empty lock from long ago is stale
+    with OutputLock(dst) as lock:
         assert lock.path.read_text().split() == [str(os.getpid())]
 
 

@@ -77,3 +77,18 @@ def test_scoring_difference_evaluates_both_conventions(trained: Path, tiny_pre: 
         row = diff["prophesee"][metric]
         assert row["class"] == by_class["prophesee"].metrics[metric]
         assert row["obj_x_cls"] == by_obj.metrics[metric]
+
+
+def test_scoring_diff_cli_prints_both_conventions(trained: Path, tiny_pre: Path):
+    from typer.testing import CliRunner
+
+    from evdet.cli import app
+
+    (ckpt,) = list(trained.rglob("checkpoints/last.ckpt"))
+    r = CliRunner().invoke(app, ["scoring-diff", str(ckpt), "--data", str(tiny_pre), "--protocol", "prophesee"],
+                           env={"COLUMNS": "250", "NO_COLOR": "1"})
+    assert r.exit_code == 0, r.output
+    rows = [line.split("│") for line in r.output.splitlines() if "prophesee" in line and "│" in line]
+    assert {cells[2].strip() for cells in rows} >= {"AP", "AP50", "AP75"}
+    r = CliRunner().invoke(app, ["scoring-diff", str(ckpt), "--data", str(tiny_pre), "--protocol", "coco"])
+    assert r.exit_code == 1 and "unknown evaluation protocol 'coco'" in r.output

@@ -103,3 +103,64 @@ def test_ablate_refuses_bad_input(pair: Path):
     with pytest.raises(DesignError, match="nothing to ablate"):
         ablate_experiments(pair, "base", "base_seed", executor=ex)
     assert ex.trained == []
+
+
+QUEUE_WORKER = """
+import json, sys
+sys.path.insert(0, {tests!r})
+from functools import partial
+from pathlib import Path
+from design_fixtures import fake_train
+from evdet.experiments.ablate import ablate_experiments
+from evdet.experiments.queue import QueueExecutor
+root = Path({root!r})
+ex = QueueExecutor(root, {storage!r}, "evdet-abl", {{"design": "ablate"}}, poll_s=0.1, echo=lambda m: None,
+                   run_fn=partial(fake_train, sleep_s=0.8))
+res = ablate_experiments(root, "base", "variant", metrics=["full/AP"], executor=ex, echo=lambda m: None)
+print("RESULT", json.dumps({{k: d.mean for k, d in res.effects[0].single.items()}}), flush=True)
+"""
+
+
+def test_ablation_matrix_spreads_over_queue_workers(pair: Path, tmp_path: Path):
+    import os
+    import subprocess
+    import sys
+
+    import optuna
+
+    from evdet.experiments.queue import open_storage
+
+    storage = f"sqlite:///{tmp_path / 'queue.db'}"
+    code = QUEUE_WORKER.format(tests=str(Path(__file__).parent), root=str(pair), storage=storage)
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}) for _ in range(2)]
+    outs = [p.communicate(timeout=180)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    # both workers report the same effects, equal to the oracle's (quadratic_ap of the fake trainer)
+    results = [json.loads(next(line for line in o.splitlines() if line.startswith("RESULT"))[7:]) for o in outs]
+    assert results[0] == results[1]
+    assert results[0]["loss.focal.gamma"] == pytest.approx(0.1 * 0.5 ** 2)          # gamma 0 -> 0.5
+    assert results[0]["training.lr"] == pytest.approx(0.0, abs=1e-12)   # 2e-3 and 4e-3 lie symmetric to the optimum
+    study = optuna.load_study(study_name="evdet-abl", storage=open_storage(storage))
+    done = [t.user_attrs["exp_id"] for t in study.trials if t.state.name == "COMPLETE"]
+    # base, variant, 2 add, 2 drop (drop arms keep VARIANT's seed 7, so they differ from the add arms): each once
+    assert len(done) == len(set(done)) == 6
+    pids = {json.loads((pair / i / "results.json").read_text())["worker_pid"] for i in done}
+    assert pids == {p.pid for p in procs}                  # the matrix was shared
+
+
+def test_ablate_cli_prints_effects_of_finished_arms(pair: Path):
+    from typer.testing import CliRunner
+
+    from evdet.cli import app
+
+    ablate_experiments(pair, "base", "variant", metrics=["full/AP"], seeds=[0, 1, 2],
+                       executor=OracleExecutor(pair, ap_oracle(0.10), seed_noise=NOISE.get), echo=lambda m: None)
+    r = CliRunner().invoke(app, ["exp", "ablate", "base", "variant", "--seeds", "0,1,2", "-m", "full/AP",
+                                 "--root", str(pair)])
+    assert r.exit_code == 0, r.output
+    assert "0 to train" in r.output and "training " not in r.output          # everything reused
+    assert "loss.focal.gamma" in r.output and "+0.0500 [" in r.output and "raises" in r.output
+    assert "the keys interact" in r.output
+    r = CliRunner().invoke(app, ["exp", "ablate", "base", "variant", "--seeds", "0,x", "--root", str(pair)])
+    assert r.exit_code == 1 and "--seeds '0,x'" in r.output

@@ -138,3 +138,20 @@ def test_bisect_refuses_bad_input(good_bad: Path, tmp_path: Path):
         bisect_experiments(root, "good", "bad", "train/loss", "min", threshold=10.0, executor=ex,
                            echo=lambda m: None)
     assert ex.trained == ["good", "bad"]           # every error before any probe was trained
+
+
+def test_bisect_through_the_queue_finds_the_same_culprit(good_bad: Path, tmp_path: Path):
+    from evdet.experiments.queue import QueueExecutor
+    from evdet.experiments.records import load_experiment
+
+    def train_one(root, exp_id):
+        OracleExecutor(root, loss_oracle).run([exp_id])
+        return load_experiment(root, exp_id)
+
+    ex = QueueExecutor(good_bad, f"sqlite:///{tmp_path / 'q.db'}", "evdet-bisect", {"design": "bisect"},
+                       metric="train/loss", poll_s=0.05, echo=lambda m: None, run_fn=train_one)
+    res = bisect_experiments(good_bad, "good", "bad", "train/loss", "min", executor=ex, echo=lambda m: None)
+    assert res.culprit == ["loss.iou_weight"]
+    # every probe of a round is a fixed trial (parallel delta debugging), each record trained once
+    done = [t.user_attrs["exp_id"] for t in ex.study.trials if t.state.name == "COMPLETE"]
+    assert len(done) == len(set(done)) == len(res.trained)

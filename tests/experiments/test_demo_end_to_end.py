@@ -38,9 +38,20 @@ def test_demo_writes_two_completed_records_and_a_report(demo_dir):
             assert block["fingerprint"]["resolution"] == [72, 128]
             assert len(block["fingerprint"]["digest"]) == 40
     variant = load_run_config([out / "experiments" / VARIANT_ID / "config.yaml"], use_default=False)
-    assert variant.model.in_stages == (1, 2, 3, 4) and variant.loss.size_aware.alpha == 2.5
-    assert variant.data == load_run_config([out / "experiments" / BASELINE_ID / "config.yaml"],
-                                           use_default=False).data   # one change set: model + loss only
+    baseline = load_run_config([out / "experiments" / BASELINE_ID / "config.yaml"], use_default=False)
+    assert variant.loss.size_aware.alpha == 2.5 and variant.loss.size_aware.tau_px2 == 256
+    assert variant.data == baseline.data and variant.model == baseline.model   # one change: the loss
+
+
+def test_demo_report_leads_with_small_road_users_and_says_its_verdicts(demo_dir):
+    out, report, messages = demo_dir
+    html = report.read_text()
+    lead = html.find("Small road users")
+    assert 0 < lead < html.find("<h2>", html.find("</section>"))      # before every report section
+    assert "What the Prophesee filter hides" in html[:html.find("</section>")]
+    verdicts = [m for m in messages if m.strip().startswith(f"{VARIANT_ID}:")]
+    assert verdicts and verdicts[0].split(":", 1)[1].strip() in ("supported", "rejected", "inconclusive")
+    assert any("full/small_AP" in m and VARIANT_ID in m for m in messages)   # one line per criterion
 
 
 def test_demo_resumes_without_redoing_work(demo_dir):

@@ -19,7 +19,7 @@ from design_fixtures import fake_train, make_record, quadratic_ap
 from evdet.experiments.designs import DesignError
 from evdet.experiments.queue import QueueError, open_storage
 from evdet.experiments.sweep import (SpaceError, SweepSettings, load_space, logged_key, plot_sweep,
-                                     pruning_callback, run_sweep, sweep_summary)
+                                     pruning_callback, run_sweep, sweep_report_html)
 
 TESTS_DIR = Path(__file__).parent
 SPACE = """\
@@ -53,7 +53,8 @@ def write_space(tmp_path: Path, text: str) -> Path:
 
 
 @pytest.mark.parametrize("text, message", [
-    ("params:\n  training.lrr: {low: 0.1, high: 0.2}\n", "params.training.lrr: unknown config key; did you mean training.lr"),
+    ("params:\n  training.lrr: {low: 0.1, high: 0.2}\n",
+     "params.training.lrr: unknown config key; did you mean training.lr"),
     ("params:\n  training.lr: {low: 0.2, high: 0.1}\n", "impossible range, low 0.2 must be below high 0.1"),
     ("params:\n  training.lr: {low: 0.0, high: 0.1, log: true}\n", "log range needs low > 0"),
     ("params:\n  data.batch_size: {low: 2, high: 4, step: 8}\n", "step 8: must be > 0 and at most high - low"),
@@ -120,10 +121,12 @@ def test_sweep_in_process_makes_records_and_summary(sweep_root: Path, tmp_path: 
     # running the same command again: the budget is spent, nothing more is trained
     again = run_sweep(sweep_root, settings(sweep_root, trials=5), run_fn=fake_train, echo=lambda m: None)
     assert again["counts"] == {"COMPLETE": 5}
-    pngs = plot_sweep(optuna.load_study(study_name="s1", storage=f"sqlite:///{tmp_path / 'sweeps.db'}"),
-                      tmp_path / "plots")
+    study = optuna.load_study(study_name="s1", storage=f"sqlite:///{tmp_path / 'sweeps.db'}")
+    pngs = plot_sweep(study, tmp_path / "plots")
     assert set(pngs) == {"history", "importances"}
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs.values())
+    section = sweep_report_html(study)
+    assert best["exp_id"] in section and section.count("data:image/png;base64,") == 2
 
 
 WORKER = """

@@ -113,3 +113,30 @@ def test_configs_round_trip_through_plain_dicts(tiny_cfgs):
         assert config_from_dict(cls, asdict(cfg)) == cfg
     with pytest.raises(ValueError, match="DataConfig: unknown field"):
         config_from_dict(DataConfig, {"roots": "x"})
+
+
+def test_checkpoint_round_trip_of_stream_states_and_rng(tiny_cfgs):
+    import random
+
+    module = make_module(tiny_cfgs)
+    with torch.no_grad():
+        for batch in stream_batches(tiny_cfgs, 2):
+            module.advance_streams(batch, module.train_states, None)
+    torch.manual_seed(5)
+    np.random.seed(5)
+    random.seed(5)
+    ckpt = {}
+    module.on_save_checkpoint(ckpt)
+    expected = (torch.rand(3), np.random.rand(3), random.random())
+    resumed = make_module(tiny_cfgs, seed=1)
+    resumed.on_load_checkpoint(ckpt)
+    torch.rand(7), np.random.rand(7), random.random()     # loader set-up between load and the first step
+    resumed.on_train_batch_start(None, 0)
+    got = (torch.rand(3), np.random.rand(3), random.random())
+    assert torch.equal(got[0], expected[0]) and np.array_equal(got[1], expected[1]) and got[2] == expected[2]
+    saved, restored = module.train_states, resumed.train_states
+    assert len(restored) == len(saved) == 2
+    for slot in (0, 1):
+        for (h0, c0), (h1, c1) in zip(saved.gather([slot], [False], torch.device("cpu")),
+                                      restored.gather([slot], [False], torch.device("cpu"))):
+            assert torch.equal(h0, h1) and torch.equal(c0, c1) and h0.abs().sum() > 0

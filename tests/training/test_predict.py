@@ -58,3 +58,36 @@ def test_max_sequences_and_all_reprs(tiny_cfgs, tiny_root):
     assert names == ["seq_val_0"]
     assert set(dts[0]["t"].tolist()) <= {(r + 1) * 50_000 for r in range(8)}
     assert module.training  # the caller's mode is restored
+
+
+def test_predict_command_writes_the_library_predictions(tiny_cfgs, tmp_path):
+    from typer.testing import CliRunner
+
+    from evdet.cli import app
+    from evdet.data.labels import load_labels
+    from evdet.events import make_events, write_events_h5
+    from evdet.training.predict import predict_recording
+
+    data, model, loss, train = tiny_cfgs
+    model = dataclasses.replace(model, head=HeadConfig(conf_threshold=0.0, max_detections=5))
+    torch.manual_seed(2)
+    module = DetectionModule(data, model, loss, train, 2, (64, 96), 4, ("car", "pedestrian")).eval()
+    ckpt = tmp_path / "m.ckpt"
+    torch.save({"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams)}, ckpt)
+    rng = np.random.default_rng(0)
+    n = 3000
+    events = make_events(np.sort(rng.integers(0, 200_000, n)), rng.integers(0, 96, n), rng.integers(0, 64, n),
+                         rng.integers(0, 2, n), source="test", height=64, width=96)
+    recording = tmp_path / "street_td.h5"
+    write_events_h5(recording, events, 64, 96)
+    result = CliRunner().invoke(app, ["predict", str(ckpt), str(recording), "--out", str(tmp_path / "out"),
+                                      "--panels", "2"])
+    assert result.exit_code == 0, result.output
+    expected, info = predict_recording(module, recording, progress=False, device="cpu")
+    assert info["windows"] == 3 and info["class_names"] == ["car", "pedestrian"]
+    got = load_labels(tmp_path / "out" / "street_bbox.npy")
+    assert got.size == expected.size == 3 * 5
+    np.testing.assert_allclose(got["x"], expected["x"], atol=1e-4)
+    np.testing.assert_array_equal(got["t"], expected["t"])
+    assert (tmp_path / "out" / "street_strip.png").stat().st_size > 0
+    assert f"3 windows, 15 detections -> {tmp_path / 'out' / 'street_bbox.npy'}" in result.output

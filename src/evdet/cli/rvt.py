@@ -1,4 +1,4 @@
-"""``evdet import-rvt``: RVT checkpoints into evdet checkpoints."""
+"""``evdet import-rvt`` (RVT checkpoints into evdet checkpoints) and ``evdet scoring-diff`` (RVT vs YOLOX scoring)."""
 
 from __future__ import annotations
 
@@ -39,3 +39,36 @@ def import_rvt(
                f"{s['params'] / 1e6:.3f} M parameters")
     typer.echo(f"wrote {dst} (input {w}x{h}, partition split {s['partition_split']}, "
                f"representation {s['representation']})")
+
+
+@app.command("scoring-diff")
+def scoring_diff(
+    ckpt: Path = typer.Argument(..., help="evdet checkpoint (trained, or written by import-rvt)."),
+    data: Path = typer.Option(..., "--data", help="Preprocessed dataset root."),
+    split: str = typer.Option("val", "--split", help="Split to evaluate."),
+    protocols: str = typer.Option("prophesee,full", "--protocol", help="Comma-separated protocols."),
+    max_sequences: Optional[int] = typer.Option(None, "--max-sequences", help="Only the first N sequences."),
+) -> None:
+    """How far RVT's scoring (rank by class confidence) and YOLOX's (obj x cls) differ on a checkpoint:
+    one prediction pass, both evaluations, metric by metric."""
+    from rich.table import Table
+
+    from evdet.cli.common import console
+    from evdet.evaluation.run import scoring_difference
+
+    try:
+        diff = scoring_difference(ckpt, data, split, protocols=tuple(p for p in protocols.split(",") if p),
+                                  max_sequences=max_sequences)
+    except (FileNotFoundError, ValueError, KeyError) as err:
+        fail(str(err))
+
+    def fmt(v, signed=False):
+        return "-" if v is None else (f"{v:+.4f}" if signed else f"{v:.4f}")
+
+    table = Table(title=f"{ckpt} on {data}/{split}: scoring class (RVT) vs obj_x_cls (YOLOX)")
+    for col in ("protocol", "metric", "class", "obj_x_cls", "class - obj_x_cls"):
+        table.add_column(col, justify="left" if col in ("protocol", "metric") else "right")
+    for protocol, rows in diff.items():
+        for metric, r in rows.items():
+            table.add_row(protocol, metric, fmt(r["class"]), fmt(r["obj_x_cls"]), fmt(r["delta"], True))
+    console().print(table)

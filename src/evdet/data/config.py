@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Optional
 
 
 @dataclass(frozen=True)
@@ -29,3 +29,11 @@ class DataConfig:
     num_workers: int = 2
     class_map: str = "auto"                 # "auto" = the dataset's dataset.yaml, else etram / gen1 / gen4
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    label_fraction: float = 1.0             # share of the train split's labels used (evdet.data.label_subset)
+    label_fraction_by: Literal["frames", "sequences"] = "frames"
+    label_seed: Optional[int] = None        # seed of that choice; None = the run seed (training.seed)
+
+    def __post_init__(self) -> None:
+        from evdet.data.label_subset import check_label_fraction
+
+        check_label_fraction(self.label_fraction, self.label_fraction_by)

@@ -5,6 +5,8 @@ Batch (``dict``; every loader of this module yields this)::
     frames      float32 (B, T, C, H, W)   representation counts (augmented in training)
     targets     list (B) of list (T) of float32 Tensor (n, 5): class_id, cx, cy, w, h, input pixels
     label_mask  bool (B, T)     step has a label frame (loss / predictions only there)
+    unlabelled_mask bool (B, T) step has a label frame whose labels are withheld (``data.label_fraction``;
+                                no boxes in targets, no supervised loss; pseudo-labels may go there)
     is_first    bool (B,)       reset the recurrent state before this item
     seq_names   list[str] (B)   "" for padding items
     t_us        int64 (B, T)    end time of each representation, -1 on padding steps
@@ -54,13 +56,20 @@ class SequenceMeta:
 class SequenceStore:
     """Opens ``PreprocessedSequence`` objects lazily, once per process (workers reopen them)."""
 
-    def __init__(self, paths: list[str], representation: str):
+    def __init__(self, paths: list[str], representation: str, withheld_reprs: Optional[list[np.ndarray]] = None):
         self.paths = list(paths)
         self.representation = representation
+        # per sequence, representation indices whose label frame is withheld (evdet.data.label_subset)
+        self.withheld = [frozenset(np.asarray(w).tolist()) for w in withheld_reprs] if withheld_reprs else None
         self._open: dict[int, Any] = {}
 
     def __getstate__(self) -> dict:
-        return {"paths": self.paths, "representation": self.representation, "_open": {}}
+        return {"paths": self.paths, "representation": self.representation, "withheld": self.withheld,
+                "_open": {}}
+
+    def is_withheld(self, index: int, repr_idx: int) -> bool:
+        """True when the label frame at representation ``repr_idx`` of sequence ``index`` is withheld."""
+        return self.withheld is not None and repr_idx in self.withheld[index]
 
     def get(self, index: int):
         """The sequence object of index (opened on first use in this process)."""
@@ -94,6 +103,7 @@ def load_window(
     t_steps = window.length
     frames = torch.zeros((t_steps, channels, height, width), dtype=torch.float32)
     label_mask = torch.zeros(t_steps, dtype=torch.bool)
+    unlabelled_mask = torch.zeros(t_steps, dtype=torch.bool)
     t_us = torch.full((t_steps,), -1, dtype=torch.int64)
     targets = [torch.zeros((0, 5), dtype=torch.float32) for _ in range(t_steps)]
     name = ""
@@ -109,10 +119,13 @@ def load_window(
             boxes = seq.labels_at_repr(r)
             if boxes is None:
                 continue
+            if store.is_withheld(window.seq_index, r):
+                unlabelled_mask[step] = True   # the boxes are never handed to training
+                continue
             label_mask[step] = True
             targets[step] = boxes_to_targets(boxes, params, height, width)
-    return {"frames": frames, "targets": targets, "label_mask": label_mask, "is_first": window.is_first,
-            "seq_name": name, "t_us": t_us}
+    return {"frames": frames, "targets": targets, "label_mask": label_mask, "unlabelled_mask": unlabelled_mask,
+            "is_first": window.is_first, "seq_name": name, "t_us": t_us}
 
 
 def boxes_to_targets(boxes: np.ndarray, params: AugmentParams, height: int, width: int) -> torch.Tensor:
@@ -131,6 +144,7 @@ def collate_items(items: list[dict], slots: Optional[list[int]] = None) -> dict:
         "frames": torch.stack([it["frames"] for it in items]),
         "targets": [it["targets"] for it in items],
         "label_mask": torch.stack([it["label_mask"] for it in items]),
+        "unlabelled_mask": torch.stack([it["unlabelled_mask"] for it in items]),
         "is_first": torch.tensor([bool(it["is_first"]) for it in items], dtype=torch.bool),
         "seq_names": [it["seq_name"] for it in items],
         "t_us": torch.stack([it["t_us"] for it in items]),
@@ -367,6 +381,7 @@ class EventDataModule(L.LightningDataModule):
         self.train_split, self.val_split = train_split, val_split
         self._meta: dict[str, list[SequenceMeta]] = {}
         self._frame_shape: Optional[tuple[int, int, int]] = None
+        self._withheld: Optional[list[np.ndarray]] = None
 
     # ---- facts about the data (usable before the Trainer exists) ----
     def split_meta(self, split: str) -> list[SequenceMeta]:
@@ -388,6 +403,21 @@ class EventDataModule(L.LightningDataModule):
             seq = PreprocessedSequence(Path(first.path), representation=self.cfg.representation)
             self._frame_shape = (int(seq.channels), int(seq.height), int(seq.width))
         return self._frame_shape
+
+    def withheld_reprs(self) -> Optional[list[np.ndarray]]:
+        """Per train sequence, the representation indices whose labels are withheld (None: all labels used)."""
+        if self.cfg.label_fraction >= 1.0:
+            return None
+        if self._withheld is None:
+            from evdet.data.label_subset import select_kept_frames
+
+            meta = self.split_meta(self.train_split)
+            seed = self.seed if self.cfg.label_seed is None else self.cfg.label_seed
+            kept = select_kept_frames([m.label_repr_idx.size for m in meta], self.cfg.label_fraction,
+                                      self.cfg.label_fraction_by, seed,
+                                      source=str(Path(self.cfg.root) / self.train_split))
+            self._withheld = [m.label_repr_idx[~k] for m, k in zip(meta, kept)]
+        return self._withheld
 
     @property
     def input_hw(self) -> tuple[int, int]:
@@ -419,8 +449,9 @@ class EventDataModule(L.LightningDataModule):
         meta = self.split_meta(split)
         rank, world = self._rank_world()
         groups = math.gcd(num_slots, self.cfg.num_workers) if self.cfg.num_workers > 0 else 1
+        withheld = self.withheld_reprs() if train else None
         ds = StreamDataset(
-            SequenceStore([m.path for m in meta], self.cfg.representation), [m.num_reprs for m in meta],
+            SequenceStore([m.path for m in meta], self.cfg.representation, withheld), [m.num_reprs for m in meta],
             self.frame_shape, seq_len=self.cfg.seq_len, num_slots=num_slots, slot_offset=rank * num_slots,
             total_slots=num_slots * world, num_groups=max(1, groups), shuffle=train, seed=self.seed,
             augment=self.cfg.augment if train else None)
@@ -428,8 +459,11 @@ class EventDataModule(L.LightningDataModule):
 
     def _random_loader(self, batch_size: int) -> DataLoader:
         meta = self.split_meta(self.train_split)
-        ds = RandomWindowDataset(SequenceStore([m.path for m in meta], self.cfg.representation),
-                                 random_windows([m.label_repr_idx for m in meta], self.cfg.seq_len),
+        withheld = self.withheld_reprs()
+        labelled = [m.label_repr_idx if withheld is None else np.setdiff1d(m.label_repr_idx, w)
+                    for m, w in zip(meta, withheld or [None] * len(meta))]
+        ds = RandomWindowDataset(SequenceStore([m.path for m in meta], self.cfg.representation, withheld),
+                                 random_windows(labelled, self.cfg.seq_len),
                                  self.frame_shape, self.cfg.augment)
         if len(ds) == 0:
             raise ValueError(f"{Path(self.cfg.root) / self.train_split}: no label frames to sample")

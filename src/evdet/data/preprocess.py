@@ -28,8 +28,8 @@ from t = 0; the events are never loaded whole (the reference loads every timesta
 
 Resuming: a killed run (or one whose main process alone was killed: its workers die with it) is
 resumed by running it again. Finished sequences are skipped only if their manifest verifies
-(``preprocess_manifest.verify_sequence``); leftover ``.tmp`` folders and folders that fail the
-check are redone.
+(``preprocess_manifest.verify_sequence``; folders from before manifests only after a full check,
+``adopt_sequence``); leftover ``.tmp`` folders and folders that fail the check are redone.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ from evdet.data.preprocess_inputs import (
     raw_class_map,
     yaml_resolution,
 )
-from evdet.data.preprocess_manifest import IncompleteSequenceError, verify_sequence
+from evdet.data.preprocess_manifest import MANIFEST, IncompleteSequenceError, adopt_sequence, verify_sequence
 from evdet.data.preprocess_sequence import TMP_SUFFIX, SequenceTask, process_sequence
 from evdet.data.preprocess_windows import EventSource, EventWindows, representation_timestamps
 from evdet.data.preprocess_workers import OutputLock, run_tasks
@@ -135,7 +135,10 @@ def _convert(found, dst: Path, settings: dict, info: dict, num_classes: int, wor
         key = f"{split}/{name}"
         if out_dir.exists():
             try:
-                counts = verify_sequence(out_dir, repr_name, mode)
+                if (out_dir / MANIFEST).exists():
+                    counts = verify_sequence(out_dir, repr_name, mode)
+                else:                                    # written before manifests existed
+                    counts = adopt_sequence(out_dir, repr_name, mode)
             except IncompleteSequenceError:
                 _discard(out_dir)
                 info["sequences"].pop(key, None)

@@ -31,6 +31,7 @@ from evdet.utils.processes import process_alive
 LOCK_NAME = ".preprocess.lock"
 SURVIVOR_WAIT_S = 10.0       # how long a new run waits for the workers of a killed one to exit
 WATCHDOG_PERIOD_S = 0.25     # how often a worker checks that its parent is still there
+FRESH_LOCK_S = 5.0           # an empty lock file younger than this belongs to a run starting up
 _PR_SET_PDEATHSIG = 1
 
 
@@ -60,6 +61,9 @@ class OutputLock:
     def _check_previous_run(self) -> None:
         """Raise if the run named in the lock file still lives; wait for its stray workers."""
         pids = read_lock_pids(self.path)
+        if not pids and _age_s(self.path) < FRESH_LOCK_S:
+            raise PreprocessError(f"{self.path}: another run is starting to write into "
+                                  f"{self.path.parent}; wait for it")
         if pids and process_alive(pids[0]):
             raise PreprocessError(f"{self.path}: {self.path.parent} is being written by process "
                                   f"{pids[0]}; wait for it or remove the lock if that is wrong")
@@ -71,6 +75,13 @@ class OutputLock:
         if alive:
             raise PreprocessError(f"{self.path}: worker process(es) {alive} of an earlier, killed run "
                                   f"still write into {self.path.parent}; stop them or wait, then rerun")
+
+
+def _age_s(path: Path) -> float:
+    try:
+        return time.time() - path.stat().st_mtime
+    except OSError:
+        return float("inf")
 
 
 def read_lock_pids(path: Path) -> list[int]:

@@ -113,6 +113,16 @@ class PreprocessedSequence:
                              f"0:{self.num_reprs}")
         return np.asarray(self._dataset()[start:stop])
 
+    def all_written(self) -> bool:
+        """Whether every representation is stored in the file: all chunks allocated (HDF5 reads
+        chunks that were never written back as zeros, without error, so a writer killed midway
+        leaves a file that reads)."""
+        ds = self._dataset()
+        if ds.chunks is None:
+            return ds.id.get_storage_size() >= ds.size * ds.dtype.itemsize
+        expected = int(np.prod([-(-size // chunk) for size, chunk in zip(ds.shape, ds.chunks)]))
+        return ds.id.get_num_chunks() == expected
+
     def close(self) -> None:
         """Close the HDF5 file if this process opened it (it reopens on the next access)."""
         if self._h5 is not None and self._h5_pid == os.getpid():

@@ -30,6 +30,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from evdet.deploy.rewrite import rewrite_for_export
 from evdet.models.detector import Detector, padded_size
 from evdet.utils.atomic import atomic_path
 
@@ -60,17 +61,25 @@ class RecurrentStep(nn.Module):
     forward(frame (B, C, H, W), h1, c1, ..., h4, c4) -> (boxes, obj_logits, cls_logits, h1', c1', ...).
     Same computation as ``Detector.forward`` for a 4-D input with every item selected, written without
     its data-dependent selection so that ``torch.export`` can trace it.
+
+    Args:
+        detector: the trained detector (not modified).
+        input_hw: (height, width) of the unpadded input.
+        fast: trace ``evdet.deploy.rewrite.rewrite_for_export``'s copy (same function, faster graph
+            in ONNX Runtime) instead of the detector as written.
     """
 
-    def __init__(self, detector: Detector, input_hw: tuple[int, int]) -> None:
+    def __init__(self, detector: Detector, input_hw: tuple[int, int], fast: bool = True) -> None:
         super().__init__()
-        self.detector = detector
         self.input_hw = (int(input_hw[0]), int(input_hw[1]))
+        self.fast = fast
+        self.detector = rewrite_for_export(detector, self.input_hw) if fast else detector
 
     def forward(self, frame: Tensor, *states: Tensor) -> tuple[Tensor, ...]:
         det = self.detector
         pairs = [(states[i], states[i + 1]) for i in range(0, len(states), 2)]
-        features, new_states = det.backbone(det.pad_input(frame), pairs)
+        # the fast copy pads inside its first convolution
+        features, new_states = det.backbone(frame if self.fast else det.pad_input(frame), pairs)
         head = det.head(det.neck([features[s - 1] for s in det.in_stages]), self.input_hw)
         flat = [t for pair in new_states for t in pair]
         return (head.boxes, head.obj_logits, head.cls_logits, *flat)
@@ -118,7 +127,7 @@ def export_metadata(module, ckpt: str | Path, opset: int) -> dict[str, Any]:
 
 
 def export_onnx(ckpt: str | Path, out_path: str | Path, *, opset: int = DEFAULT_OPSET,
-                dynamic_batch: bool = True, verbose: bool = False) -> dict[str, Any]:
+                dynamic_batch: bool = True, fast: bool = True, verbose: bool = False) -> dict[str, Any]:
     """Export the checkpoint's detector as a one-step ONNX graph with explicit LSTM states (atomic write).
 
     Args:
@@ -127,23 +136,24 @@ def export_onnx(ckpt: str | Path, out_path: str | Path, *, opset: int = DEFAULT_
         opset: ONNX opset of the graph.
         dynamic_batch: batch dimension symbolic ("batch"); False fixes it to 1 (lets the runtime
             specialise shapes, e.g. for latency benchmarks).
+        fast: export the runtime-friendly form of the same function (``evdet.deploy.rewrite``).
         verbose: show the exporter's own progress output and warnings.
     Returns:
         The metadata stored in the file (see the module docstring), plus "path".
     """
     module = load_checkpoint_module(ckpt)
     return export_module_onnx(module, out_path, source=str(ckpt), opset=opset, dynamic_batch=dynamic_batch,
-                              verbose=verbose)
+                              fast=fast, verbose=verbose)
 
 
 def export_module_onnx(module, out_path: str | Path, *, source: str = "", opset: int = DEFAULT_OPSET,
-                       dynamic_batch: bool = True, verbose: bool = False) -> dict[str, Any]:
+                       dynamic_batch: bool = True, fast: bool = True, verbose: bool = False) -> dict[str, Any]:
     """Like ``export_onnx`` for a DetectionModule already in memory (``source`` names where it came from)."""
     import onnx
 
     module = module.eval().cpu()
-    meta = export_metadata(module, source, opset)
-    step = RecurrentStep(module.model, module.input_hw).eval()
+    meta = {**export_metadata(module, source, opset), "fast_graph": bool(fast)}
+    step = RecurrentStep(module.model, module.input_hw, fast=fast).eval()
     # batch 2 in the example: torch.export specialises a size-1 dimension to the constant 1
     batch = 2 if dynamic_batch else 1
     frame = torch.zeros(batch, module.in_channels, *module.input_hw)

@@ -18,13 +18,15 @@ from evdet.deploy.export import FORMAT_VERSION, HEAD_OUTPUTS, METADATA_KEY
 Optimization = Literal["disable", "basic", "extended", "all"]
 
 
-def session_options(threads: int = 2, optimization: Optimization = "all", spinning: bool = False):
+def session_options(threads: int = 2, optimization: Optimization = "all", spinning: bool = False,
+                    config: Optional[dict[str, str]] = None):
     """ONNX Runtime options for latency on a small shared CPU.
 
     Args:
         threads: intra-op threads (one inter-op thread, sequential execution).
         optimization: graph optimisation level; "all" adds layout (NCHWc) and fused kernels.
         spinning: let idle pool threads spin (fast on an idle machine, slow on a shared one).
+        config: further session config entries, e.g. {"session.set_denormal_as_zero": "1"}.
     """
     import onnxruntime as ort
 
@@ -41,6 +43,8 @@ def session_options(threads: int = 2, optimization: Optimization = "all", spinni
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     so.log_severity_level = 3
     so.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+    for key, value in (config or {}).items():
+        so.add_session_config_entry(key, value)
     return so
 
 
@@ -74,20 +78,20 @@ class OnnxDetector:
 
     Args:
         path: .onnx file written by ``evdet export onnx``.
-        threads, optimization, spinning: see ``session_options``.
+        threads, optimization, spinning, config: see ``session_options``.
     Raises:
         FileNotFoundError: no such file. ValueError: not an ONNX model, or one without evdet's metadata.
     """
 
     def __init__(self, path: str | Path, *, threads: int = 2, optimization: Optimization = "all",
-                 spinning: bool = False) -> None:
+                 spinning: bool = False, config: Optional[dict[str, str]] = None) -> None:
         import onnxruntime as ort
 
         self.path = Path(path)
         if not self.path.is_file():
             raise FileNotFoundError(f"{self.path}: ONNX model not found")
         try:
-            self.session = ort.InferenceSession(str(self.path), session_options(threads, optimization, spinning),
+            self.session = ort.InferenceSession(str(self.path), session_options(threads, optimization, spinning, config),
                                                 providers=["CPUExecutionProvider"])
         except Exception as err:  # onnxruntime raises its own Fail / InvalidProtobuf / InvalidGraph
             raise ValueError(f"{self.path}: not a loadable ONNX model ({type(err).__name__}: "

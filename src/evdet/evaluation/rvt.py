@@ -19,7 +19,8 @@ from evdet.data.classes import KNOWN_CLASS_MAPS
 _DEFAULT_MAPS = {2: "gen1", 3: "gen4", 8: "etram"}
 
 
-def resolve_class_names(choice: Optional[str | Sequence[str]], num_classes: int, source: str) -> tuple[tuple[str, ...], str]:
+def resolve_class_names(choice: Optional[str | Sequence[str]], num_classes: int,
+                        source: str) -> tuple[tuple[str, ...], str]:
     """(class names, class_map setting) for a checkpoint with ``num_classes`` classes.
 
     Args:

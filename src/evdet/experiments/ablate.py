@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from evdet.experiments.designs import (Arm, DesignError, Executor, LocalExecutor, RecordIndex, apply_keys,
-                                       changed_keys, check_metric, config_of, is_curve_metric, with_overrides,
-                                       curve_finals, write_design_summary)
+                                       changed_keys, check_metric, config_of, curve_finals, is_curve_metric,
+                                       record_state, with_overrides, write_design_summary)
 from evdet.experiments.intervals import (CONFIDENCE, METHOD_NONE, Difference, IntervalError,
                                          difference_interval, seed_values, welch_interval)
 from evdet.experiments.records import Experiment, load_experiment
@@ -237,8 +237,8 @@ def ablate_experiments(root: Path, base: str, variant: str, *, metrics: Optional
     command = f"evdet exp ablate {base} {variant}" + (f" --seeds {','.join(map(str, seeds))}" if seeds else "")
     ids = {role: index.ensure(Arm(a.exp_id, a.config, a.hypothesis, a.base, command)) for role, a in plan.items()}
     echo(f"ablate {base} -> {variant}: {len(keys)} changed keys, {len(set(ids.values()))} records "
-         f"({sum(load_experiment(root, i).state not in ('completed', 'failed') for i in set(ids.values()))} to train)")
-    before = {i for i in ids.values() if load_experiment(root, i).state in ("completed", "failed")}
+         f"({sum(record_state(root, i) not in ('completed', 'failed') for i in set(ids.values()))} to train)")
+    before = {i for i in ids.values() if record_state(root, i) in ("completed", "failed")}
     executor = executor or LocalExecutor(root, echo=echo)
     executor.run(list(dict.fromkeys(ids.values())))
     arms = {role: load_experiment(root, i) for role, i in ids.items()}

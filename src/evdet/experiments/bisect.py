@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Callable, Literal, Optional, Sequence
 
 from evdet.experiments.designs import (Arm, DesignError, Executor, LocalExecutor, RecordIndex, apply_keys,
-                                       changed_keys, check_metric, config_of, read_metric, write_design_summary)
+                                       changed_keys, check_metric, config_of, read_metric, record_state,
+                                       write_design_summary)
 from evdet.experiments.records import load_experiment
 
 Mode = Literal["max", "min"]
@@ -189,7 +190,7 @@ def bisect_experiments(root: Path, good: str, bad: str, metric: str, mode: Mode,
     def evaluate(subsets: list[list[str]], role: str = "probe", lazy: bool = False) -> list[Probe]:
         """Probes of ``subsets`` in order; ``lazy``: a sequential executor stops at the first bad one."""
         ids = [arm_id(s) for s in subsets]
-        before = {i for i in ids if load_experiment(root, i).state in ("completed", "failed")}
+        before = {i for i in ids if record_state(root, i) in ("completed", "failed")}
 
         def stop(exp_id: str) -> bool:
             return probe_of(exp_id, subsets[ids.index(exp_id)], role).bad
@@ -199,8 +200,7 @@ def bisect_experiments(root: Path, good: str, bad: str, metric: str, mode: Mode,
         for s, i in zip(subsets, ids):
             key = frozenset(s)
             if key not in cache:
-                exp = load_experiment(root, i)
-                if exp.state not in ("completed", "failed"):
+                if record_state(root, i) not in ("completed", "failed"):
                     break          # a sequential executor stopped before this one
                 cache[key] = probe_of(i, s, role)
                 result.probes.append(cache[key])
@@ -211,7 +211,7 @@ def bisect_experiments(root: Path, good: str, bad: str, metric: str, mode: Mode,
 
     # GOOD and BAD themselves (reused when finished)
     echo(f"bisect {good} -> {bad}: {len(keys)} changed keys, metric {metric} ({mode})")
-    pre_done = {i for i in (good, bad) if load_experiment(root, i).state in ("completed", "failed")}
+    pre_done = {i for i in (good, bad) if record_state(root, i) in ("completed", "failed")}
     executor.run([good, bad])
     result.trained += [i for i in (good, bad) if i not in pre_done]
     g_exp, b_exp = load_experiment(root, good), load_experiment(root, bad)

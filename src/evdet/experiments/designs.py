@@ -139,7 +139,7 @@ class RecordIndex:
         ids = self._by_digest.get(config_digest(tree), [])
         if not ids:
             return None
-        states = {i: load_experiment(self.root, i).state for i in ids}
+        states = {i: record_state(self.root, i) for i in ids}
         for wanted in ("completed", "failed", "running", "killed", "created"):
             for i in ids:
                 if states[i] == wanted:
@@ -157,7 +157,11 @@ class RecordIndex:
                               command=arm.command)
         except RecordError:
             # another worker created it meanwhile (same id, same config): reuse it; a different config
-            # under that id is a real clash
+            # under that id is a real clash. Its config.yaml may still be being written: wait for it.
+            for _ in range(50):
+                if (self.root / arm.exp_id / "config.yaml").exists():
+                    break
+                time.sleep(0.1)
             existing = config_of(self.root, arm.exp_id)
             if config_digest(existing) != config_digest(arm.config):
                 raise DesignError(f"{self.root / arm.exp_id}: exists with a different config; "
@@ -242,6 +246,15 @@ def check_metric(metric: str, config: dict, finished: Sequence[Experiment] = ())
 
 
 # ---------------------------------------------------------------- execution
+def record_state(root: Path, exp_id: str) -> str:
+    """State of a record from its status.json alone (a dead ``running`` reads ``killed``); cheap to poll."""
+    from evdet.experiments.records import read_status
+
+    if not (Path(root) / exp_id).is_dir():
+        raise RecordError(f"{Path(root) / exp_id}: no such experiment")
+    return str(read_status(Path(root) / exp_id).get("state", "created"))
+
+
 class Executor(Protocol):
     """Brings records to a terminal state (completed / failed)."""
 
@@ -258,12 +271,13 @@ def run_record(root: Path, exp_id: str, *, progress: bool = False, callbacks: Se
     from evdet.experiments.runner import run_experiment
 
     while True:
+        state = record_state(root, exp_id)
+        if state == "running":      # another live process trains it: wait for it
+            time.sleep(poll_s)
+            continue
         exp = load_experiment(root, exp_id)
         if exp.state in TERMINAL_STATES:
             return exp
-        if exp.state == "running":      # another live process trains it: wait for it
-            time.sleep(poll_s)
-            continue
         runs = (exp.results.get("runs") or {}).values()
         resume = any(exp.path.rglob("checkpoints/last.ckpt")) or any(
             isinstance(r, dict) and r.get("status") == "completed" for r in runs)
@@ -288,7 +302,7 @@ class LocalExecutor:
 
     def run(self, exp_ids: Sequence[str], *, stop_at_first: Optional[Callable[[str], bool]] = None) -> None:
         for exp_id in exp_ids:
-            if load_experiment(self.root, exp_id).state not in TERMINAL_STATES:
+            if record_state(self.root, exp_id) not in TERMINAL_STATES:
                 self.echo(f"training {exp_id}")
                 self.trained.append(exp_id)
                 run_record(self.root, exp_id, progress=self.progress)

@@ -23,6 +23,7 @@ import io
 import json
 import math
 import warnings
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
@@ -127,14 +128,16 @@ class Difference:
         return "straddles"
 
     def text(self, signed: bool = True) -> str:
-        """``+0.0123 [-0.0040, +0.0290] 95% welch-t over seeds (n=3/3)``."""
+        """``+0.0123 [-0.0040, +0.0290] 95% welch-t over seeds (n=3/3)``; bootstraps add that they see
+        evaluation noise only."""
         fmt = (lambda v: f"{v:+.4f}") if signed else (lambda v: f"{v:.4f}")  # noqa: E731
         if self.mean is None:
             return f"- ({self.method}{': ' + self.detail if self.detail else ''})"
         if not self.has_interval:
             return f"{fmt(self.mean)} ({self.method}{': ' + self.detail if self.detail else ''})"
         n = f"n={self.n_a}/{self.n_b}" if self.n_a else f"n={self.n_b}"
-        return f"{fmt(self.mean)} [{fmt(self.low)}, {fmt(self.high)}] {self.confidence:.0%} {self.method} ({n})"
+        only = "; evaluation noise only, seeds not measured" if "bootstrap" in self.method else ""
+        return f"{fmt(self.mean)} [{fmt(self.low)}, {fmt(self.high)}] {self.confidence:.0%} {self.method} ({n}{only})"
 
     def to_dict(self) -> dict:
         return {"mean": self.mean, "low": self.low, "high": self.high, "method": self.method, "n_a": self.n_a,
@@ -275,20 +278,24 @@ def _evaluate_units(units: tuple[list, list], idx: np.ndarray, protocol: str, ev
         warnings.simplefilter("ignore")
         res = evaluate([units[0][i] for i in idx], [units[1][i] for i in idx], protocol=protocol, **kwargs)
     d = res.to_dict()
-    d.pop("pr_curves", None)
-    return {"protocols": {protocol: d}}
+    return {"protocols": {protocol: {k: d[k] for k in ("metrics", "per_class", "groups")}}}
 
 
-_MEMO: dict = {}
+_MEMO: OrderedDict = OrderedDict()     # bootstrap evaluations per (run file, protocol, resamples); LRU
+_MEMO_SIZE = 64
 
 
 def _replicates(paths: Sequence[Path], protocol: str, idx: np.ndarray, *, min_sequences: int,
-                block_frames: int, progress: bool) -> tuple[list[list[dict]], list[dict], int, str, list]:
-    """Per run: bootstrap documents (one per resample), full-data document; units, kind, GT signature."""
+                block_frames: int, progress: bool) -> tuple[list[list[dict]], list[dict], str]:
+    """Per run: the documents of every resample and of the whole data; the ground-truth digest.
+
+    Raises:
+        IntervalError: the runs of one experiment were validated on different ground truth.
+    """
     from evdet.evaluation.protocols import get_protocol
 
     tol = get_protocol(protocol).time_tolerance_us
-    per_run, full, kind, n_units, signature = [], [], "", 0, None
+    per_run, full, signature = [], [], None
     for path in paths:
         stat = path.stat()
         key = (str(path), stat.st_mtime_ns, stat.st_size, protocol, idx.shape, hash(idx.tobytes()),
@@ -306,15 +313,17 @@ def _replicates(paths: Sequence[Path], protocol: str, idx: np.ndarray, *, min_se
                 rows = track(rows, description=f"bootstrap {path.parent.parent.name} {protocol}", transient=True)
             boots = [_evaluate_units(units[:2], idx[r], protocol, data.eval_kwargs) for r in rows]
             whole = _evaluate_units(units[:2], np.arange(idx.shape[1]), protocol, data.eval_kwargs)
-            _MEMO[key] = (boots, whole, units[2], units_sig)
-        boots, whole, kind, sig = _MEMO[key]
+            _MEMO[key] = (boots, whole, units_sig)
+            if len(_MEMO) > _MEMO_SIZE:
+                _MEMO.popitem(last=False)
+        _MEMO.move_to_end(key)
+        boots, whole, sig = _MEMO[key]
         if signature is not None and sig != signature:
             raise IntervalError(f"{path}: validated on different ground truth than {paths[0]}")
         signature = sig
         per_run.append(boots)
         full.append(whole)
-        n_units = idx.shape[1]
-    return per_run, full, n_units, kind, signature
+    return per_run, full, signature
 
 
 def _ground_truth_digest(unit_gts: Sequence[np.ndarray]) -> str:
@@ -364,8 +373,8 @@ def _bootstrap(exps: Sequence[Experiment], metric: str, protocol: str, *, scale:
     idx = np.random.default_rng(rng_seed).integers(0, n_units, size=(n_boot, n_units))
     stats, points, sigs = [], [], []
     for f in files:
-        per_run, full, _, _, sig = _replicates(f, protocol, idx, min_sequences=min_sequences,
-                                               block_frames=block_frames, progress=progress)
+        per_run, full, sig = _replicates(f, protocol, idx, min_sequences=min_sequences,
+                                         block_frames=block_frames, progress=progress)
         sigs.append(sig)
         stats.append([_mean_over_runs([run[r] for run in per_run], metric, protocol) for r in range(n_boot)])
         points.append(_mean_over_runs(full, metric, protocol))

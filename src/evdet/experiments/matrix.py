@@ -433,24 +433,36 @@ def _effect_word(d) -> str:
     return {"above": "helps", "below": "hurts", "straddles": "within noise"}.get(side, "no interval")
 
 
-def summarize(plan: MatrixPlan, work: Path, n_boot: int = 200) -> dict:
-    """Numbers of the matrix as it stands: per variant, per protocol, with 95% intervals."""
+def summarize_records(root: Path, changes: dict[str, str], base_id: str, pre_root: Optional[Path],
+                      seeds_planned: Sequence[int] = (), n_boot: int = 200) -> dict:
+    """Small-road-user numbers of some records, per protocol, with 95% intervals and verdicts.
+
+    Args:
+        root: experiment records folder.
+        changes: {experiment id: what it changes, in words}, in table order (the base first).
+        base_id: the reference every delta refers to.
+        pre_root: preprocessed dataset of the base (for the filter's effect), or None.
+        seeds_planned: seeds each record should have (default: its own config's).
+    Returns:
+        {"rows": [{id, change, state, seeds_planned, seeds_done, wall_s_per_run, step, protocols
+        {p: {AP, AP50, small_AP, *_interval, delta_small}}, verdict, criteria}], "filter_effect",
+        "generated_at"}.
+    """
     from evdet.experiments.intervals import IntervalError, difference_interval, value_interval
     from evdet.experiments.metrics import metric_value
     from evdet.experiments.records import load_experiment
     from evdet.experiments.verdict import judge, overall_verdict, parse_criteria
 
-    root = work / "experiments"
-    exps = {vid: load_experiment(root, vid) for vid in plan.variants if (root / vid).exists()}
-    base = exps.get(BASELINE_ID)
+    exps = {vid: load_experiment(root, vid) for vid in changes if (root / vid).exists()}
+    base = exps.get(base_id)
     rows = []
-    for vid in plan.variants:
-        v = variant(vid)
+    for vid, change in changes.items():
         e = exps.get(vid)
         runs = (e.results.get("runs") or {}) if e else {}
         done = [r for r in runs.values() if r.get("status") == "completed"]
-        row = {"id": vid, "change": v.change, "state": e.state if e else "not created",
-               "seeds_planned": list(plan.seeds), "seeds_done": [int(r["seed"]) for r in done],
+        planned = list(seeds_planned) or list((e.config.get("seeds") if e else None) or [0])
+        row = {"id": vid, "change": change, "state": e.state if e else "not created",
+               "seeds_planned": planned, "seeds_done": [int(r["seed"]) for r in done],
                "wall_s_per_run": [float((r.get("training") or {}).get("wall_s") or 0.0) for r in done],
                "step": int(e.results.get("step", 0) or 0) if e else 0, "protocols": {}}
         for proto in PROTOCOLS:
@@ -461,7 +473,7 @@ def summarize(plan: MatrixPlan, work: Path, n_boot: int = 200) -> dict:
                 if e and done and block[metric] is not None:
                     try:
                         block[f"{metric}_interval"] = value_interval(e, key, n_boot=n_boot).to_dict()
-                        if base is not None and vid != BASELINE_ID and metric == SMALL_METRIC \
+                        if base is not None and vid != base_id and metric == SMALL_METRIC \
                                 and metric_value(base.results, key) is not None:
                             block["delta_small"] = difference_interval(base, e, key, n_boot=n_boot).to_dict()
                     except IntervalError as err:
@@ -469,25 +481,30 @@ def summarize(plan: MatrixPlan, work: Path, n_boot: int = 200) -> dict:
             row["protocols"][proto] = block
         if e and done:
             try:
-                crit = parse_criteria(e.hypothesis)
-                results = judge(crit, e, base if vid != BASELINE_ID else None, n_boot=n_boot)
+                results = judge(parse_criteria(e.hypothesis), e, base if vid != base_id else None, n_boot=n_boot)
                 row["verdict"] = overall_verdict(results)
                 row["criteria"] = [f"{r.criterion.text}: {r.decision} ({r.reason})" for r in results]
             except Exception as err:  # a verdict that cannot be formed is reported, not fatal
                 row["verdict"] = f"error: {err}"
         rows.append(row)
-    summary = {"plan": asdict(plan), "rows": rows,
-               "generated_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
-    if base is not None:
-        names = list(base.results.get("class_names") or [])
-        if names and (work / "input").exists():
-            cfg_repr = (base.config.get("data") or {}).get("representation", "stacked_histogram_dt=50_nbins=10")
-            effect = filter_effect(work / "input", cfg_repr, names)
-            for name in names:
-                effect[name]["AP_full"] = metric_value(base.results, f"full/per_class.{name}.AP")
-                effect[name]["AP_prophesee"] = metric_value(base.results, f"prophesee/per_class.{name}.AP")
-            summary["filter_effect"] = effect
+    summary = {"rows": rows, "generated_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    names = list(base.results.get("class_names") or []) if base is not None else []
+    if names and pre_root is not None and Path(pre_root).exists():
+        cfg_repr = (base.config.get("data") or {}).get("representation", "stacked_histogram_dt=50_nbins=10")
+        effect = filter_effect(Path(pre_root), cfg_repr, names)
+        for name in names:
+            effect[name]["AP_full"] = metric_value(base.results, f"full/per_class.{name}.AP")
+            effect[name]["AP_prophesee"] = metric_value(base.results, f"prophesee/per_class.{name}.AP")
+        summary["filter_effect"] = effect
     return summary
+
+
+def summarize(plan: MatrixPlan, work: Path, n_boot: int = 200) -> dict:
+    """Numbers of the matrix as it stands (see :func:`summarize_records`), with its plan."""
+    changes = {vid: variant(vid).change for vid in plan.variants}
+    summary = summarize_records(work / "experiments", changes, BASELINE_ID, work / "input",
+                                seeds_planned=plan.seeds, n_boot=n_boot)
+    return {"plan": asdict(plan), **summary}
 
 
 def _difference(d: Optional[dict]):
@@ -495,6 +512,81 @@ def _difference(d: Optional[dict]):
 
     return None if d is None else Difference(**{k: d[k] for k in ("mean", "low", "high", "method", "n_a",
                                                                    "n_b", "confidence", "detail")})
+
+
+def small_object_tables(summary: dict, base_id: str = BASELINE_ID,
+                        input_text: str = "the input") -> list[tuple[str, str, list[str], list[list[str]]]]:
+    """The small-road-user table, the overall table and the filter's effect, as data.
+
+    Returns:
+        [(title, note, headers, rows)] with cells as plain text (identifiers in backticks).
+    """
+    rows = summary["rows"]
+    small = []
+    for r in rows:
+        f, p = r["protocols"]["full"], r["protocols"]["prophesee"]
+        walls = r["wall_s_per_run"]
+        df, dp = _difference(f.get("delta_small")), _difference(p.get("delta_small"))
+        is_base = r["id"] == base_id
+        small.append([f"`{r['id']}`", r["change"], f"{len(r['seeds_done'])}/{len(r['seeds_planned'])}",
+                      f"{sum(walls) / len(walls):.0f}" if walls else "–",
+                      _value_text(_difference(f.get(SMALL_METRIC + "_interval"))),
+                      "(reference)" if is_base else _ci_text(df), "" if is_base else _effect_word(df),
+                      _value_text(_difference(p.get(SMALL_METRIC + "_interval"))),
+                      "(reference)" if is_base else _ci_text(dp), "" if is_base else _effect_word(dp),
+                      r.get("verdict", "not evaluated")])
+    overall = [[f"`{r['id']}`", r["state"], str(r["step"]),
+                _fmt(r["protocols"]["prophesee"].get("AP")), _fmt(r["protocols"]["prophesee"].get("AP50")),
+                _fmt(r["protocols"]["full"].get("AP")), _fmt(r["protocols"]["full"].get("AP50"))] for r in rows]
+    tables = [("Small road users (pedestrian, bicycle, motorbike, wheelchair)",
+               "AP of the small_road_users group (mean over finished seeds) with its 95% interval; Δ = variant "
+               "- baseline with the 95% interval of the difference; 'helps' / 'hurts' only when the interval "
+               "lies wholly above / below 0.",
+               ["variant", "change", "seeds done", "s per run", "full small AP", "Δ vs baseline (full)",
+                "effect (full)", "prophesee small AP", "Δ vs baseline (prophesee)", "effect (prophesee)",
+                "verdict"], small),
+              ("Overall", "", ["variant", "state", "step", "prophesee AP", "prophesee AP50", "full AP",
+                               "full AP50"], overall)]
+    effect = summary.get("filter_effect")
+    if effect:
+        cells = []
+        for name, d in effect.items():
+            share = "–" if d["removed_share"] is None else f"{100 * d['removed_share']:.0f}%"
+            cells.append([name, str(d["boxes"]), f"{d['removed']} ({share})", _fmt(d.get("AP_full")),
+                          _fmt(d.get("AP_prophesee"))])
+        tables.append(("What the Prophesee filter hides (validation ground truth, baseline AP)",
+                       f"Boxes after the skip-first 0.5 s rule at {input_text}; the filter drops boxes with a "
+                       "diagonal under 60 px or a side under 20 px at 1280x720 (scaled with the width). AP per "
+                       "class of the baseline under full (every box) and prophesee (filtered boxes only).",
+                       ["class", "boxes", "removed by the filter", "AP full (all boxes)",
+                        "AP prophesee (filtered)"], cells))
+    return tables
+
+
+def tables_markdown(tables, level: str = "##") -> list[str]:
+    lines = []
+    for title, note, headers, rows in tables:
+        lines += [f"{level} {title}", ""] + ([note, ""] if note else [])
+        lines += ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+        lines += ["| " + " | ".join(row) + " |" for row in rows] + [""]
+    return lines
+
+
+def tables_html(tables) -> str:
+    """The tables as an HTML section (for the top of a report)."""
+    import html
+    import re
+
+    def cell(text: str) -> str:
+        return re.sub(r"`([^`]*)`", r"<code>\1</code>", html.escape(text))
+
+    parts = []
+    for title, note, headers, rows in tables:
+        parts.append(f"<h2>{html.escape(title)}</h2>" + (f"<p>{html.escape(note)}</p>" if note else ""))
+        parts.append("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in headers) + "</tr>"
+                     + "".join("<tr>" + "".join(f"<td>{cell(c)}</td>" for c in row) + "</tr>" for row in rows)
+                     + "</table>")
+    return "\n".join(parts)
 
 
 def results_markdown(summary: dict, commands: dict[str, str], one_command: str, machine: str,
@@ -514,44 +606,10 @@ def results_markdown(summary: dict, commands: dict[str, str], one_command: str, 
              f"    {one_command}", "",
              "Intervals: 95%, Welch t over seeds when both sides have >= 2 finished seeds, else a paired "
              "bootstrap over validation sequences or blocks of label frames (one seed: the spread of the "
-             "evaluation data only, not of training).", "",
-             "## Small road users (pedestrian, bicycle, motorbike, wheelchair)", "",
-             "| variant | change | seeds done | s per run | full small AP | Δ vs baseline (full) | effect (full) "
-             "| prophesee small AP | Δ vs baseline (prophesee) | effect (prophesee) | verdict |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        f, p = r["protocols"]["full"], r["protocols"]["prophesee"]
-        walls = r["wall_s_per_run"]
-        per_run = f"{sum(walls) / len(walls):.0f}" if walls else "–"
-        df, dp = _difference(f.get("delta_small")), _difference(p.get("delta_small"))
-        base_row = r["id"] == BASELINE_ID
-        lines.append(
-            f"| `{r['id']}` | {r['change']} | {len(r['seeds_done'])}/{len(r['seeds_planned'])} | {per_run} "
-            f"| {_value_text(_difference(f.get(SMALL_METRIC + '_interval')))} "
-            f"| {'(reference)' if base_row else _ci_text(df)} | {'' if base_row else _effect_word(df)} "
-            f"| {_value_text(_difference(p.get(SMALL_METRIC + '_interval')))} "
-            f"| {'(reference)' if base_row else _ci_text(dp)} | {'' if base_row else _effect_word(dp)} "
-            f"| {r.get('verdict', 'not evaluated')} |")
-    lines += ["", "## Overall", "",
-              "| variant | state | step | prophesee AP | prophesee AP50 | full AP | full AP50 |",
-              "|---|---|---|---|---|---|---|"]
-    for r in rows:
-        f, p = r["protocols"]["full"], r["protocols"]["prophesee"]
-        lines.append(f"| `{r['id']}` | {r['state']} | {r['step']} | {_fmt(p.get('AP'))} | {_fmt(p.get('AP50'))} "
-                     f"| {_fmt(f.get('AP'))} | {_fmt(f.get('AP50'))} |")
-    effect = summary.get("filter_effect")
-    if effect:
-        lines += ["", "## What the Prophesee filter hides (validation ground truth, baseline AP)", "",
-                  f"Boxes after the skip-first 0.5 s rule at the {w // 2}x{h // 2} input; the filter drops boxes "
-                  "with a diagonal under 60 px or a side under 20 px at 1280x720 (scaled with the width).", "",
-                  "| class | boxes | removed by the filter | AP full (all boxes) | AP prophesee (filtered) |",
-                  "|---|---|---|---|---|"]
-        for name, d in effect.items():
-            share = "–" if d["removed_share"] is None else f"{100 * d['removed_share']:.0f}%"
-            lines.append(f"| {name} | {d['boxes']} | {d['removed']} ({share}) | {_fmt(d.get('AP_full'))} "
-                         f"| {_fmt(d.get('AP_prophesee'))} |")
+             "evaluation data only, not of training).", ""]
+    lines += tables_markdown(small_object_tables(summary, input_text=f"the {w // 2}x{h // 2} input"))
     unfinished = [r for r in rows if len(r["seeds_done"]) < len(r["seeds_planned"])]
-    lines += ["", "## What finished", ""]
+    lines += ["## What finished", ""]
     if not unfinished:
         lines.append("Every variant finished every planned seed.")
     for r in unfinished:

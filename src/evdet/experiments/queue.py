@@ -29,8 +29,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
-from evdet.experiments.designs import TERMINAL_STATES, DesignError, read_metric, run_record
-from evdet.experiments.records import load_experiment
+from evdet.experiments.designs import TERMINAL_STATES, DesignError, read_metric, record_state, run_record
 
 DEFAULT_HEARTBEAT_S = 30
 MAX_RETRY = 3
@@ -114,8 +113,8 @@ def open_study(storage, name: str, signature: dict, *, direction: str = "maximiz
         study.set_user_attr("evdet", signature)
     elif existing != signature:
         fields = sorted(k for k in set(existing) | set(signature) if existing.get(k) != signature.get(k))
-        raise QueueError(f"study {name!r} already exists with a different {', '.join(fields)} "
-                         f"({'; '.join(f'{k}: {existing.get(k)!r} there, {signature.get(k)!r} here' for k in fields)}); "
+        detail = "; ".join(f"{k}: {existing.get(k)!r} there, {signature.get(k)!r} here" for k in fields)
+        raise QueueError(f"study {name!r} already exists with a different {', '.join(fields)} ({detail}); "
                          "use another name")
     return study
 
@@ -193,7 +192,7 @@ class QueueExecutor:
         claim_or_surplus(self.study, trial, None)
         exp_id = trial.user_attrs["exp_id"]
         trial.set_user_attr("worker", worker_label())
-        before = load_experiment(self.root, exp_id).state
+        before = record_state(self.root, exp_id)
         if before not in TERMINAL_STATES:
             self.echo(f"training {exp_id} (trial {trial.number})")
             self.trained.append(exp_id)
@@ -203,12 +202,12 @@ class QueueExecutor:
         return math.nan if exp.state != "completed" or value is None else value   # nan: Optuna marks FAIL
 
     def _pending(self, exp_ids: Sequence[str]) -> list[str]:
-        return [i for i in exp_ids if load_experiment(self.root, i).state not in TERMINAL_STATES]
+        return [i for i in exp_ids if record_state(self.root, i) not in TERMINAL_STATES]
 
     def _enqueue_missing(self, exp_ids: Sequence[str]) -> None:
         queued = {t.user_attrs.get("exp_id") for t in waiting_trials(self.study) + running_trials(self.study)}
         for exp_id in self._pending(exp_ids):
-            state = load_experiment(self.root, exp_id).state
+            state = record_state(self.root, exp_id)
             if exp_id not in queued and state != "running":
                 self.study.enqueue_trial({}, user_attrs={"exp_id": exp_id})
 

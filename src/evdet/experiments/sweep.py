@@ -195,21 +195,30 @@ def pruning_callback(trial, key: str):
     import lightning as L
 
     class OptunaPruning(L.Callback):
-        """Reports the validation metric to an Optuna trial; sets ``pruned_at_step`` and stops when pruned."""
+        """Reports the validation metric to an Optuna trial; sets ``pruned_at_step`` and stops when pruned.
+
+        With several seeds the runner trains them in turn with the same callbacks: the first seed's values
+        are reported, and once pruned no later seed trains."""
 
         def __init__(self) -> None:
             self.pruned_at_step: Optional[int] = None
+            self._reported: set[int] = set()
+
+        def on_train_start(self, trainer, pl_module) -> None:
+            if self.pruned_at_step is not None:
+                trainer.should_stop = True
 
         def on_validation_end(self, trainer, pl_module) -> None:
             if getattr(trainer, "sanity_checking", False) or self.pruned_at_step is not None:
                 return
             value = trainer.callback_metrics.get(key)
-            if value is None:
+            step = int(trainer.global_step)
+            if value is None or step in self._reported:
                 return
             value = float(value)
             if not math.isfinite(value):
                 return
-            step = int(trainer.global_step)
+            self._reported.add(step)
             trial.report(value, step)
             if trial.should_prune():
                 self.pruned_at_step = step
@@ -381,8 +390,9 @@ def load_sweep(storage_url: str, name: str):
         raise QueueError(f"storage {redact_url(storage_url)}: no study {name!r}; studies: {names}") from None
 
 
-def plot_sweep(study, out_dir: Path) -> dict[str, Path]:
-    """Optimisation history and parameter importances as PNG files (for the HTML report); atomic writes."""
+def sweep_pngs(study) -> dict[str, bytes]:
+    """PNG bytes of Optuna's optimisation history and (with >= 2 completed trials) parameter importances."""
+    import io
     import warnings
 
     import matplotlib
@@ -391,14 +401,10 @@ def plot_sweep(study, out_dir: Path) -> dict[str, Path]:
     import matplotlib.pyplot as plt
     import optuna.visualization.matplotlib as ovm
 
-    from evdet.utils.atomic import atomic_path
-
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    out = {}
     plots = {"history": ovm.plot_optimization_history}
     if sweep_summary(study)["importances"]:
         plots["importances"] = ovm.plot_param_importances
+    out = {}
     for kind, fn in plots.items():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -406,9 +412,34 @@ def plot_sweep(study, out_dir: Path) -> dict[str, Path]:
         fig = ax.figure
         fig.set_size_inches(7, 4)
         fig.tight_layout()
-        path = out_dir / f"{study.study_name}_{kind}.png"
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=100, format="png")
+        buf = io.BytesIO()
+        fig.savefig(buf, dpi=100, format="png")
         plt.close(fig)
-        out[kind] = path
+        out[kind] = buf.getvalue()
     return out
+
+
+def plot_sweep(study, out_dir: Path) -> dict[str, Path]:
+    """Write ``<study>_history.png`` and ``<study>_importances.png`` under ``out_dir`` (atomic)."""
+    from evdet.utils.atomic import write_bytes_atomic
+
+    return {kind: write_bytes_atomic(Path(out_dir) / f"{study.study_name}_{kind}.png", png)
+            for kind, png in sweep_pngs(study).items()}
+
+
+def sweep_report_html(study) -> str:
+    """A self-contained HTML section (best trials, importances, both plots embedded) for the experiment report."""
+    import base64
+    import html
+
+    summary = sweep_summary(study)
+    defn = summary["definition"]
+    rows = "".join(f"<tr><td>{b['number']}</td><td>{b['value']:.6g}</td><td>{html.escape(str(b['exp_id']))}</td>"
+                   f"<td>{html.escape(json.dumps(b['params']))}</td></tr>" for b in summary["best"])
+    imgs = "".join(f'<img alt="{kind}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+                   for kind, png in sweep_pngs(study).items())
+    counts = ", ".join(f"{k.lower()} {v}" for k, v in sorted(summary["counts"].items()))
+    return (f"<section><h2>Sweep {html.escape(summary['study'])}</h2>"
+            f"<p>{html.escape(summary['direction'])} {html.escape(str(defn.get('metric')))} from base "
+            f"{html.escape(str(defn.get('base')))}; trials: {html.escape(counts)}</p>"
+            f"<table><tr><th>trial</th><th>value</th><th>record</th><th>params</th></tr>{rows}</table>{imgs}</section>")

@@ -84,8 +84,9 @@ def read_rvt_state_dict(path: str | Path, *, trusted: bool = False) -> dict[str,
         ckpt = torch.load(path, map_location="cpu", weights_only=not trusted)
     except Exception as err:  # torch raises many types for a bad file: report them all the same way
         hint = "" if trusted else " (if it holds Python objects besides tensors and you trust it, pass trusted=True)"
-        raise RvtCheckpointError(f"{path}: cannot read as a torch checkpoint: "
-                                 f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}{hint}") from None
+        first_line = str(err).splitlines()[0] if str(err) else ""
+        raise RvtCheckpointError(f"{path}: cannot read as a torch checkpoint: {type(err).__name__}: "
+                                 f"{first_line}{hint}") from None
     if not isinstance(ckpt, dict):
         raise RvtCheckpointError(f"{path}: holds a {type(ckpt).__name__}, not a checkpoint dict")
     raw = bool(ckpt) and all(isinstance(v, Tensor) for v in ckpt.values())    # a bare state dict

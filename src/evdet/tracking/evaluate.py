@@ -11,6 +11,7 @@ combination).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict
 
 import numpy as np
 
@@ -109,7 +110,7 @@ def _metrics(counts: dict) -> dict:
 
 
 def track_and_evaluate(gt_list: Sequence[np.ndarray], dt_list: Sequence[np.ndarray], *,
-                       class_names: Sequence[str], config: TrackerConfig = TrackerConfig(),
+                       class_names: Sequence[str], config: TrackerConfig | None = None,
                        time_tolerance_us: int = DEFAULT_TOLERANCE_US) -> dict:
     """Track each sequence's detections with ByteTrack, then evaluate (for reports).
 
@@ -117,11 +118,12 @@ def track_and_evaluate(gt_list: Sequence[np.ndarray], dt_list: Sequence[np.ndarr
         gt_list: per sequence, ground truth with track ids (e.g. from ``predict_sequences``).
         dt_list: per sequence, detections (``BBOX_DTYPE``, score in ``class_confidence``), same pixels.
         class_names: names in class-id order.
-        config: tracker settings.
+        config: tracker settings (None: ``TrackerConfig()`` defaults).
     Returns:
         ``evaluate_tracking``'s dict plus ``"tracker"``: the tracker settings used.
     """
+    config = config or TrackerConfig()
     tracks = [track_sequence(d, config) for d in dt_list]
     result = evaluate_tracking(gt_list, tracks, class_names=class_names, time_tolerance_us=time_tolerance_us)
-    result["tracker"] = {k: getattr(config, k) for k in config.__dataclass_fields__}
+    result["tracker"] = asdict(config)
     return result

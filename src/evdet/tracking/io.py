@@ -17,6 +17,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import asdict
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -36,7 +37,7 @@ def _progress(items: list, description: str, enabled: bool) -> Iterable:
     return track(items, description=description)
 
 
-def track_folder(dets_dir: str | Path, out_dir: str | Path, config: TrackerConfig = TrackerConfig(), *,
+def track_folder(dets_dir: str | Path, out_dir: str | Path, config: TrackerConfig | None = None, *,
                  overwrite: bool = False, progress: bool = True) -> dict:
     """Track every ``*_bbox.npy`` under ``dets_dir`` into the same relative path under ``out_dir``.
 
@@ -53,6 +54,7 @@ def track_folder(dets_dir: str | Path, out_dir: str | Path, config: TrackerConfi
     files = sorted(dets_dir.rglob(f"*{SUFFIX}")) if dets_dir.is_dir() else []
     if not files:
         raise FileNotFoundError(f"{dets_dir}: no *{SUFFIX} detection files")
+    config = config or TrackerConfig()
     settings = asdict(config)
     meta_path = out_dir / "tracker.json"
     if meta_path.is_file() and not overwrite:

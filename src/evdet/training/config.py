@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, Optional
+
+
+@dataclass(frozen=True)
+class EmaTeacherConfig:
+    """Mean-teacher pseudo-labelling during training (evdet.training.teacher)."""
+
+    decay: float = 0.0                      # 0 = off; else teacher <- decay * teacher + (1 - decay) * student per step
+    score_thr: float = 0.4                  # a teacher box becomes a pseudo-target at obj x cls >= score_thr ...
+    class_thr: float = 0.35                 # ... and class probability >= class_thr
+    burn_in_steps: int = 0                  # before this step: teacher = student copy, no pseudo loss
 
 
 @dataclass(frozen=True)
@@ -28,3 +38,5 @@ class TrainConfig:
     loggers: tuple[str, ...] = ("csv", "tensorboard")  # also "mlflow" (local SQLite store; pip install mlflow-skinny)
     loss_cv_window: int = 50                # monitor: loss coefficient of variation window
     divergence_factor: float = 20.0         # stop when loss exceeds this times its running median
+    ema_teacher: EmaTeacherConfig = field(default_factory=EmaTeacherConfig)
+    pseudo_weight: float = 1.0              # weight of the loss on the EMA teacher's pseudo-targets

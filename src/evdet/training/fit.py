@@ -28,7 +28,7 @@ import time
 import warnings
 from dataclasses import asdict
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Optional
 
 import lightning as L
 import torch
@@ -88,8 +88,11 @@ def _require(module: str, package: str) -> None:
         raise ImportError(f"train_cfg.loggers lists {module!r} but it is not installed (pip install {package})")
 
 
-def read_metrics_csv(path: Path) -> list[dict]:
-    """Rows of a CSVLogger metrics file (empty list when missing)."""
+def read_metric_rows(path: Path) -> list[dict]:
+    """Raw rows of a CSVLogger metrics file, to write back on resume (empty list when missing).
+
+    (``evdet.experiments.records.read_metrics_csv`` reads the same file as curves per column.)
+    """
     if not path.exists():
         return []
     with open(path, newline="") as fh:
@@ -141,6 +144,40 @@ def _check_resume(ckpt_path: Path, train_cfg: TrainConfig) -> int:
     return int(ckpt.get("global_step", 0))
 
 
+def _loggers_keeping_rows(train_cfg: TrainConfig, log_dir: Path, resume_step: Optional[int]) -> list:
+    """The run's loggers; on resume, metrics.csv keeps the rows logged before the checkpoint's step."""
+    previous_rows = rows_before_step(read_metric_rows(log_dir / "metrics.csv"), resume_step) \
+        if resume_step is not None else []
+    loggers = build_loggers(train_cfg.loggers, log_dir)
+    if previous_rows:
+        writer = loggers[0].experiment  # creating the writer removes the old file: write the kept rows back
+        if isinstance(getattr(writer, "metrics", None), list):  # rank 0 only (other ranks get a dummy)
+            writer.metrics.extend(previous_rows)
+            writer.save()
+    return loggers
+
+
+def _build_trainer(train_cfg: TrainConfig, loggers: list, callbacks: list, out_dir: Path,
+                   progress: bool) -> L.Trainer:
+    """A Lightning Trainer with the run's schedule, precision, devices, validation cadence and clipping."""
+    return L.Trainer(
+        max_steps=train_cfg.max_steps,
+        val_check_interval=train_cfg.val_every_n_steps * train_cfg.accumulate_grad_batches,
+        check_val_every_n_epoch=None,
+        limit_val_batches=train_cfg.limit_val_batches if train_cfg.limit_val_batches is not None else 1.0,
+        num_sanity_val_steps=0,
+        gradient_clip_val=train_cfg.grad_clip_value or None,
+        gradient_clip_algorithm="value",
+        accumulate_grad_batches=train_cfg.accumulate_grad_batches,
+        precision=resolve_precision(train_cfg.precision, train_cfg.accelerator),
+        accelerator=train_cfg.accelerator, devices=train_cfg.devices, num_nodes=train_cfg.num_nodes,
+        strategy=train_cfg.strategy,
+        logger=loggers, callbacks=callbacks, log_every_n_steps=train_cfg.log_every_n_steps,
+        enable_checkpointing=False, enable_progress_bar=progress, enable_model_summary=False,
+        use_distributed_sampler=False, default_root_dir=str(out_dir),
+    )
+
+
 def fit(data_cfg: DataConfig, model_cfg: ModelConfig, loss_cfg: LossConfig, train_cfg: TrainConfig,
         out_dir: str | Path, *, callbacks: Iterable[L.Callback] = (), resume: bool = False,
         progress: bool = True) -> dict:
@@ -174,13 +211,7 @@ def fit(data_cfg: DataConfig, model_cfg: ModelConfig, loss_cfg: LossConfig, trai
     names = dm.class_names
     module = DetectionModule(data_cfg, model_cfg, loss_cfg, train_cfg, len(names), dm.input_hw, dm.in_channels,
                              names)
-    previous_rows = rows_before_step(read_metrics_csv(log_dir / "metrics.csv"), resume_step) if resume else []
-    loggers = build_loggers(train_cfg.loggers, log_dir)
-    if previous_rows:
-        writer = loggers[0].experiment  # creating the writer removes the old file: write the kept rows back
-        if isinstance(getattr(writer, "metrics", None), list):  # rank 0 only (other ranks get a dummy)
-            writer.metrics.extend(previous_rows)
-            writer.save()
+    loggers = _loggers_keeping_rows(train_cfg, log_dir, resume_step)
 
     # last.ckpt is refreshed after every validation (every val_every_n_steps) and at the end
     checkpoint = LastBestCheckpoint(ckpt_dir, train_cfg.checkpoint_metric, train_cfg.checkpoint_mode)
@@ -189,22 +220,7 @@ def fit(data_cfg: DataConfig, model_cfg: ModelConfig, loss_cfg: LossConfig, trai
                      MemoryMonitor(train_cfg.log_every_n_steps), *callbacks]
     t0 = time.perf_counter()
     with warnings.catch_warnings(), _without_lightning_advert():
-        trainer = L.Trainer(
-            max_steps=train_cfg.max_steps,
-            val_check_interval=train_cfg.val_every_n_steps * train_cfg.accumulate_grad_batches,
-            check_val_every_n_epoch=None,
-            limit_val_batches=train_cfg.limit_val_batches if train_cfg.limit_val_batches is not None else 1.0,
-            num_sanity_val_steps=0,
-            gradient_clip_val=train_cfg.grad_clip_value or None,
-            gradient_clip_algorithm="value",
-            accumulate_grad_batches=train_cfg.accumulate_grad_batches,
-            precision=resolve_precision(train_cfg.precision, train_cfg.accelerator),
-            accelerator=train_cfg.accelerator, devices=train_cfg.devices, num_nodes=train_cfg.num_nodes,
-            strategy=train_cfg.strategy,
-            logger=loggers, callbacks=all_callbacks, log_every_n_steps=train_cfg.log_every_n_steps,
-            enable_checkpointing=False, enable_progress_bar=progress, enable_model_summary=False,
-            use_distributed_sampler=False, default_root_dir=str(out_dir),
-        )
+        trainer = _build_trainer(train_cfg, loggers, all_callbacks, out_dir, progress)
         # torch 2.13 deprecates an isinstance check inside lightning 2.6; nothing for users to act on
         warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
         # our loaders resume inside an epoch by themselves (EventDataModule.train_dataloader), which

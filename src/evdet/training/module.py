@@ -5,9 +5,10 @@ starts from its slot's stored state (zeros when ``is_first`` or a random item), 
 with the state carried, the loss covers only the labelled steps (``select=label_mask``), and the
 final states are stored detached (truncated backprop over one chunk).
 Checkpoints carry what an exact resume needs beyond Lightning's own state (``RESUME_KEY``): the
-training slots' recurrent states and the torch / numpy / python RNG states of every rank, restored
-just before the first resumed step (the data pipeline's draws are seeded, see
-``evdet.data.datamodule``).
+training slots' recurrent states, and the torch / numpy / python RNG states of every rank, restored
+just before the first resumed step. evdet's training itself draws nothing from those global RNGs (the
+data pipeline's draws are seeded, see ``evdet.data.datamodule``; the model has no dropout): they
+matter only to stochastic additions such as a user callback.
 Validation walks whole validation sequences in stream mode, one sequence per slot, and fills
 ``val_predictions`` / ``val_ground_truth`` (seq_name -> BBOX array in representation pixels) for
 callbacks (e.g. the evaluation callback that the experiment runner attaches).
@@ -30,6 +31,7 @@ from evdet.training.config import TrainConfig
 from evdet.training.checkpoints import rng_states, set_rng_states
 from evdet.training.optim import build_optimizer
 from evdet.training.state import StreamStates
+from evdet.training.teacher import build_teacher
 
 RESUME_KEY = "evdet_resume"   # checkpoint entry: {"stream_states": {slot: [(h, c), ...]}, "rng": [per rank]}
 
@@ -103,6 +105,7 @@ class DetectionModule(L.LightningModule):
             "class_names": list(self.class_names)})
         self.model = build_model(self.model_cfg, self.num_classes, self.input_hw, self.in_channels)
         self.criterion = build_loss(self.loss_cfg, self.num_classes)
+        self.teacher = build_teacher(self.model, self.train_cfg)   # None unless training.ema_teacher.decay > 0
         self.train_states = StreamStates()
         self.val_states = StreamStates()
         self._val_parts: tuple[dict, dict] = ({}, {})   # seq_name -> list of BBOX arrays (dt, gt)
@@ -126,15 +129,22 @@ class DetectionModule(L.LightningModule):
             self._rng_to_restore = None
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        losses, _ = self._run(batch, self.train_states)
+        if self.teacher is not None:
+            losses = self.teacher.training_losses(self, batch, self.global_step)
+        else:
+            losses, _ = self._run(batch, self.train_states)
         bs = int(batch["frames"].shape[0])
-        for key in ("loss", "iou", "obj", "cls", "num_fg"):
+        for key in ("loss", "iou", "obj", "cls", "num_fg", "sup", "pseudo"):
             if key in losses:
                 self.log(f"train/{key}", losses[key].detach().float(), prog_bar=key == "loss", batch_size=bs)
         opt = self.optimizers()
         if not isinstance(opt, list):
             self.log("train/lr", float(opt.param_groups[0]["lr"]), prog_bar=False, batch_size=bs)
         return losses["loss"]
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if self.teacher is not None:
+            self.teacher.update(self.model, self.global_step)
 
     def _run(self, batch: dict, store: StreamStates):
         """Forward with the slots' states, loss on labelled steps, store the new states.
