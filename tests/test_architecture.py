@@ -19,6 +19,7 @@ ALLOWED = {
     "deploy": {"events", "data", "models", "training"},
     "tracking": {"events", "data"},
     "interop": {"events", "data", "evaluation", "experiments"},
+    "pseudo": {"events", "data", "models", "training", "evaluation", "tracking"},
 }
 
 
