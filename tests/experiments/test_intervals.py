@@ -12,8 +12,9 @@ from evdet.data.labels import BBOX_DTYPE
 from evdet.evaluation import evaluate
 from evdet.experiments.intervals import (METHOD_BOOT_BLOCK, METHOD_BOOT_SEQ, METHOD_NONE, METHOD_SEED_T,
                                          METHOD_WELCH, Difference, IntervalError, ValidationData,
-                                         difference_interval, evaluation_units, save_validation_detections,
-                                         seed_summary, seed_values, value_interval, welch_interval)
+                                         difference_interval, evaluation_units, expanded_tail,
+                                         save_validation_detections, seed_summary, seed_values, value_interval,
+                                         welch_interval)
 from evdet.experiments.records import load_experiment
 
 from exp_fixtures import make_experiment, make_seeded_experiment
@@ -53,6 +54,13 @@ def test_welch_interval_matches_scipy_ttest(scale):
     assert (low, high) == pytest.approx((ci.low, ci.high))
     with pytest.raises(IntervalError, match=">= 2 values"):
         welch_interval([0.3], other)
+
+
+def test_expanded_percentile_tail_by_hand():
+    t_975_11 = 2.200985160082949                                     # t table, 11 degrees of freedom
+    z = math.sqrt(12 / 11) * t_975_11
+    assert expanded_tail(12) == pytest.approx(0.5 * math.erfc(z / math.sqrt(2)))   # about 0.0108 < 0.025
+    assert 0.024 < expanded_tail(5000) < 0.025                      # many units: the plain percentile interval
 
 
 def test_welch_interval_of_constant_samples_is_a_point():

@@ -15,6 +15,8 @@ rounding, checked in tests/deploy). Measured in benchmarks/bench_onnx.py:
   projection (projections act per token, so they commute with partitioning). The traced
   original needs a partition transpose, a (3, heads) transpose of qkv, a split, a head
   transpose and an inverse partition transpose per block.
+* ``FastConvLSTM`` (every ConvLSTM cell): one 1x1 convolution per gate instead of one for all
+  four gates followed by slicing copies.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from evdet.models.detector import Detector, padded_size
+from evdet.models.convlstm import ConvLSTM2d, LstmState
 from evdet.models.maxvit import PartitionAttention
 
 MAX_DIRECT_CHANNELS = 15  # ONNX Runtime (MLAS) uses its NCHW-input convolution below the NCHWc block of 16
@@ -107,6 +110,29 @@ class FastPartitionAttention(nn.Module):
         return x + self.ls2(self.mlp(self.norm2(x)))
 
 
+class FastConvLSTM(nn.Module):
+    """A ConvLSTM2d cell (without depthwise conv) with one 1x1 convolution per gate; same weights."""
+
+    def __init__(self, cell: ConvLSTM2d) -> None:
+        super().__init__()
+        if not isinstance(cell.dws, nn.Identity):
+            raise ValueError("FastConvLSTM: cells with a depthwise convolution are exported as they are")
+        dim = cell.dim
+        # conv1x1 output rows: forget, input, output gates, then the cell input
+        self.gates = nn.ModuleList(nn.Conv2d(2 * dim, dim, 1) for _ in range(4))
+        with torch.no_grad():
+            for conv, w, b in zip(self.gates, cell.conv1x1.weight.chunk(4, 0), cell.conv1x1.bias.chunk(4)):
+                conv.weight.copy_(w)
+                conv.bias.copy_(b)
+
+    def forward(self, x: Tensor, state: LstmState) -> LstmState:
+        h_prev, c_prev = state
+        xh = torch.cat([x, h_prev], dim=1)
+        forget_gate, input_gate, output_gate = (torch.sigmoid(conv(xh)) for conv in self.gates[:3])
+        c = forget_gate * c_prev + input_gate * torch.tanh(self.gates[3](xh))
+        return output_gate * torch.tanh(c), c
+
+
 def rewrite_for_export(detector: Detector, input_hw: tuple[int, int]) -> Detector:
     """A deep copy of the detector with the substitutions above and its input padding moved into the
     first convolution: call its backbone on the UNPADDED frame."""
@@ -116,6 +142,8 @@ def rewrite_for_export(detector: Detector, input_hw: tuple[int, int]) -> Detecto
     first = det.backbone.stages[0].downsample
     first.conv = SplitChannelConv(first.conv, extra_hw)
     for stage in det.backbone.stages:
+        if isinstance(stage.lstm.dws, nn.Identity):
+            stage.lstm = FastConvLSTM(stage.lstm)
         for block in stage.blocks:
             block.window = FastPartitionAttention(block.window)
             block.grid = FastPartitionAttention(block.grid)

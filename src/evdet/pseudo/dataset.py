@@ -246,6 +246,9 @@ def pseudo_label_dataset(ckpt: str | Path, data_root: str | Path, out_root: str 
     module = load_module(ckpt)
     subset = resolve_label_subset(module, settings)
     withheld = withheld_label_frames(data_root, subset[0], subset[1], subset[2], split=settings.split)
+    if subset[0] >= 1.0:
+        raise ValueError(f"{ckpt}: nothing to pseudo-label, the teacher was trained on every label "
+                         "(data.label_fraction = 1); pass --label-fraction to withhold some")
     meta = read_split_meta(data_root, settings.split, module.data_cfg.representation)
     store = SequenceStore([m.path for m in meta], module.data_cfg.representation)
     check_data_fits(module, store, len(meta), data_root)
