@@ -155,3 +155,17 @@ def test_bisect_through_the_queue_finds_the_same_culprit(good_bad: Path, tmp_pat
     # every probe of a round is a fixed trial (parallel delta debugging), each record trained once
     done = [t.user_attrs["exp_id"] for t in ex.study.trials if t.state.name == "COMPLETE"]
     assert len(done) == len(set(done)) == len(res.trained)
+
+
+@pytest.mark.parametrize("noise, within", [(0.01, False), (3.0, True)])   # seed sd = noise; effect 5
+def test_bisect_states_whether_the_regression_is_within_noise(tmp_path: Path, noise, within):
+    root = tmp_path / "experiments"
+    make_record(root, "good", ["seeds=[0,1,2]"])
+    make_record(root, "bad", ["seeds=[0,1,2]", "loss.iou_weight=50.0", "eval.pr_confidence=0.3"])
+    messages = []
+    jitter = {0: -noise, 1: 0.0, 2: noise}
+    ex = OracleExecutor(root, loss_oracle, jitter.get)
+    res = bisect_experiments(root, "good", "bad", "full/AP", "min", executor=ex, echo=messages.append)
+    assert res.regression["mean"] == pytest.approx(5.0) and res.regression["method"] == "welch-t over seeds"
+    assert res.regression_within_noise is within
+    assert any("within noise" in m for m in messages) is within

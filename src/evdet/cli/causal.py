@@ -19,16 +19,26 @@ def _quiet_optuna() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
+def _progress() -> bool:
+    """Training progress bars only on a terminal (not in logs)."""
+    import sys
+
+    return sys.stdout.isatty()
+
+
 def _executor(root: Path, storage: Optional[str], study: str, signature: dict, metric: Optional[str]):
     """Local executor, or the Optuna queue when --storage is given (every worker runs the same command)."""
-    from evdet.experiments.designs import LocalExecutor
+    from functools import partial
+
+    from evdet.experiments.designs import LocalExecutor, run_record
 
     if storage is None:
-        return LocalExecutor(root, echo=typer.echo)
+        return LocalExecutor(root, progress=_progress(), echo=typer.echo)
     from evdet.experiments.queue import QueueExecutor
 
     _quiet_optuna()
-    return QueueExecutor(root, storage, study, signature, metric=metric, echo=typer.echo)
+    return QueueExecutor(root, storage, study, signature, metric=metric, echo=typer.echo,
+                         run_fn=partial(run_record, progress=_progress()))
 
 
 @exp_app.command("ablate")
@@ -121,6 +131,11 @@ def exp_bisect(
         table.add_row(p.role, keys, p.state, value, "BAD" if p.bad else "good", p.exp_id)
     out = console()
     out.print(table)
+    if res.regression and res.regression.get("low") is not None:
+        from evdet.experiments.intervals import Difference
+
+        noise = " [yellow](within noise)[/]" if res.regression_within_noise else ""
+        out.print(f"BAD - GOOD: {Difference(**res.regression).text()}{noise}")
     out.print(f"culprit: [bold]{', '.join(res.culprit)}[/] ({len(res.probes)} configurations looked at, "
               f"{len(res.trained)} trained now, out of {len(res.keys)} changed keys)")
     if res.culprit_explains_all is False:
@@ -174,13 +189,16 @@ def exp_sweep(
     from evdet.experiments.designs import DesignError
     from evdet.experiments.records import RecordError
     from evdet.experiments.run_config import ConfigError
+    from functools import partial
+
+    from evdet.experiments.designs import run_record
     from evdet.experiments.sweep import SweepSettings, load_sweep, plot_sweep, run_sweep
 
     _quiet_optuna()
     settings = SweepSettings(name=name, base=base, space_file=space, trials=trials, metric=metric,
                              storage=storage, direction=direction, heartbeat_s=heartbeat_s)
     try:
-        summary = run_sweep(root, settings, echo=typer.echo)
+        summary = run_sweep(root, settings, run_fn=partial(run_record, progress=_progress()), echo=typer.echo)
     except (DesignError, RecordError, ConfigError) as err:
         fail(str(err))
     _print_sweep(summary)

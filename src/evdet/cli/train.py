@@ -128,9 +128,14 @@ def predict(
     min_score: float = typer.Option(0.3, "--min-score", help="Smallest score drawn in the strip."),
     sensor: Optional[str] = typer.Option(None, "--sensor", help="WIDTHxHEIGHT when the file does not say it."),
     downsample: str = typer.Option("nearest", "--downsample", help="nearest|sum when the sensor is 2x the input."),
+    video: Optional[Path] = typer.Option(None, "--video", help="Also write a video (.mp4 or .gif) of every window: "
+                                         "events, boxes, scores, class names, track ids."),
+    gt: Optional[Path] = typer.Option(None, "--gt", help="Ground-truth *_bbox.npy shown beside the predictions "
+                                      "in the video."),
+    track: bool = typer.Option(True, "--track/--no-track", help="Track the detections for the video's track ids."),
 ) -> None:
     """Detect road users in a raw recording: writes <name>_bbox.npy (Prophesee boxes, sensor pixels) and
-    an annotated image strip <name>_strip.png."""
+    an annotated image strip <name>_strip.png (and with --video a video)."""
     from evdet.events import EventFormatError
     from evdet.training.predict import load_module, predict_recording, save_recording_predictions
 
@@ -151,6 +156,12 @@ def predict(
             boxes, info = predict_recording(load_module(ckpt), recording, sensor_hw=sensor_hw,
                                             downsample=downsample, conf_threshold=conf)
         paths = save_recording_predictions(recording, boxes, info, out, panels=panels, min_score=min_score)
+        if video:
+            from evdet.evaluation.video import write_recording_video
+            from evdet.tracking import track_sequence
+
+            paths["video"] = write_recording_video(recording, boxes, info, video, gt_path=gt, min_score=min_score,
+                                                   track_fn=track_sequence if track else None)["path"]
     except (FileNotFoundError, ValueError, EventFormatError) as err:
         fail(str(err))
     typer.echo(f"{info['windows']} windows, {boxes.size} detections -> "

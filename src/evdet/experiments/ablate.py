@@ -24,10 +24,9 @@ from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from evdet.experiments.designs import (Arm, DesignError, Executor, LocalExecutor, RecordIndex, apply_keys,
-                                       changed_keys, check_metric, config_of, curve_finals, is_curve_metric,
-                                       record_state, with_overrides, write_design_summary)
-from evdet.experiments.intervals import (CONFIDENCE, METHOD_NONE, Difference, IntervalError,
-                                         difference_interval, seed_values, welch_interval)
+                                       arm_values, changed_keys, check_metric, config_of, effect, record_state,
+                                       with_overrides, write_design_summary)
+from evdet.experiments.intervals import CONFIDENCE, METHOD_NONE, Difference, IntervalError
 from evdet.experiments.records import Experiment, load_experiment
 
 METHOD_CONTRAST = "welch-t over seeds (contrast of arm means)"
@@ -58,34 +57,6 @@ def contrast_interval(samples: Sequence[Sequence[float]], coefs: Sequence[float]
     dof = se2 * se2 / dof_den
     half = float(student_t.ppf(0.5 + confidence / 2, dof)) * math.sqrt(se2)
     return est, est - half, est + half, dof
-
-
-def arm_values(exp: Experiment, metric: str) -> list[float]:
-    """The metric of each seed run of an arm (curve metrics: last logged value per run)."""
-    if is_curve_metric(metric):
-        return curve_finals(exp, metric)
-    return [v for v in seed_values(exp, metric) if v is not None and math.isfinite(v)]
-
-
-def effect(base: Experiment, other: Experiment, metric: str) -> Difference:
-    """Interval of ``other - base`` on ``metric`` (intervals.difference_interval; curve metrics over seeds)."""
-    if not is_curve_metric(metric):
-        try:
-            return difference_interval(base, other, metric)
-        except IntervalError as err:
-            a, b = arm_values(base, metric), arm_values(other, metric)
-            point = sum(b) / len(b) - sum(a) / len(a) if a and b else None
-            return Difference(point, None, None, METHOD_NONE, len(a), len(b), CONFIDENCE, str(err))
-    a, b = arm_values(base, metric), arm_values(other, metric)
-    if not a or not b:
-        return Difference(None, None, None, METHOD_NONE, len(a), len(b), CONFIDENCE,
-                          f"{base.id if not a else other.id} has no value for {metric}")
-    if len(a) >= 2 and len(b) >= 2:
-        mean, low, high, dof = welch_interval(a, b)
-        return Difference(mean, low, high, "welch-t over seeds", len(a), len(b), CONFIDENCE,
-                          f"{dof:.1f} degrees of freedom")
-    return Difference(sum(b) / len(b) - sum(a) / len(a), None, None, METHOD_NONE, len(a), len(b), CONFIDENCE,
-                      "one seed: a training curve has no evaluation data to resample")
 
 
 def interaction(full: Difference, singles: Sequence[Difference], arms: dict[str, Experiment], keys: Sequence[str],

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Callable, Literal, Optional, Sequence
 
 from evdet.experiments.designs import (Arm, DesignError, Executor, LocalExecutor, RecordIndex, apply_keys,
-                                       changed_keys, check_metric, config_of, read_metric, record_state,
+                                       changed_keys, check_metric, config_of, effect, read_metric, record_state,
                                        write_design_summary)
 from evdet.experiments.records import load_experiment
 
@@ -90,6 +90,8 @@ class BisectResult:
     proof: list[Probe] = field(default_factory=list)
     trained: list[str] = field(default_factory=list)       # records trained by this call
     culprit_explains_all: Optional[bool] = None            # BAD minus the culprit is good
+    regression: Optional[dict] = None                      # BAD - GOOD with its interval (Difference.to_dict)
+    regression_within_noise: Optional[bool] = None         # that interval contains 0 (or there is none)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -224,6 +226,11 @@ def bisect_experiments(root: Path, good: str, bad: str, metric: str, mode: Mode,
                           f"(GOOD {g_val:.6g}, BAD {b_val:.6g}): nothing regressed; check --mode")
     if result.threshold is None:
         result.threshold = default_threshold(g_val, b_val)
+    if b_exp.state == "completed":
+        diff = effect(g_exp, b_exp, metric)
+        result.regression, result.regression_within_noise = diff.to_dict(), diff.within_noise(0.0)
+        if diff.has_interval and diff.within_noise(0.0):
+            echo(f"warning: BAD - GOOD on {metric} is {diff.text()}: within noise, the bisection may chase noise")
     g_probe, b_probe = evaluate([[]], "GOOD")[0], evaluate([list(keys)], "BAD")[0]
     if g_probe.bad:
         raise DesignError(f"{good}: GOOD is bad on {metric} ({g_val:.6g} vs threshold {result.threshold})")

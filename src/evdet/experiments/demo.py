@@ -148,7 +148,7 @@ def run_demo(out_dir: Path, settings: DemoSettings = DemoSettings(),
 
 DEMO_NOTE = ("One seed per experiment at demo scale: the intervals are paired bootstraps over the evaluation "
              "data and leave training noise out, so an 'inconclusive' verdict is the expected, honest outcome; "
-             "`evdet exp matrix` runs the same question with three seeds.")
+             "evdet exp matrix runs the same question with three seeds.")
 
 
 def lead_report(html: str, tables, note: str = "") -> str:

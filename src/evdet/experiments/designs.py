@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Optional, Protocol, Sequence
 
 from evdet.experiments.config_diff import flatten, load_config_tree
+from evdet.experiments.intervals import (CONFIDENCE, METHOD_NONE, Difference, IntervalError, difference_interval,
+                                         seed_values, welch_interval)
 from evdet.experiments.metrics import metric_value, split_metric_key
 from evdet.experiments.records import (Experiment, RecordError, atomic_write_json, create_experiment,
                                        list_experiments, load_experiment, read_metrics_csv)
@@ -205,6 +207,34 @@ def curve_finals(exp: Experiment, column: str) -> list[float]:
         if values:
             finals.append(float(values[-1]))
     return finals
+
+
+def arm_values(exp: Experiment, metric: str) -> list[float]:
+    """The metric of each seed run of an arm (curve metrics: last logged value per run)."""
+    if is_curve_metric(metric):
+        return curve_finals(exp, metric)
+    return [v for v in seed_values(exp, metric) if v is not None and math.isfinite(v)]
+
+
+def effect(base: Experiment, other: Experiment, metric: str) -> Difference:
+    """Interval of ``other - base`` on ``metric`` (intervals.difference_interval; curve metrics over seeds)."""
+    if not is_curve_metric(metric):
+        try:
+            return difference_interval(base, other, metric)
+        except IntervalError as err:
+            a, b = arm_values(base, metric), arm_values(other, metric)
+            point = sum(b) / len(b) - sum(a) / len(a) if a and b else None
+            return Difference(point, None, None, METHOD_NONE, len(a), len(b), CONFIDENCE, str(err))
+    a, b = arm_values(base, metric), arm_values(other, metric)
+    if not a or not b:
+        return Difference(None, None, None, METHOD_NONE, len(a), len(b), CONFIDENCE,
+                          f"{base.id if not a else other.id} has no value for {metric}")
+    if len(a) >= 2 and len(b) >= 2:
+        mean, low, high, dof = welch_interval(a, b)
+        return Difference(mean, low, high, "welch-t over seeds", len(a), len(b), CONFIDENCE,
+                          f"{dof:.1f} degrees of freedom")
+    return Difference(sum(b) / len(b) - sum(a) / len(a), None, None, METHOD_NONE, len(a), len(b), CONFIDENCE,
+                      "one seed: a training curve has no evaluation data to resample")
 
 
 def check_metric(metric: str, config: dict, finished: Sequence[Experiment] = ()) -> None:

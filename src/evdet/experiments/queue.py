@@ -189,8 +189,18 @@ class QueueExecutor:
         self.trained: list[str] = []
 
     def _objective(self, trial) -> float:
+        import optuna
+
         claim_or_surplus(self.study, trial, None)
         exp_id = trial.user_attrs["exp_id"]
+        # workers that enqueue at the same moment may queue one record twice: the lowest-numbered live
+        # trial of a record owns it, the others end at once as surplus
+        owner = min((t.number for t in self.study.get_trials(deepcopy=False)
+                     if t.user_attrs.get("exp_id") == exp_id and not t.user_attrs.get("surplus")
+                     and t.state != optuna.trial.TrialState.FAIL), default=trial.number)
+        if owner < trial.number:
+            trial.set_user_attr("surplus", True)
+            raise optuna.TrialPruned(f"surplus: trial {owner} owns {exp_id}")
         trial.set_user_attr("worker", worker_label())
         before = record_state(self.root, exp_id)
         if before not in TERMINAL_STATES:
