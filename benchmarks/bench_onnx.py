@@ -9,8 +9,10 @@ attention), imported into evdet (``evdet.evaluation.rvt.import_rvt_checkpoint``)
 (``evdet.deploy.export.export_onnx``). Columns:
 
 * ``rvt-restatement``: tests/models/rvt_reference.py (an independent restatement of RVT's network);
-* ``rvt-code``: RVT's own model code (``--rvt-root``, a checkout of uzh-rpg/RVT's ``models/``;
-  skipped with the reason when absent);
+* ``rvt-code``: RVT's own model code, ``YoloXDetector`` from ``--rvt-root`` (a checkout of
+  uzh-rpg/RVT holding ``models/``, ``data/utils/types.py`` and ``utils/timers.py``; its timm helpers
+  may be shimmed), built from RVT's tiny config (below) and loaded strictly with the same weights;
+  skipped, with the reason printed, when absent. When present it is the reference of the ratios;
 * ``evdet-torch``: evdet's detector (scaled_dot_product_attention), eval mode, inference_mode;
 * ``ort-<level>-<graph>[-static]``: the exported graph in ONNX Runtime (CPU execution provider,
   sequential execution, intra-op threads = ``--threads``) at graph-optimisation level "basic" or
@@ -24,13 +26,15 @@ rounds of best-of-``--repeats`` calls (``timing.best_time``) and reports the bes
 median round; ratios are taken against the RVT reference of the same run. Prints a table and writes
 ``bench_onnx.json`` next to this file.
 
-    python benchmarks/bench_onnx.py [--rounds 5] [--repeats 2] [--threads 2] [--rvt-root /work/rvt_ref]
+    python benchmarks/bench_onnx.py [--rounds 12] [--repeats 2] [--threads 2] [--rvt-root /path/to/RVT]
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import warnings
 import os
 import platform
 import statistics
@@ -55,6 +59,23 @@ NUM_CLASSES = 2
 TOL = 1e-4
 WARM_STEPS = 2
 RVT_TINY = dict(embed_dim=32, dim_head=32, fpn_depth=0.33)
+# RVT's config/model/maxvit_yolox/default.yaml with its tiny overrides (embed_dim 32, fpn depth 0.33), 640x360
+RVT_TINY_CONFIG = {
+    "backbone": {"name": "MaxViTRNN", "compile": {"enable": False}, "input_channels": IN_CHANNELS,
+                 "enable_masking": False, "partition_split_32": 2, "embed_dim": 32, "dim_multiplier": [1, 2, 4, 8],
+                 "num_blocks": [1, 1, 1, 1], "T_max_chrono_init": [4, 8, 16, 32], "stem": {"patch_size": 4},
+                 "stage": {"downsample": {"type": "patch", "overlap": True, "norm_affine": True},
+                           "attention": {"use_torch_mha": False, "partition_size": list(PARTITION), "dim_head": 32,
+                                         "attention_bias": True, "mlp_activation": "gelu", "mlp_gated": False,
+                                         "mlp_bias": True, "mlp_ratio": 4, "drop_mlp": 0, "drop_path": 0,
+                                         "ls_init_value": 1e-5},
+                           "lstm": {"dws_conv": False, "dws_conv_only_hidden": True, "dws_conv_kernel_size": 3,
+                                    "drop_cell_update": 0}}},
+    "fpn": {"name": "PAFPN", "compile": {"enable": False}, "depth": 0.33, "in_stages": [2, 3, 4],
+            "depthwise": False, "act": "silu"},
+    "head": {"name": "YoloX", "compile": {"enable": False}, "depthwise": False, "act": "silu",
+             "num_classes": NUM_CLASSES},
+}
 
 # ONNX Runtime settings compared: (name, graph optimisation level, export (fast graph, static batch))
 ORT_VARIANTS = [
@@ -115,9 +136,8 @@ def load_rvt_code(rvt_root: Path | None, ref_state: dict):
         from omegaconf import OmegaConf
         from models.detection.yolox_extension.models.detector import YoloXDetector  # type: ignore
 
-        cfg = OmegaConf.load(rvt_root / "bench_tiny.yaml")
-        model = YoloXDetector(cfg).eval()
-        model.load_state_dict(ref_state)
+        model = YoloXDetector(OmegaConf.create(RVT_TINY_CONFIG)).eval()
+        model.load_state_dict(ref_state)  # strict: RVT's names, the restatement's weights
     except Exception as err:  # a partial checkout: say why the column is missing
         return None, f"{rvt_root}: RVT's code did not load ({type(err).__name__}: {err})"
     return model, ""
@@ -164,7 +184,7 @@ class Runners:
             steps["rvt-code"] = self.rvt_code_step
         steps["evdet-torch"] = self.torch_step
         for name in self.ort:
-            steps[name] = (lambda n: lambda x, s: self.ort_step(n, x, s))(name)
+            steps[name] = functools.partial(self.ort_step, name)
         return steps
 
 
@@ -208,12 +228,13 @@ def compare(steps: dict, inputs: list[torch.Tensor], strides: np.ndarray) -> dic
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=12)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rvt-root", type=Path, default=None, help="checkout of RVT's model code (optional)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    warnings.filterwarnings("ignore", message="torch.meshgrid")  # RVT's YOLOX head
     with tempfile.TemporaryDirectory() as tmp:
         ref, module, onnx_paths = build_models(Path(tmp), args.threads)
         rvt_code, rvt_code_reason = load_rvt_code(args.rvt_root, ref.state_dict())
@@ -257,6 +278,7 @@ def main() -> None:
               "onnxruntime": __import__("onnxruntime").__version__, "preset": "tiny",
               "input": [1, IN_CHANNELS, *INPUT_HW], "padded": list(PADDED_HW), "rounds": args.rounds,
               "repeats": args.repeats, "reference": baseline,
+              "rvt_root": str(args.rvt_root) if args.rvt_root else None,
               "rvt_code_skipped": rvt_code_reason or None, "results": rows}
     print(f"\nRVT tiny, one recurrent step, 1 x {IN_CHANNELS} x {INPUT_HW[0]} x {INPUT_HW[1]} "
           f"(padded {PADDED_HW[0]}x{PADDED_HW[1]}), {args.threads} threads, best of {args.repeats} x {args.rounds} "

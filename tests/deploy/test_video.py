@@ -65,3 +65,14 @@ def test_predict_cli_writes_video_with_ground_truth(tmp_path, checkpoint, record
     frames = iio.imread(video, index=None)
     # default 480 px panels, predictions + ground truth side by side
     assert frames.shape == (7, 352, 960, 3)
+
+
+def test_prediction_clip_for_the_report(tmp_path, checkpoint, recording):
+    from evdet.evaluation.video import prediction_clip
+    from evdet.tracking import track_sequence
+
+    gif = prediction_clip(checkpoint, recording, tmp_path / "clip.gif", max_frames=4, track_fn=track_sequence,
+                          panel_width=96)
+    frames = iio.imread(gif, index=None)
+    # 4 windows; 96 px panel (scale 1): 64 + 18 = 82 -> 96 rows, 96 columns
+    assert frames.shape[:3] == (4, 96, 96)

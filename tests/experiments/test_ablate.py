@@ -164,3 +164,20 @@ def test_ablate_cli_prints_effects_of_finished_arms(pair: Path):
     assert "the keys interact" in r.output
     r = CliRunner().invoke(app, ["exp", "ablate", "base", "variant", "--seeds", "0,x", "--root", str(pair)])
     assert r.exit_code == 1 and "--seeds '0,x'" in r.output
+
+
+def test_designs_report_section_shows_effects_and_culprits(pair: Path):
+    from evdet.experiments.bisect import bisect_experiments
+    from evdet.experiments.design_report import designs_report_html
+
+    assert designs_report_html(pair) == ""
+    ex = OracleExecutor(pair, ap_oracle(0.10), seed_noise=NOISE.get)
+    ablate_experiments(pair, "base", "variant", metrics=["full/AP"], seeds=[0, 1, 2], executor=ex,
+                       echo=lambda m: None)
+    bisect_experiments(pair, "base", "variant", "full/AP", "min", executor=ex, echo=lambda m: None)
+    section = designs_report_html(pair)
+    assert section.startswith("<section>") and "Ablation ablate_base_variant" in section
+    assert "+0.0500 [" in section and "the keys interact" in section
+    assert "Bisection bisect_base_variant" in section
+    # mode min: 'bad' is AP above midway (0.365); focal alone 0.35, lr alone 0.28, both 0.43: both together
+    assert "Culprit: <b>loss.focal.gamma, training.lr</b>" in section and "culprit alone on GOOD" in section

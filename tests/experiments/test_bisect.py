@@ -88,7 +88,9 @@ def test_bisect_names_the_culprit_with_its_proof_and_resumes(good_bad: Path):
     root = good_bad
     ex = OracleExecutor(root, loss_oracle)
     res = bisect_experiments(root, "good", "bad", "train/loss", "min", executor=ex, echo=lambda m: None)
-    assert res.keys == sorted(k.split("=")[0] for k in BAD_OVERRIDES)
+    assert sorted(res.keys) == sorted(k.split("=")[0] for k in BAD_OVERRIDES)
+    # exp diff's high-risk changes first: an evaluation setting, regularisation switched on
+    assert set(res.keys[:2]) == {"eval.pr_confidence", "training.weight_decay"}
     assert res.culprit == ["loss.iou_weight"] and res.threshold == pytest.approx(3.5)
     roles = {p.role: p for p in res.proof}
     alone = roles["culprit alone on GOOD"]
@@ -169,3 +171,13 @@ def test_bisect_states_whether_the_regression_is_within_noise(tmp_path: Path, no
     assert res.regression["mean"] == pytest.approx(5.0) and res.regression["method"] == "welch-t over seeds"
     assert res.regression_within_noise is within
     assert any("within noise" in m for m in messages) is within
+
+
+def test_generated_hypotheses_hold_criteria_that_verdict_parses(good_bad: Path):
+    from evdet.experiments.verdict import parse_criteria
+
+    res = bisect_experiments(good_bad, "good", "bad", "train/loss", "min",
+                             executor=OracleExecutor(good_bad, loss_oracle), echo=lambda m: None)
+    alone = next(p for p in res.proof if p.role == "culprit alone on GOOD")
+    crit = parse_criteria((good_bad / alone.exp_id / "hypothesis.md").read_text())
+    assert [(c.metric, c.op, c.value) for c in crit] == [("train/loss", "<=", 3.5)]

@@ -151,6 +151,8 @@ def test_rank_compare_verdict_show_intervals_over_seeds(tmp_path: Path):
     assert r.exit_code == 0, r.output
     ap = next(line for line in r.output.splitlines() if line.startswith("│ AP "))
     assert "within noise" in ap and "beyond noise" in ap and "welch-t over seeds" in ap
+    r = _run("exp", "rank", "--by", "AP", "--no-intervals", "--root", root)
+    assert r.exit_code == 0 and "welch-t" not in r.output and "+0.1000" in r.output
     r = _run("exp", "verdict", "same", "--root", root)
     assert r.exit_code == 0, r.output
     line = r.output.splitlines()[1]

@@ -127,6 +127,13 @@ def test_sweep_in_process_makes_records_and_summary(sweep_root: Path, tmp_path: 
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs.values())
     section = sweep_report_html(study)
     assert best["exp_id"] in section and section.count("data:image/png;base64,") == 2
+    # the workers leave the summary and plots beside the records: the report needs no database
+    from evdet.experiments.design_report import designs_report_html
+
+    saved = json.loads((sweep_root / "_designs" / "s1.json").read_text())
+    assert saved["kind"] == "sweep" and saved["best"][0]["exp_id"] == best["exp_id"]
+    page = designs_report_html(sweep_root)
+    assert "Sweep s1" in page and best["exp_id"] in page and page.count("data:image/png;base64,") == 2
 
 
 WORKER = """
@@ -139,7 +146,8 @@ from evdet.experiments.sweep import SweepSettings, run_sweep
 root = Path({root!r})
 s = SweepSettings(name="multi", base="base", space_file=root.parent / "space.yaml", trials={trials},
                   metric="full/AP", storage={storage!r}, poll_s=0.1, heartbeat_s={hb})
-run_sweep(root, s, run_fn=partial(fake_train, sleep_s={sleep}), echo=lambda m: print(m, flush=True))
+run_sweep(root, s, run_fn=partial(fake_train, sleep_s={sleep}), echo=lambda m: print(m, flush=True),
+          save_summary=False)
 print("WORKER DONE", flush=True)
 """
 
@@ -234,3 +242,20 @@ def test_logged_key_maps_metrics_to_training_logs():
     assert logged_key("prophesee/small_AP") == "val/prophesee/small_AP"
     assert logged_key("train/loss") == "train/loss"
     assert logged_key("full/per_class.car.AP") is None
+
+
+def test_run_lock_keeps_a_second_worker_out_until_the_owner_is_gone(tmp_path: Path):
+    import socket
+
+    from evdet.experiments.designs import RUN_LOCK, _take_run_lock
+
+    assert _take_run_lock(tmp_path, stale_after_s=600)             # first taker
+    assert not _take_run_lock(tmp_path, stale_after_s=600)         # held by a live process (this one)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (tmp_path / RUN_LOCK).write_text(f"{socket.gethostname()} {dead.pid}")
+    assert _take_run_lock(tmp_path, stale_after_s=600)             # its owner died: taken over
+    (tmp_path / RUN_LOCK).write_text(f"elsewhere {os.getpid()}")
+    assert not _take_run_lock(tmp_path, stale_after_s=600)         # another host, fresh: wait
+    os.utime(tmp_path / RUN_LOCK, (time.time() - 700, time.time() - 700))
+    assert _take_run_lock(tmp_path, stale_after_s=600)             # another host, silent 700 s: taken over

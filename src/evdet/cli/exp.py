@@ -10,6 +10,8 @@ import typer
 from evdet.cli.common import ROOT_OPT, app, console, exp_app, fail, load_exp
 
 N_BOOT_OPT = typer.Option(200, "--n-boot", min=10, help="Bootstrap resamples (one-seed comparisons).")
+INTERVALS_OPT = typer.Option(True, "--intervals/--no-intervals",
+                             help="Compute 95% intervals (one-seed bootstraps take seconds per experiment).")
 
 
 def list_exps_marked(root: Path) -> list:
@@ -105,7 +107,7 @@ def exp_list(root: Path = ROOT_OPT) -> None:
 def exp_rank(by: str = typer.Option("AP", "--by", help="AP, small_AP, AP_S, per_class.<name>.AP, prophesee/AP..."),
              protocol: Optional[str] = typer.Option(None, "--protocol"),
              baseline: Optional[str] = typer.Option(None, "--baseline", help="Delta vs this id (default: each base)."),
-             n_boot: int = N_BOOT_OPT,
+             n_boot: int = N_BOOT_OPT, intervals: bool = INTERVALS_OPT,
              root: Path = ROOT_OPT) -> None:
     """Rank experiments by a metric, with the delta to the baseline, its 95% interval and whether it is
     within noise (Welch t over seeds; one seed: paired bootstrap over evaluation sequences / frame blocks)."""
@@ -115,7 +117,8 @@ def exp_rank(by: str = typer.Option("AP", "--by", help="AP, small_AP, AP_S, per_
 
     exps = list_exps_marked(root)
     try:
-        rows = rank_experiments(exps, by, protocol=protocol, baseline=baseline, n_boot=n_boot, progress=True)
+        rows = rank_experiments(exps, by, protocol=protocol, baseline=baseline, intervals=intervals, n_boot=n_boot,
+                                progress=True)
     except UnknownMetricError as err:
         fail(str(err))
     console().print(rank_table(rows, by))
@@ -127,7 +130,7 @@ def exp_compare(ids: List[str] = typer.Argument(..., help="Two or more experimen
                 allow_mismatch: bool = typer.Option(False, "--allow-mismatch",
                                                     help="Compare despite different fingerprints (flagged)."),
                 plot: Optional[Path] = typer.Option(None, "--plot", help="Write overlaid loss / AP curves PNG."),
-                n_boot: int = N_BOOT_OPT,
+                n_boot: int = N_BOOT_OPT, intervals: bool = INTERVALS_OPT,
                 root: Path = ROOT_OPT) -> None:
     """Metric, per-class and per-size deltas between experiments with 95% intervals (within noise marked),
     and overlaid curves."""
@@ -138,8 +141,8 @@ def exp_compare(ids: List[str] = typer.Argument(..., help="Two or more experimen
         fail("compare needs at least two experiment ids")
     exps = [load_exp(root, i) for i in ids]
     try:
-        comp = compare_experiments(exps, protocol=protocol, allow_mismatch=allow_mismatch, n_boot=n_boot,
-                                   progress=True)
+        comp = compare_experiments(exps, protocol=protocol, allow_mismatch=allow_mismatch, intervals=intervals,
+                                   n_boot=n_boot, progress=True)
     except IncomparableError as err:
         fail(f"{err} (use --allow-mismatch to show them anyway)")
     out_console = console()

@@ -51,7 +51,7 @@ def train(
     from evdet.experiments.new import new_experiment
     from evdet.experiments.records import RecordError
     from evdet.experiments.run_config import ConfigError
-    from evdet.experiments.runner import run_experiment
+    from evdet.experiments.runner import AlreadyCompleted, run_experiment
 
     exp_id = name or time.strftime("train_%Y%m%d_%H%M%S")
     presets, rest = _split_shorthands(list(overrides or []))
@@ -64,6 +64,9 @@ def train(
             fail("--resume continues a run with its recorded config; overrides are not allowed")
         res = run_experiment(root, exp_id, resume=resume,
                              command=f"evdet train --name {exp_id}{' --resume' if resume else ''} --root {root}")
+    except AlreadyCompleted as done:
+        typer.echo(str(done))
+        return
     except (RecordError, ConfigError, FileNotFoundError, ValueError) as err:
         fail(str(err))
     typer.echo(f"{exp_id}: {res['status']} at step {res['step']} ({root / exp_id})")

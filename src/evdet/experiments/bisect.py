@@ -97,6 +97,16 @@ class BisectResult:
         return asdict(self)
 
 
+def suspects_first(good_cfg: dict, bad_cfg: dict) -> list[str]:
+    """Changed keys in the order ``exp diff`` ranks them (likely cause first), so the first half that
+    delta debugging tries holds the top suspects: when one of them is the culprit, each round costs one run."""
+    from evdet.experiments.config_diff import diff_configs
+
+    keys = changed_keys(good_cfg, bad_cfg)
+    ranked = [c.key for c in diff_configs(good_cfg, bad_cfg).changes if c.key in keys]
+    return ranked + [k for k in keys if k not in ranked]
+
+
 def default_threshold(good_value: float, bad_value: Optional[float]) -> Optional[float]:
     """Midway between GOOD and BAD; None (only failed runs count as bad) when BAD has no value."""
     return None if bad_value is None else (good_value + bad_value) / 2.0
@@ -161,7 +171,7 @@ def bisect_experiments(root: Path, good: str, bad: str, metric: str, mode: Mode,
         raise DesignError(f"--mode {mode!r}: use max or min")
     name = name or f"bisect_{good}_{bad}"
     good_cfg, bad_cfg = config_of(root, good), config_of(root, bad)
-    keys = changed_keys(good_cfg, bad_cfg)
+    keys = suspects_first(good_cfg, bad_cfg)
     if not keys:
         raise DesignError(f"{good} and {bad} have the same config (seed and name aside): nothing to bisect")
     finished = [e for e in (load_experiment(root, good), load_experiment(root, bad)) if e.state == "completed"]

@@ -65,11 +65,10 @@ class DeltaRow:
     intervals: list[Optional[Difference]] = field(default_factory=list)
 
     def within_noise(self, i: int) -> Optional[bool]:
-        """Whether delta ``i`` is within noise (no interval counts as within noise); None without a delta."""
-        if self.deltas[i] is None or i == 0:
-            return None
+        """Whether delta ``i`` is within noise (``METHOD_NONE`` counts as within noise); None without a delta
+        or when intervals were not computed."""
         d = self.intervals[i] if i < len(self.intervals) else None
-        return d is None or d.within_noise()
+        return None if self.deltas[i] is None or i == 0 or d is None else d.within_noise()
 
 
 @dataclass

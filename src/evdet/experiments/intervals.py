@@ -437,12 +437,13 @@ def value_interval(exp: Experiment, metric: str, protocol: Optional[str] = None,
     if len(values) >= 2:
         s = seed_summary(values, confidence)
         return Difference(s.mean, s.low, s.high, METHOD_SEED_T, 0, s.n, confidence, f"{s.n} seeds")
+    if not values:
+        return Difference(None, None, None, METHOD_NONE, 0, 0, confidence, f"{exp.id} has no value for {metric}")
     if split_metric_key(metric)[1].startswith("monitors.") or proto is None:
-        return Difference(values[0] if values else None, None, None, METHOD_NONE, 0, len(values), confidence,
-                          "one run")
+        return Difference(values[0], None, None, METHOD_NONE, 0, 1, confidence, "one run")
     d = _bootstrap([exp], metric, proto, scale=1.0, confidence=confidence, n_boot=n_boot,
                    rng_seed=rng_seed, min_sequences=min_sequences, block_frames=block_frames, progress=progress)
-    if d.mean is None and values:   # no bootstrap possible: keep the value, say why there is no interval
+    if d.mean is None:   # no bootstrap possible: keep the value, say why there is no interval
         return Difference(values[0], None, None, METHOD_NONE, 0, 1, confidence, d.detail)
     return d
 

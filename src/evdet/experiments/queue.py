@@ -13,6 +13,9 @@ PostgreSQL for several) and the same experiments folder (shared file system acro
   with user attribute ``surplus`` and does not run. Workers leave when nothing is left to run or
   running, so they stop together.
 - Designed experiments enqueue fixed trials (user attribute ``exp_id``): any worker trains them.
+- SQLite ignores ``SELECT ... FOR UPDATE``, so two workers may pop the same queued trial; the record
+  is still trained once (the second worker waits for it) and the second worker's late result is
+  dropped. PostgreSQL locks the row.
 - A study remembers what it is (user attribute ``evdet``: kind, base, metric, direction, space);
   opening it with anything different is an error, so two different sweeps never share a name.
 """
@@ -167,7 +170,14 @@ def work(study, objective: Callable, *, has_work: Callable[[], bool], finished: 
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(study)
         if has_work():
-            study.optimize(objective, n_trials=1, catch=(), gc_after_trial=False)
+            try:
+                study.optimize(objective, n_trials=1, catch=(), gc_after_trial=False)
+            except (ValueError, optuna.exceptions.UpdateFinishedTrialError) as err:
+                # SQLite has no row locks: two workers can pop the same queued trial. Both run it (the
+                # record is trained once: the second waits for the first), the second cannot tell it.
+                if not isinstance(err, optuna.exceptions.UpdateFinishedTrialError) and \
+                        not str(err).startswith("Cannot tell a"):
+                    raise
             continue
         if finished():
             return

@@ -39,8 +39,8 @@ class RankRow:
 
     @property
     def within_noise(self) -> Optional[bool]:
-        """Whether the delta to the baseline is within noise (None without a delta)."""
-        return None if self.delta is None else (self.delta_interval is None or self.delta_interval.within_noise())
+        """Whether the delta to the baseline is within noise (None without a delta or its interval)."""
+        return None if self.delta is None or self.delta_interval is None else self.delta_interval.within_noise()
 
 
 def rank_experiments(experiments: Sequence[Experiment], by: str = "AP", *, protocol: Optional[str] = None,

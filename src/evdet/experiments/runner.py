@@ -313,6 +313,7 @@ def run_experiment(root: Path, exp_id: str, *, resume: bool = False, progress: b
             seed_resume = (run_dir / "checkpoints" / "last.ckpt").exists()
             run.update(seed=int(seed), dir="." if index == 0 else str(run_dir.relative_to(exp_dir)),
                        status="running", detections=f"validation/{DETECTIONS_FILE}")
+            atomic_write_json(exp_dir / "results.json", results)
             write_status(exp_dir, "running", f"seed {seed} ({index + 1} of {len(seeds)})"
                          + (" resumed" if seed_resume else ""), resumed=resume, seed=int(seed))
             cfg_seed = config_for_seed(cfg, seed)

@@ -298,10 +298,11 @@ def prepare_sweep(root: Path, s: SweepSettings):
 
 
 def run_sweep(root: Path, s: SweepSettings, *, run_fn: Callable = run_record,
-              echo: Callable[[str], None] = print) -> dict:
+              echo: Callable[[str], None] = print, save_summary: bool = True) -> dict:
     """Work on sweep ``s.name`` until the study holds ``s.trials`` finished trials; returns ``sweep_summary``.
 
     ``run_fn(root, exp_id, callbacks=...) -> Experiment`` trains one record (tests pass a fake).
+    ``save_summary``: write ``<root>/_designs/<name>.json`` and the plots at the end (``save_sweep_summary``).
     """
     import optuna
 
@@ -337,7 +338,18 @@ def run_sweep(root: Path, s: SweepSettings, *, run_fn: Callable = run_record,
 
     work(study, objective, has_work=has_work,
          finished=lambda: not running_trials(study) and not waiting_trials(study), poll_s=s.poll_s)
-    return sweep_summary(study)
+    return save_sweep_summary(root, study) if save_summary else sweep_summary(study)
+
+
+def save_sweep_summary(root: Path, study) -> dict:
+    """Write ``<root>/_designs/<study>.json`` (kind "sweep") and its history / importances PNGs for the report."""
+    from evdet.experiments.designs import write_design_summary
+
+    summary = sweep_summary(study)
+    pngs = plot_sweep(study, Path(root) / "_designs")
+    write_design_summary(root, study.study_name, {"kind": "sweep", **summary,
+                                                  "plots": {k: p.name for k, p in pngs.items()}})
+    return summary
 
 
 def sweep_summary(study, top: int = 5) -> dict:
