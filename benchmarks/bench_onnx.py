@@ -34,20 +34,19 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import warnings
 import os
 import platform
 import statistics
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch / onnxruntime load OpenMP
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-
 from timing import best_time  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -133,8 +132,8 @@ def load_rvt_code(rvt_root: Path | None, ref_state: dict):
         return None, f"{rvt_root}: models/detection/yolox_extension/models/detector.py not found"
     sys.path.insert(0, str(rvt_root))
     try:
-        from omegaconf import OmegaConf
         from models.detection.yolox_extension.models.detector import YoloXDetector  # type: ignore
+        from omegaconf import OmegaConf
 
         model = YoloXDetector(OmegaConf.create(RVT_TINY_CONFIG)).eval()
         model.load_state_dict(ref_state)  # strict: RVT's names, the restatement's weights
@@ -258,7 +257,7 @@ def main() -> None:
         for r in range(args.rounds):
             for name in names[r % len(names):] + names[:r % len(names)]:
                 cpu_start = time.process_time()
-                seconds, _ = best_time(lambda: steps[name](x, start_states[name]), args.repeats)
+                seconds, _ = best_time(functools.partial(steps[name], x, start_states[name]), args.repeats)
                 cpu[name].append((time.process_time() - cpu_start) / args.repeats)
                 rounds[name].append(seconds)
             print(f"  round {r + 1}/{args.rounds}: " + "  ".join(f"{n} {rounds[n][-1] * 1e3:.0f}" for n in names),

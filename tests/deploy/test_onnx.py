@@ -43,8 +43,9 @@ def torch_steps(module, frames: np.ndarray):
             states = out.states
             dets = module.model.postprocess(out.head, cfg.conf_threshold, cfg.nms_iou, cfg.max_detections)
             flat = [t.numpy() for pair in out.states for t in pair]
-            outs.append((out.head.boxes.numpy(), out.head.strides.numpy()[None, :, None], out.head.obj_logits.numpy(), out.head.cls_logits.numpy(), flat,
-                         [d.numpy() for d in dets]))
+            head = out.head
+            outs.append((head.boxes.numpy(), head.strides.numpy()[None, :, None], head.obj_logits.numpy(),
+                         head.cls_logits.numpy(), flat, [d.numpy() for d in dets]))
     return outs
 
 

@@ -181,3 +181,27 @@ def test_designs_report_section_shows_effects_and_culprits(pair: Path):
     assert "Bisection bisect_base_variant" in section
     # mode min: 'bad' is AP above midway (0.365); focal alone 0.35, lr alone 0.28, both 0.43: both together
     assert "Culprit: <b>loss.focal.gamma, training.lr</b>" in section and "culprit alone on GOOD" in section
+
+
+def test_failed_arms_are_named(pair: Path):
+    def oracle(flat):   # the lr change alone diverges
+        return None if flat["training.lr"] > 0.002 and flat["loss.focal.gamma"] == 0.0 else 0.3
+
+    res = ablate_experiments(pair, "base", "variant", metrics=["full/AP"], executor=OracleExecutor(pair, oracle),
+                             echo=lambda m: None)
+    # the lr change without focal: lr alone on base, and the variant without focal
+    assert res.failed == sorted([res.arms["add:training.lr"], res.arms["drop:loss.focal.gamma"]])
+
+
+def test_record_index_reuses_equal_configs_after_resolution(pair: Path):
+    from evdet.experiments.designs import Arm, RecordIndex, config_of, with_overrides
+
+    existing = make_record(pair, "weight50", ["loss.iou_weight=50.0"]).name
+    index = RecordIndex(pair)
+    same = with_overrides(config_of(pair, "base"), {"loss.iou_weight": 50, "name": "other"})   # int, other name
+    assert index.ensure(Arm("new_id", same, "h", base="base")) == existing
+    different = with_overrides(config_of(pair, "base"), {"loss.iou_weight": 51})
+    assert index.ensure(Arm("new_id", different, "h", base="base")) == "new_id"
+    assert (pair / "new_id" / "config.yaml").exists()
+    with pytest.raises(DesignError, match="exists with a different config"):
+        RecordIndex(pair).ensure(Arm("new_id", with_overrides(different, {"loss.iou_weight": 52}), "h", base=None))

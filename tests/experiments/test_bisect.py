@@ -181,3 +181,28 @@ def test_generated_hypotheses_hold_criteria_that_verdict_parses(good_bad: Path):
     alone = next(p for p in res.proof if p.role == "culprit alone on GOOD")
     crit = parse_criteria((good_bad / alone.exp_id / "hypothesis.md").read_text())
     assert [(c.metric, c.op, c.value) for c in crit] == [("train/loss", "<=", 3.5)]
+
+
+@pytest.mark.parametrize("metric, message", [
+    ("train/los", "no run logs it"),
+    ("val/coco/AP", "no run logs it"),
+    ("val/full/APX", "no run logs it"),
+    ("monitors.nope", "unknown monitor"),
+    ("coco/AP", "protocol 'coco' is not evaluated"),
+    ("full/per_class.car", "unknown metric"),
+])
+def test_check_metric_rejects_what_no_run_logs(metric, message):
+    from evdet.experiments.designs import check_metric
+
+    config = {"eval": {"protocols": ["prophesee", "full"]}}
+    with pytest.raises(DesignError, match=message):
+        check_metric(metric, config)
+
+
+@pytest.mark.parametrize("metric", ["train/loss", "val/loss", "val/full/small_AP", "monitor/loss_cv", "AP",
+                                    "prophesee/AP50", "full/per_class.car.AP", "full/groups.MM.AP50",
+                                    "monitors.loss_cv"])
+def test_check_metric_accepts_logged_metrics(metric):
+    from evdet.experiments.designs import check_metric
+
+    check_metric(metric, {"eval": {"protocols": ["prophesee", "full"]}})

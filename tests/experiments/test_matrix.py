@@ -12,9 +12,6 @@ from evdet.experiments.matrix import (BASELINE_ID, PLANS, MatrixError, filter_ef
                                       run_matrix)
 from evdet.experiments.run_config import load_run_config
 
-pytestmark = pytest.mark.slow
-
-
 def _mini_plan():
     plan = make_plan("cpu", seeds=[0, 1], max_steps=2, variants=["resolution_first"])
     return replace(plan, sensor_hw=(144, 256), sequences=3, duration_s=1.6, preprocess_workers=1)
@@ -30,6 +27,7 @@ def matrix_dir(tmp_path_factory):
     return work, path, messages
 
 
+@pytest.mark.slow
 def test_records_have_seeds_and_the_variant_changes_only_its_input(matrix_dir):
     work, _, _ = matrix_dir
     root = work / "work" / "experiments"
@@ -46,6 +44,7 @@ def test_records_have_seeds_and_the_variant_changes_only_its_input(matrix_dir):
         assert results["protocols"]["full"]["fingerprint"]["resolution"] == hw
 
 
+@pytest.mark.slow
 def test_results_table_and_report(matrix_dir):
     work, path, _ = matrix_dir
     text = path.read_text()
@@ -59,6 +58,7 @@ def test_results_table_and_report(matrix_dir):
     assert (work / "out" / "report.html").exists() and (work / "out" / "preview.png").exists()
 
 
+@pytest.mark.slow
 def test_rerun_skips_finished_work(matrix_dir):
     work, _, _ = matrix_dir
     messages = []
@@ -67,6 +67,7 @@ def test_rerun_skips_finished_work(matrix_dir):
     assert not any("training" in m for m in messages)
 
 
+@pytest.mark.slow
 def test_work_folder_of_another_plan_is_refused(matrix_dir):
     work, _, _ = matrix_dir
     with pytest.raises(MatrixError, match="max_steps"):
@@ -74,6 +75,7 @@ def test_work_folder_of_another_plan_is_refused(matrix_dir):
                    echo=lambda m: None, progress=False)
 
 
+@pytest.mark.slow
 def test_filter_effect_counts_match_the_filter_rule(matrix_dir):
     import numpy as np
 
@@ -103,3 +105,27 @@ def test_plan_errors_and_commands():
     assert "loss.size_aware.tau_px2=256" in cmds["3scale_sizeaware"]
     bad = CliRunner().invoke(app, ["exp", "matrix", "--plan", "tpu"])
     assert bad.exit_code == 1 and "unknown matrix plan" in bad.output
+
+
+def test_small_object_table_says_helps_only_when_the_interval_clears_zero():
+    from evdet.experiments.matrix import small_object_tables, tables_html, tables_markdown
+
+    def interval(mean, low, high):
+        return {"mean": mean, "low": low, "high": high, "method": "welch-t over seeds", "n_a": 3, "n_b": 3,
+                "confidence": 0.95, "detail": ""}
+
+    def row(vid, delta):
+        block = {"small_AP": 0.1, "small_AP_interval": interval(0.1, 0.08, 0.12), "delta_small": delta}
+        return {"id": vid, "change": vid, "state": "completed", "seeds_planned": [0, 1, 2],
+                "seeds_done": [0, 1], "wall_s_per_run": [100.0, 300.0], "step": 800,
+                "protocols": {"full": block, "prophesee": dict(block)}}
+
+    summary = {"rows": [row(BASELINE_ID, None), row("up", interval(0.02, 0.001, 0.04)),
+                        row("down", interval(-0.02, -0.04, -0.001)), row("noise", interval(0.01, -0.01, 0.03))]}
+    small = small_object_tables(summary)[0][3]
+    assert [r[6] for r in small] == ["", "helps", "hurts", "within noise"]
+    assert small[0][2] == "2/3" and small[0][3] == "200"          # seeds done / planned, mean s per run
+    assert small[1][5] == "+0.0200 [+0.0010, +0.0400]"
+    md = "\n".join(tables_markdown(small_object_tables(summary)))
+    assert "| `up` | up | 2/3 | 200 |" in md
+    assert "<code>noise</code>" in tables_html(small_object_tables(summary))

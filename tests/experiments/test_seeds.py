@@ -105,10 +105,20 @@ def resumed(seeded: Path, tmp_path_factory):
             run_experiment(root, "two")
         partial = run_experiment(root, "two", resume=True, max_new_seeds=0)      # seed-major matrices
         assert partial["status"] == "partial" and read_status(d)["state"] == "partial" and not calls
+        assert _read(d / "results.json")["runs"]["1"] == res["runs"]["1"]      # nothing added for seed 1
         run_experiment(root, "two", resume=True, progress=False)
     finally:
         fit_mod.fit = original
     return root, calls
+
+
+def test_a_record_whose_seeds_all_finished_is_completed_on_resume(seeded: Path, tmp_path: Path):
+    """Killed after the last seed finished but before status.json said so: resume only closes the record."""
+    shutil.copytree(seeded / "two", tmp_path / "two")
+    write_status(tmp_path / "two", "killed", "simulated kill after the last seed")
+    res = run_experiment(tmp_path, "two", resume=True)
+    assert res["status"] == "completed" and read_status(tmp_path / "two")["state"] == "completed"
+    assert res["protocols"] == _read(seeded / "two" / "results.json")["protocols"]
 
 
 def test_killed_multi_seed_run_resumes_at_the_unfinished_seed(seeded: Path, resumed):

@@ -74,6 +74,9 @@ def exp_ablate(
     from rich.table import Table
 
     out = console()
+    for exp_id in res.failed:
+        out.print(f"[bold red]{exp_id} failed[/] (see its status.json / logs/error.txt): effects that use it "
+                  "compare a broken run")
     for eff in res.effects:
         table = Table(title=f"{eff.metric}: effect of each key ({base} -> {variant})")
         for col in ("key", "alone on base (add - base)", "", "left out of variant (variant - drop)", ""):

@@ -25,6 +25,8 @@ def exp_matrix(
     workers: Optional[int] = typer.Option(None, "--workers", help="Training processes side by side "
                                           "(default: the plan's; cpu 1, gpu 6)."),
     no_train: bool = typer.Option(False, "--no-train", help="Only refresh the results from the records."),
+    n_boot: int = typer.Option(100, "--n-boot", help="Bootstrap resamples for single-seed intervals "
+                               "(each re-evaluates a validation run)."),
     machine: str = typer.Option("this machine", "--machine", help="Machine named in results.md."),
 ) -> None:
     """Run the small-object matrix: 3-scale baseline, 4-scale, size-aware (3/4-scale), patch 2 + 4-scale,
@@ -41,6 +43,8 @@ def exp_matrix(
         fail(f"--seeds {seeds!r}: expected comma-separated integers, e.g. 0,1,2")
     if workers is not None and workers < 1:
         fail(f"--workers must be >= 1, got {workers}")
+    if n_boot < 10:
+        fail(f"--n-boot must be >= 10, got {n_boot}")
     try:
         p = make_plan(plan, seeds=seed_list, max_steps=steps,
                       variants=[v.strip() for v in only.split(",") if v.strip()] if only else None)
@@ -53,7 +57,7 @@ def exp_matrix(
     try:
         path = run_matrix(p, work, out, one_command=one_command, train=not no_train,
                           workers=workers if workers is not None else p.train_workers, machine=machine,
-                          echo=typer.echo)
+                          echo=typer.echo, n_boot=n_boot)
     except MatrixError as err:
         fail(str(err))
     typer.echo(f"results: {path}")

@@ -128,7 +128,7 @@ def predict(
     panels: int = typer.Option(6, "--panels", help="Windows shown in the image strip."),
     conf: Optional[float] = typer.Option(None, "--conf", help="Keep detections scoring at least this "
                                          "(default: the checkpoint's head.conf_threshold)."),
-    min_score: float = typer.Option(0.3, "--min-score", help="Smallest score drawn in the strip."),
+    min_score: float = typer.Option(0.3, "--min-score", help="Smallest score drawn in the strip (and video)."),
     sensor: Optional[str] = typer.Option(None, "--sensor", help="WIDTHxHEIGHT when the file does not say it."),
     downsample: str = typer.Option("nearest", "--downsample", help="nearest|sum when the sensor is 2x the input."),
     video: Optional[Path] = typer.Option(None, "--video", help="Also write a video (.mp4 or .gif) of every window: "

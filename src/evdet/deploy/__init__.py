@@ -1,1 +1,2 @@
-"""Deployment: ONNX export of the recurrent detector (one step per call, explicit LSTM states) and ONNX Runtime inference."""
+"""Deployment: ONNX export of the recurrent detector (one step per call, explicit LSTM states) and
+ONNX Runtime inference."""

@@ -91,8 +91,8 @@ class OnnxDetector:
         if not self.path.is_file():
             raise FileNotFoundError(f"{self.path}: ONNX model not found")
         try:
-            self.session = ort.InferenceSession(str(self.path), session_options(threads, optimization, spinning, config),
-                                                providers=["CPUExecutionProvider"])
+            options = session_options(threads, optimization, spinning, config)
+            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
         except Exception as err:  # onnxruntime raises its own Fail / InvalidProtobuf / InvalidGraph
             raise ValueError(f"{self.path}: not a loadable ONNX model ({type(err).__name__}: "
                              f"{str(err).splitlines()[0][:200]})") from None

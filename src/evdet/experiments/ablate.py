@@ -116,10 +116,11 @@ class AblationResult:
     arms: dict[str, str]                      # role -> record id
     effects: list[MetricEffects] = field(default_factory=list)
     trained: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)     # arms whose run failed (diverged, NaN, crash)
 
     def to_dict(self) -> dict:
         return {"kind": "ablate", "base": self.base, "variant": self.variant, "keys": self.keys, "arms": self.arms,
-                "effects": [e.to_dict() for e in self.effects], "trained": self.trained}
+                "effects": [e.to_dict() for e in self.effects], "trained": self.trained, "failed": self.failed}
 
 
 def _hypothesis(exp_id: str, name: str, role: str, key: Optional[str], base: str, variant: str, old, new,
@@ -214,7 +215,8 @@ def ablate_experiments(root: Path, base: str, variant: str, *, metrics: Optional
     executor.run(list(dict.fromkeys(ids.values())))
     arms = {role: load_experiment(root, i) for role, i in ids.items()}
     result = AblationResult(base=base, variant=variant, keys=keys, arms=ids,
-                            trained=[i for i in dict.fromkeys(ids.values()) if i not in before])
+                            trained=[i for i in dict.fromkeys(ids.values()) if i not in before],
+                            failed=sorted({e.id for e in arms.values() if e.state == "failed"}))
     for m in metrics:
         full = effect(arms["base"], arms["variant"], m)
         single = {k: effect(arms["base"], arms[f"add:{k}"], m) for k in keys}

@@ -79,6 +79,7 @@ class DemoSettings:
     max_steps: int = 300
     val_every_n_steps: int = 300
     variant_overrides: tuple[str, ...] = ("loss.size_aware.alpha=2.5", "loss.size_aware.tau_px2=256")
+    n_boot: int = 50            # bootstrap resamples of the one-seed intervals (each re-evaluates a run)
 
 
 def run_demo(out_dir: Path, settings: DemoSettings = DemoSettings(),
@@ -132,14 +133,15 @@ def run_demo(out_dir: Path, settings: DemoSettings = DemoSettings(),
 
     stage("5/5 verdicts, ranking and the report")
     for exp_id in (BASELINE_ID, VARIANT_ID):
-        for line in verdict_text(root, exp_id):
+        for line in verdict_text(root, exp_id, settings.n_boot):
             echo(f"    {line}")
     summary = summarize_records(root, {BASELINE_ID: "3-scale FPN, plain YOLOX loss",
-                                       VARIANT_ID: "+ size-aware loss (alpha 2.5)"}, BASELINE_ID, pre)
+                                       VARIANT_ID: "+ size-aware loss (alpha 2.5)"}, BASELINE_ID, pre,
+                                n_boot=settings.n_boot)
     tables = small_object_tables(summary, input_text=f"the {settings.resolution[1]}x{settings.resolution[0]} input")
     for line in tables_markdown(tables[:1], level="###"):
         echo(f"    {line}")
-    html = build_report(list_experiments(root), root=root, by="full/small_AP",
+    html = build_report(list_experiments(root), root=root, by="full/small_AP", n_boot=settings.n_boot,
                         title="evdet demo: small road users on generated traffic")
     report = write_text_atomic(out_dir / "report.html", lead_report(html, tables, DEMO_NOTE))
     stage(f"done: {report}")
@@ -161,11 +163,11 @@ def lead_report(html: str, tables, note: str = "") -> str:
     return html[:at + 4] + "\n" + section + html[at + 4:] if at >= 0 else html + section
 
 
-def verdict_text(root: Path, exp_id: str) -> list[str]:
+def verdict_text(root: Path, exp_id: str, n_boot: int) -> list[str]:
     """``evdet exp verdict`` lines of one record (criterion, decision, interval and method)."""
     from evdet.experiments.records import load_experiment
     from evdet.experiments.verdict import judge, parse_criteria, verdict_lines
 
     exp = load_experiment(root, exp_id)
     base = load_experiment(root, exp.base) if exp.base else None
-    return verdict_lines(judge(parse_criteria(exp.hypothesis), exp, base), exp_id)
+    return verdict_lines(judge(parse_criteria(exp.hypothesis), exp, base, n_boot=n_boot), exp_id)

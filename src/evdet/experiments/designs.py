@@ -152,11 +152,17 @@ class RecordIndex:
         return ids[0]
 
     def ensure(self, arm: Arm) -> str:
-        """Id of a record running ``arm.config``: an existing equal one, else a new record ``arm.exp_id``."""
-        found = self.find(arm.config)
+        """Id of a record running ``arm.config``: an existing equal one, else a new record ``arm.exp_id``.
+
+        Configs are compared resolved (as the record would store them), so 50 and 50.0 are the same.
+        """
+        import yaml
+
+        yaml_text = resolve_config_yaml(arm.config, arm.exp_id)
+        resolved = yaml.safe_load(yaml_text)
+        found = self.find(resolved)
         if found is not None:
             return found
-        yaml_text = resolve_config_yaml(arm.config, arm.exp_id)
         try:
             create_experiment(self.root, arm.exp_id, yaml_text, arm.hypothesis, base=arm.base,
                               command=arm.command)
@@ -168,10 +174,10 @@ class RecordIndex:
                     break
                 time.sleep(0.1)
             existing = config_of(self.root, arm.exp_id)
-            if config_digest(existing) != config_digest(arm.config):
+            if config_digest(existing) != config_digest(resolved):
                 raise DesignError(f"{self.root / arm.exp_id}: exists with a different config; "
                                   "choose another --name") from None
-        self._by_digest.setdefault(config_digest(arm.config), []).append(arm.exp_id)
+        self._by_digest.setdefault(config_digest(resolved), []).append(arm.exp_id)
         return arm.exp_id
 
 

@@ -13,6 +13,8 @@ PostgreSQL for several) and the same experiments folder (shared file system acro
   with user attribute ``surplus`` and does not run. Workers leave when nothing is left to run or
   running, so they stop together.
 - Designed experiments enqueue fixed trials (user attribute ``exp_id``): any worker trains them.
+  Workers that queue one record at the same moment leave two trials for it: the lower-numbered
+  live one owns it, the other ends at once as surplus.
 - SQLite ignores ``SELECT ... FOR UPDATE``, so two workers may pop the same queued trial; the record
   is still trained once (the second worker waits for it) and the second worker's late result is
   dropped. PostgreSQL locks the row.

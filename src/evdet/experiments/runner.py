@@ -302,13 +302,13 @@ def run_experiment(root: Path, exp_id: str, *, resume: bool = False, progress: b
         from evdet.training.fit import fit
 
         for index, seed in enumerate(seeds):
-            run_key = str(seed)
-            run = runs.setdefault(run_key, {})
-            if run.get("status") == "completed":
+            if (runs.get(str(seed)) or {}).get("status") == "completed":
                 continue
             if max_new_seeds is not None and trained >= max_new_seeds:
                 partial = True
                 break
+            run_key = str(seed)
+            run = runs.setdefault(run_key, {})
             run_dir = seed_run_dir(exp_dir, seed, index)
             seed_resume = (run_dir / "checkpoints" / "last.ckpt").exists()
             run.update(seed=int(seed), dir="." if index == 0 else str(run_dir.relative_to(exp_dir)),
@@ -349,13 +349,14 @@ def run_experiment(root: Path, exp_id: str, *, resume: bool = False, progress: b
 
     failed = [r for r in runs.values() if r.get("status") == "failed"]
     state = "failed" if failed else "partial" if partial else "completed"
+    aggregate_runs(results)
     results["status"] = state
     atomic_write_json(exp_dir / "results.json", results)
     if state == "partial":
         done = sum(r.get("status") == "completed" for r in runs.values())
         write_status(exp_dir, "partial", f"{done} of {len(seeds)} seeds done; resume to train the rest")
         return results
-    last = runs[run_key]
+    last = runs.get(run_key or str(seeds[-1])) or {}
     stop = (last.get("monitors") or {}).get("stopped_reason")
     message = stop or (f"finished {len(seeds)} seed(s) x {last.get('training', {}).get('global_step')} steps"
                        if len(seeds) > 1 else f"finished {last.get('training', {}).get('global_step')} steps")

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Literal, Optional, Sequence
 
@@ -252,6 +252,8 @@ One seed per trial: the best trial of a sweep is biased upwards (winner's curse)
 
 @dataclass
 class SweepSettings:
+    """What ``evdet exp sweep`` was given (every worker of one sweep gets the same)."""
+
     name: str
     base: str
     space_file: Path
@@ -262,7 +264,6 @@ class SweepSettings:
     heartbeat_s: int = DEFAULT_HEARTBEAT_S
     poll_s: float = 2.0
     sampler_seed: Optional[int] = None
-    extra: dict = field(default_factory=dict)
 
 
 def _sampler(kind: str, seed: Optional[int]):
