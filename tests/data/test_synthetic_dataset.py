@@ -209,3 +209,9 @@ def test_centre_grid_hand_computed():
     b["x"], b["y"], b["w"], b["h"] = [5, 85, 80, 40], [5, 5, 60, 40], [10, 10, 20, 20], [10, 10, 20, 10]
     grid = centre_grid(b, height=80, width=100, rows=2, cols=2)
     np.testing.assert_allclose(grid, [[0.25, 0.25], [0.0, 0.5]])
+
+
+@pytest.mark.parametrize("duration_s", [float("nan"), float("inf"), 0.0, -1.0])
+def test_simulate_rejects_bad_duration(duration_s):
+    with pytest.raises(ValueError, match="duration_s must be a finite number > 0"):
+        simulate_sequence(preset_config("day"), duration_s, (H, W), np.random.default_rng(0))

@@ -11,7 +11,7 @@ from scipy import stats
 from evdet.data.labels import BBOX_DTYPE
 from evdet.evaluation import evaluate
 from evdet.experiments.intervals import (METHOD_BOOT_BLOCK, METHOD_BOOT_SEQ, METHOD_NONE, METHOD_SEED_T,
-                                         METHOD_WELCH, Difference, IntervalError, ValidationData,
+                                         METHOD_WELCH, Difference, IntervalError, ValidationData, bootstrap_bounds,
                                          difference_interval, evaluation_units, expanded_tail,
                                          save_validation_detections, seed_summary, seed_values, value_interval,
                                          welch_interval)
@@ -61,6 +61,24 @@ def test_expanded_percentile_tail_by_hand():
     z = math.sqrt(12 / 11) * t_975_11
     assert expanded_tail(12) == pytest.approx(0.5 * math.erfc(z / math.sqrt(2)))   # about 0.0108 < 0.025
     assert 0.024 < expanded_tail(5000) < 0.025                      # many units: the plain percentile interval
+
+
+def test_bias_corrected_bounds_by_hand():
+    from statistics import NormalDist
+
+    phi = NormalDist()
+    reps = np.arange(100, dtype=float)
+    n = 10 ** 6                                                      # tail -> 0.025 (plain percentiles)
+    z_tail = phi.inv_cdf(expanded_tail(n))
+    # replicates centred on the point: z0 = 0, the expanded percentile interval itself
+    assert bootstrap_bounds(reps, 49.5, n) == pytest.approx(tuple(np.quantile(reps, [phi.cdf(z_tail),
+                                                                                    phi.cdf(-z_tail)])))
+    # 30% of the replicates below the point: both percentiles shift down by 2 * z0
+    z0 = phi.inv_cdf(0.3)
+    lo, hi = phi.cdf(2 * z0 + z_tail), phi.cdf(2 * z0 - z_tail)
+    assert lo == pytest.approx(0.00131, abs=1e-5) and hi == pytest.approx(0.8189, abs=1e-4)
+    assert bootstrap_bounds(reps, 29.5, n) == pytest.approx((lo * 99, hi * 99))   # linear quantiles of 0..99
+    assert bootstrap_bounds([0.0] * 50, 0.0, 12) == (0.0, 0.0)
 
 
 def test_welch_interval_of_constant_samples_is_a_point():

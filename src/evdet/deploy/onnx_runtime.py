@@ -2,7 +2,7 @@
 
 ``OnnxDetector`` is the runtime side of ``evdet.deploy.export``: one call per time step, the LSTM
 states passed in and returned explicitly, detections decoded by evdet's own post-processing
-(``Detector.postprocess``) so that they equal the checkpoint's.
+(``evdet.models.detector.postprocess``) so that they equal the checkpoint's.
 """
 
 from __future__ import annotations
@@ -56,20 +56,19 @@ def postprocess_head(boxes: np.ndarray, obj_logits: np.ndarray, cls_logits: np.n
         boxes: (N, A, 4) cx, cy, w, h; obj_logits: (N, A); cls_logits: (N, A, K), input pixels.
         input_hw: (height, width) of the unpadded input (boxes are clipped to it).
     Returns:
-        per item, ``Detector.postprocess``'s rows (float32): x1, y1, x2, y2 (input pixels), score, class_id,
+        per item, ``evdet.models.detector.postprocess``'s rows (float32): x1, y1, x2, y2 (input pixels), score, class_id,
         class_conf.
     """
     import torch
 
-    from evdet.models.detector import Detector
+    from evdet.models.detector import postprocess
     from evdet.models.yolox_head import HeadOutput
 
     head = HeadOutput(boxes=torch.from_numpy(np.asarray(boxes)), obj_logits=torch.from_numpy(np.asarray(obj_logits)),
                       cls_logits=torch.from_numpy(np.asarray(cls_logits)), anchor_centers=torch.zeros(0, 2),
                       strides=torch.zeros(0), input_hw=(int(input_hw[0]), int(input_hw[1])))
-    # Detector.postprocess reads only the head outputs (no module state): the same code as a checkpoint's
-    found = Detector.postprocess(None, head, conf_threshold=conf_threshold, nms_iou=nms_iou,
-                                 max_detections=max_detections)
+    # the same post-processing as a checkpoint's (evdet.models.detector.postprocess)
+    found = postprocess(head, conf_threshold=conf_threshold, nms_iou=nms_iou, max_detections=max_detections)
     return [d.numpy() for d in found]
 
 

@@ -10,9 +10,10 @@ A result of one seed is one draw. Two sources of noise are measured:
   metric is computed again with ``evdet.evaluation.evaluate``, with the arguments of the validation.
   Units are whole sequences when there are at least ``MIN_SEQUENCES`` of them, else blocks of
   ``BLOCK_FRAMES`` consecutive label frames (frames of one sequence are correlated, so a block
-  interval is a lower bound of the evaluation noise). The interval is the expanded percentile
-  interval of the resampled differences (percentiles widened for few units, Hesterberg 2015). A
-  one-seed bootstrap sees evaluation noise only, not training noise.
+  interval is a lower bound of the evaluation noise). The interval is the bias-corrected (Efron's
+  BC: AP of resamples with duplicated units is biased) and expanded (percentiles widened for few
+  units, Hesterberg 2015) percentile interval of the resampled statistic. A one-seed bootstrap
+  sees evaluation noise only, not training noise.
 
 Everything is deterministic: the resamples come from ``numpy.random.default_rng(rng_seed)``.
 """
@@ -341,6 +342,25 @@ def expanded_tail(n: int, confidence: float = CONFIDENCE) -> float:
     return float(norm.sf(math.sqrt(n / (n - 1)) * student_t.ppf(0.5 + confidence / 2, n - 1)))
 
 
+def bootstrap_bounds(replicates: Sequence[float], point: float, n_units: int,
+                     confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """Bias-corrected, expanded percentile interval of bootstrap replicates around ``point``.
+
+    AP of a resample with duplicated units is biased (its precision envelope gains from the
+    duplicates), so the replicates are not centred on the point estimate. The bias correction
+    (Efron's BC) shifts the percentiles by ``z0 = Phi^-1(share of replicates below the point)``:
+    ``Phi(2 z0 +- z_tail)`` with the expanded tail of ``expanded_tail(n_units, confidence)``.
+    """
+    from scipy.stats import norm
+
+    reps = np.asarray(replicates, dtype=np.float64)
+    below = (np.sum(reps < point) + 0.5 * np.sum(reps == point)) / reps.size
+    below = min(max(below, 0.5 / reps.size), 1.0 - 0.5 / reps.size)
+    z0, z_tail = float(norm.ppf(below)), float(norm.ppf(expanded_tail(n_units, confidence)))
+    low, high = np.quantile(reps, [norm.cdf(2 * z0 + z_tail), norm.cdf(2 * z0 - z_tail)])
+    return float(low), float(high)
+
+
 def _ground_truth_digest(unit_gts: Sequence[np.ndarray]) -> str:
     """sha1 over the units' GT arrays: equal digests = the same ground truth, cut the same way."""
     h = hashlib.sha1()
@@ -406,12 +426,11 @@ def _bootstrap(exps: Sequence[Experiment], metric: str, protocol: str, *, scale:
     if len(exps) == 1:
         method = method.replace("paired ", "")
     unit_words = "sequences" if kind == "sequences" else f"blocks of {block_frames} label frames"
-    detail = f"{n_boot} resamples of {n_units} {unit_words}, expanded percentile interval"
+    detail = f"{n_boot} resamples of {n_units} {unit_words}, bias-corrected expanded percentile interval"
     if len(reps) < 0.9 * n_boot or point is None:
         return Difference(point, None, None, METHOD_NONE, n_units, n_units, confidence,
                           f"{metric} undefined in {n_boot - len(reps)} of {n_boot} resamples")
-    tail = expanded_tail(n_units, confidence)
-    low, high = np.quantile(np.asarray(reps), [tail, 1.0 - tail])
+    low, high = bootstrap_bounds(reps, point, n_units, confidence)
     n_a = n_units if len(exps) == 2 else 0
     return Difference(point, float(low), float(high), method, n_a, n_units, confidence, detail)
 

@@ -123,31 +123,37 @@ class Detector(nn.Module):
     @torch.no_grad()
     def postprocess(self, head: HeadOutput, conf_threshold: float = 0.1, nms_iou: float = 0.45,
                     max_detections: int = 300) -> list[Tensor]:
-        """Decode head outputs into detections per item.
+        """Decode head outputs into detections per item (see :func:`postprocess`)."""
+        return postprocess(head, conf_threshold, nms_iou, max_detections)
 
-        score = sigmoid(obj) * sigmoid(cls) of the best class; keep score >= conf_threshold; class-aware
-        NMS at nms_iou; the max_detections highest scores; boxes clipped to the unpadded input. The best
-        class's probability alone (YOLOX's ``class_conf``) is kept beside the score: RVT's evaluation
-        ranks detections by it.
 
-        Returns:
-            list (one per item) of (D, 7) float tensors: x1, y1, x2, y2, score (obj x cls), class_id,
-            class_conf (input pixels).
-        """
-        height, width = head.input_hw
-        cls_probs = torch.sigmoid(head.cls_logits)
-        best_cls, best_classes = cls_probs.max(dim=-1)     # YOLOX picks the class by cls alone
-        best_scores = best_cls * torch.sigmoid(head.obj_logits)
-        results = []
-        for i in range(head.boxes.shape[0]):
-            keep = best_scores[i] >= conf_threshold
-            boxes = cxcywh_to_xyxy(head.boxes[i, keep].float())
-            scores = best_scores[i, keep].float()
-            classes = best_classes[i, keep]
-            kept = batched_nms(boxes, scores, classes, nms_iou)[:max_detections]
-            boxes = boxes[kept]
-            boxes[:, 0::2] = boxes[:, 0::2].clamp(0, width)
-            boxes[:, 1::2] = boxes[:, 1::2].clamp(0, height)
-            results.append(torch.cat([boxes, scores[kept, None], classes[kept, None].float(),
-                                      best_cls[i, keep][kept, None].float()], dim=1))
-        return results
+def postprocess(head: HeadOutput, conf_threshold: float = 0.1, nms_iou: float = 0.45,
+                max_detections: int = 300) -> list[Tensor]:
+    """Decode head outputs into detections per item.
+
+    score = sigmoid(obj) * sigmoid(cls) of the best class; keep score >= conf_threshold; class-aware
+    NMS at nms_iou; the max_detections highest scores; boxes clipped to the unpadded input. The best
+    class's probability alone (YOLOX's ``class_conf``) is kept beside the score: RVT's evaluation
+    ranks detections by it.
+
+    Returns:
+        list (one per item) of (D, 7) float tensors: x1, y1, x2, y2, score (obj x cls), class_id,
+        class_conf (input pixels).
+    """
+    height, width = head.input_hw
+    cls_probs = torch.sigmoid(head.cls_logits)
+    best_cls, best_classes = cls_probs.max(dim=-1)     # YOLOX picks the class by cls alone
+    best_scores = best_cls * torch.sigmoid(head.obj_logits)
+    results = []
+    for i in range(head.boxes.shape[0]):
+        keep = best_scores[i] >= conf_threshold
+        boxes = cxcywh_to_xyxy(head.boxes[i, keep].float())
+        scores = best_scores[i, keep].float()
+        classes = best_classes[i, keep]
+        kept = batched_nms(boxes, scores, classes, nms_iou)[:max_detections]
+        boxes = boxes[kept]
+        boxes[:, 0::2] = boxes[:, 0::2].clamp(0, width)
+        boxes[:, 1::2] = boxes[:, 1::2].clamp(0, height)
+        results.append(torch.cat([boxes, scores[kept, None], classes[kept, None].float(),
+                                  best_cls[i, keep][kept, None].float()], dim=1))
+    return results
