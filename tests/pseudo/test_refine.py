@@ -82,3 +82,12 @@ def test_channel_reversal_equals_the_histogram_of_time_reversed_events():
                       (1 - p)[rev_order].astype(np.uint8))
     perm = reversed_channel_order(f"stacked_histogram_dt=50_nbins={nbins}", 2 * nbins)
     np.testing.assert_array_equal(stacked_histogram(ev, h, w, nbins)[perm], stacked_histogram(rev, h, w, nbins))
+
+
+def test_weak_teacher_tracks_still_link():
+    """Scores of 0.15-0.25 (an early teacher): tracks link by IoU, not by IoU x score."""
+    d = scene()
+    d["class_confidence"] = np.where(d["class_confidence"] > 0.9, 0.25, np.where(d["class_confidence"] > 0.5, 0.15,
+                                                                                   0.12))
+    eff = effective_scores(d, RefineConfig(mode="track", min_track_len=3, track_score=0.1))
+    assert (eff[:10] > 0).all() and eff[10] == 0.0

@@ -170,9 +170,9 @@ def _ranking_section(ranked: Sequence[RankRow], by: str) -> list[str]:
              "<p>Intervals are 95%. Over seeds (experiments with several seeds): a t-interval of the value and a "
              "Welch t-interval of the delta. With one seed: a paired bootstrap over evaluation sequences (or "
              "blocks of label frames when there are few sequences) of the saved validation detections, the "
-             "metric recomputed per resample, expanded percentile interval; it measures evaluation noise "
-             "only, not seed-to-seed training noise. A delta whose interval holds "
-             "0 is within noise. Grey points in the plot have no interval (one seed and no saved detections).</p>",
+             "metric recomputed per resample, bias-corrected expanded percentile interval; it measures "
+             "evaluation noise only, not seed-to-seed training noise. A delta whose interval holds 0 is within "
+             "noise. Grey points in the plot have no interval (one seed and no saved detections).</p>",
              _table(["rank", "id", by, "interval", "baseline", "delta", "delta interval", "noise", "method",
                      *metric_names, "architecture", "flags"], rows,
                     tuple(range(2, 8)) + tuple(range(9, 9 + len(metric_names))) if rows else ())]

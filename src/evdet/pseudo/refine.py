@@ -43,8 +43,11 @@ class RefineConfig:
             raise ValueError(f"refine: min_track_len must be >= 1, got {self.min_track_len}")
 
     def tracker(self) -> TrackerConfig:
+        """ByteTrack settings: IoU alone decides a match (no score weighting: a weak teacher's low scores
+        would block every match; the scores are used afterwards, by the threshold)."""
         low = min(self.low_score, self.track_score)
-        return TrackerConfig(high_score=self.track_score, low_score=low, new_track_score=self.track_score)
+        return TrackerConfig(high_score=self.track_score, low_score=low, new_track_score=self.track_score,
+                             fuse_score=False)
 
 
 _KEY_FIELDS = ("t", "x", "y", "w", "h", "class_id")

@@ -21,7 +21,6 @@ saved scheduler.
 
 from __future__ import annotations
 
-import csv
 import importlib.util
 import logging
 import time
@@ -39,7 +38,13 @@ from evdet.models.config import LossConfig, ModelConfig
 from evdet.training.checkpoints import LastBestCheckpoint, read_checkpoint
 from evdet.training.config import TrainConfig
 from evdet.training.module import DetectionModule, FinalizeValidation
-from evdet.training.monitors import DivergenceStop, LossMonitor, MemoryMonitor, peak_rss_mb
+from evdet.training.monitors import (
+    DivergenceStop,
+    LossMonitor,
+    MemoryMonitor,
+    peak_rss_mb,
+)
+from evdet.utils.metrics_csv import read_metrics_rows
 
 KNOWN_LOGGERS = ("csv", "tensorboard", "mlflow")
 
@@ -86,17 +91,6 @@ def mlflow_tracking_uri(log_dir: Path) -> str:
 def _require(module: str, package: str) -> None:
     if importlib.util.find_spec(module) is None:
         raise ImportError(f"train_cfg.loggers lists {module!r} but it is not installed (pip install {package})")
-
-
-def read_metric_rows(path: Path) -> list[dict]:
-    """Raw rows of a CSVLogger metrics file, to write back on resume (empty list when missing).
-
-    (``evdet.experiments.records.read_metrics_csv`` reads the same file as curves per column.)
-    """
-    if not path.exists():
-        return []
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
 
 
 def rows_before_step(rows: list[dict], step: int) -> list[dict]:
@@ -146,7 +140,7 @@ def _check_resume(ckpt_path: Path, train_cfg: TrainConfig) -> int:
 
 def _loggers_keeping_rows(train_cfg: TrainConfig, log_dir: Path, resume_step: Optional[int]) -> list:
     """The run's loggers; on resume, metrics.csv keeps the rows logged before the checkpoint's step."""
-    previous_rows = rows_before_step(read_metric_rows(log_dir / "metrics.csv"), resume_step) \
+    previous_rows = rows_before_step(read_metrics_rows(log_dir / "metrics.csv"), resume_step) \
         if resume_step is not None else []
     loggers = build_loggers(train_cfg.loggers, log_dir)
     if previous_rows:
