@@ -15,7 +15,7 @@ ALLOWED = {
     "models": set(),
     "training": {"events", "data", "models"},
     "evaluation": {"events", "data", "models", "training"},
-    "experiments": {"events", "data", "models", "training", "evaluation"},
+    "experiments": {"events", "data", "models", "training", "evaluation", "tracking", "pseudo"},
     "deploy": {"events", "data", "models", "training"},
     "tracking": {"events", "data"},
     "interop": {"events", "data", "evaluation", "experiments"},

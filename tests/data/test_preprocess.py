@@ -665,9 +665,14 @@ def test_killing_the_main_process_alone_kills_its_workers_and_reruns_lose_nothin
     code = ("from evdet.data.preprocess import preprocess_dataset; "
             f"preprocess_dataset({str(raw)!r}, {str(dst)!r}, workers=2, progress=False)")
 
+    def cmdline(pid):
+        try:
+            return Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:  # the process ended between listing and reading
+            return b""
+
     def workers_of(proc):
-        return [p for p in child_pids(proc.pid)
-                if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()]
+        return [p for p in child_pids(proc.pid) if b"spawn_main" in cmdline(p)]
 
     moments = {  # kill the main process (alone, SIGKILL) at these moments of successive runs
         "workers started": lambda proc, before: len(workers_of(proc)) == 2,

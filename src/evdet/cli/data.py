@@ -109,7 +109,8 @@ def simulate(
     resolution: str = typer.Option("1280x720", help="WIDTHxHEIGHT, e.g. 1280x720 or 320x180."),
     preset: str = typer.Option("day", help="Scene preset: day or night."),
     seed: int = typer.Option(0, help="Master seed (same seed, same files)."),
-    preview: bool = typer.Option(False, "--preview", help="Also write OUT_DIR/preview.png."),
+    preview: bool = typer.Option(False, "--preview", help="Also write OUT_DIR/preview.png: a generated frame "
+                                 "beside the box statistics (centre grid, size against row per class)."),
     workers: int = typer.Option(1, help="Processes generating sequences in parallel."),
 ) -> None:
     """Generate a synthetic eTraM-like traffic dataset (events + 30 Hz box labels)."""
