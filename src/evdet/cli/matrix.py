@@ -32,10 +32,10 @@ def exp_matrix(
     """Run the small-object matrix: 3-scale baseline, 4-scale, size-aware (3/4-scale), patch 2 + 4-scale,
     and the baseline at twice the input resolution, each with several seeds, evaluated under prophesee and
     full; writes a results table with 95% intervals. Rerun the same command to resume."""
-    import shlex
-    import sys
-
+    from evdet.data.preprocess_inputs import PreprocessError
     from evdet.experiments.matrix import MatrixError, make_plan, run_matrix
+    from evdet.experiments.records import RecordError
+    from evdet.experiments.run_config import ConfigError
 
     try:
         seed_list = [int(s) for s in seeds.split(",") if s.strip()] if seeds else None
@@ -52,12 +52,13 @@ def exp_matrix(
         fail(str(err))
     work = work or Path("runs") / f"matrix_{p.name}"
     out = out or Path("docs") / "results" / p.name
-    one_command = " ".join(shlex.quote(a) for a in ["evdet", *sys.argv[1:]]) if sys.argv[1:2] == ["exp"] \
-        else f"evdet exp matrix --plan {p.name} --work {work} --out {out}"
+    one_command = " ".join(["evdet exp matrix", f"--plan {p.name}", f"--work {work}", f"--out {out}",
+                            *([f"--seeds {seeds}"] if seeds else []), *([f"--steps {steps}"] if steps else []),
+                            *([f"--only {only}"] if only else [])])
     try:
         path = run_matrix(p, work, out, one_command=one_command, train=not no_train,
                           workers=workers if workers is not None else p.train_workers, machine=machine,
                           echo=typer.echo, n_boot=n_boot)
-    except MatrixError as err:
+    except (MatrixError, PreprocessError, RecordError, ConfigError) as err:
         fail(str(err))
     typer.echo(f"results: {path}")

@@ -11,9 +11,6 @@ experiments (ablations, bisections, sweeps) under ``<root>/_designs``.
 
 from __future__ import annotations
 
-import base64
-import html
-import io
 import time
 from pathlib import Path
 from typing import Optional, Sequence
@@ -23,52 +20,19 @@ import numpy as np
 from evdet.experiments.architecture import architecture_summary
 from evdet.experiments.compare import comparability_problems, curves_png
 from evdet.experiments.config_diff import diff_configs
-from evdet.experiments.intervals import N_BOOT, IntervalError, detection_files, load_validation_detections
+from evdet.experiments.intervals import N_BOOT, IntervalError
 from evdet.experiments.metrics import headline_protocol
 from evdet.experiments.rank import RankRow, rank_experiments
 from evdet.experiments.records import Experiment, load_experiment
+from evdet.experiments.report_html import CSS as _CSS
+from evdet.experiments.report_html import esc as _e
+from evdet.experiments.report_html import fig_png as _fig_png
+from evdet.experiments.report_html import fmt as _fmt
+from evdet.experiments.report_html import img as _img
+from evdet.experiments.report_html import table as _table
+from evdet.experiments.report_lab import clip_section, designs_section, pseudo_section, tracking_section
 from evdet.experiments.verdict import CriteriaError, judge, overall_verdict, parse_criteria
 from evdet.utils.atomic import write_text_atomic
-
-_CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px;color:#222;
-     background:#fff;max-width:1200px}
-h1{font-size:22px} h2{font-size:18px;border-bottom:1px solid #ddd;padding-bottom:4px;margin-top:28px}
-table{border-collapse:collapse;margin:8px 0;font-size:13px} th,td{border:1px solid #ccc;padding:3px 8px;
-text-align:left} th{background:#f0f3f7} td.num{text-align:right;font-variant-numeric:tabular-nums}
-.high{color:#b00020;font-weight:600} .medium{color:#b36b00} .low{color:#555} .info{color:#888}
-.warn{background:#fff4e5;border-left:4px solid #f0a000;padding:6px 10px;margin:8px 0}
-.ok{color:#1b7f3b;font-weight:600} .bad{color:#b00020;font-weight:600} .und{color:#777}
-img{max-width:100%;border:1px solid #eee} code{background:#f5f5f5;padding:0 3px}
-"""
-
-
-def _e(v: object) -> str:
-    return html.escape(str(v), quote=True)
-
-
-def _fmt(v: Optional[float], signed: bool = False, digits: int = 4) -> str:
-    if v is None:
-        return "-"
-    return f"{v:+.{digits}f}" if signed else f"{v:.{digits}f}"
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], num_cols: Sequence[int] = ()) -> str:
-    """HTML table; cells are already-escaped HTML strings."""
-    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f'<td class="num">{c}</td>' if i in num_cols else f"<td>{c}</td>"
-                                    for i, c in enumerate(r)) + "</tr>" for r in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _img(png: bytes, alt: str) -> str:
-    return f'<img alt="{_e(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">'
-
-
-def _fig_png(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
-    return buf.getvalue()
 
 
 def per_class_png(experiments: Sequence[Experiment], protocol: str) -> Optional[bytes]:
@@ -292,190 +256,6 @@ def _monitor_section(experiments: Sequence[Experiment]) -> list[str]:
             else "<p>No monitor values recorded.</p>"]
 
 
-TRACKING_METRICS = ("HOTA", "DetA", "AssA", "MOTA", "MOTP", "IDF1")
-
-
-def tracking_results(exp: Experiment) -> Optional[dict]:
-    """``evdet.tracking.track_and_evaluate`` over the saved validation detections of ``exp``'s seed runs.
-
-    Several seed runs are pooled (each run's sequences count as sequences). None without saved detections.
-    Raises:
-        IntervalError: a detections file cannot be read (the message names it).
-    """
-    from evdet.tracking import track_and_evaluate
-
-    files = detection_files(exp)
-    if not files:
-        return None
-    gts, dts, names = [], [], None
-    for path in files:
-        data = load_validation_detections(path)
-        gts += data.gts
-        dts += data.dts
-        names = names or data.eval_kwargs.get("class_names") or exp.results.get("class_names")
-    if not names:
-        raise IntervalError(f"{files[0]}: no class names in the saved detections nor in results.json")
-    return track_and_evaluate(gts, dts, class_names=names)
-
-
-def _tracking_section(experiments: Sequence[Experiment]) -> list[str]:
-    overall, per_class, warnings = [], [], []
-    for e in experiments:
-        try:
-            res = tracking_results(e)
-        except (IntervalError, ValueError) as err:
-            warnings.append(f'<div class="warn">{_e(e.id)}: tracking not evaluated: {_e(err)}</div>')
-            continue
-        if res is None:
-            continue
-        runs = len(detection_files(e))
-        overall.append([_e(e.id), _e(runs), *[_fmt(res["overall"].get(k)) for k in TRACKING_METRICS],
-                        _e(res["overall"].get("IDSW", "-")), _e(res["overall"].get("gt_tracks", "-"))])
-        per_class += [[_e(e.id), _e(name), *[_fmt(m.get(k)) for k in TRACKING_METRICS], _e(m.get("gt_tracks", "-"))]
-                      for name, m in res["per_class"].items()]
-    if not overall and not warnings:
-        return []
-    nums = tuple(range(1, 2 + len(TRACKING_METRICS) + 2))
-    return ['<section id="tracking"><h2>Tracking</h2>',
-            "<p>The saved validation detections of each run tracked by evdet's ByteTrack-style tracker (default "
-            "settings) and scored against the ground-truth track ids, class-aware, IoU 0.5, frames within 25 ms "
-            "of a label time. MOTP is the mean IoU of matched pairs. Several seed runs are pooled.</p>",
-            *warnings,
-            _table(["id", "runs", *TRACKING_METRICS, "IDSW", "GT tracks"], overall, nums) if overall else "",
-            "<h3>Per class</h3>" + _table(["id", "class", *TRACKING_METRICS, "GT tracks"], per_class,
-                                          tuple(range(2, 3 + len(TRACKING_METRICS))))
-            if per_class else "",
-            "</section>"]
-
-
-def _data_root(exp: Experiment) -> Optional[str]:
-    return ((exp.config if isinstance(exp.config, dict) else {}).get("data") or {}).get("root")
-
-
-def _raw_recording(exp: Experiment, raw_root: Optional[Path]) -> Optional[tuple[Path, Optional[Path]]]:
-    """(events file, its ``*_bbox.npy`` or None) of the first validation sequence of ``exp`` in a raw dataset.
-
-    Looked for in ``raw_root``, the experiment's ``data.root`` and the ``raw`` folder beside it (the layout
-    of ``evdet demo`` and ``evdet exp matrix``); None when no raw recording exists.
-    """
-    from evdet.data.preprocess_inputs import BBOX_SUFFIX, EVENT_SUFFIXES
-
-    data_root = _data_root(exp)
-    candidates = [Path(raw_root)] if raw_root else []
-    if data_root:
-        candidates += [Path(data_root), Path(data_root).parent / "raw"]
-    files = detection_files(exp)
-    names = list(load_validation_detections(files[0]).names) if files else []
-    if not names and data_root and (Path(data_root) / "val").is_dir():
-        names = sorted(p.name for p in (Path(data_root) / "val").iterdir() if p.is_dir())
-    for cand in candidates:
-        for name in names:
-            for suffix in EVENT_SUFFIXES:
-                events = cand / "val" / f"{name}{suffix}"
-                if events.is_file():
-                    gt = cand / "val" / f"{name}{BBOX_SUFFIX}"
-                    return events, gt if gt.is_file() else None
-    return None
-
-
-def _clip_section(ranked: Sequence[RankRow], by_id: dict, by: str, raw_root: Optional[Path]) -> list[str]:
-    """A short GIF of the best-ranked experiment with a checkpoint on a raw validation recording, if any."""
-    import tempfile
-
-    for row in ranked:
-        e = by_id.get(row.id)
-        ckpts = [p for p in (e.path / "checkpoints" / n for n in ("best.ckpt", "last.ckpt")) if p.is_file()] if e \
-            else []
-        if row.rank is None or not ckpts:
-            continue
-        try:
-            found = _raw_recording(e, raw_root)
-        except IntervalError:
-            found = None
-        if found is None:
-            return []
-        from evdet.data.labels import load_labels
-        from evdet.evaluation.video import prediction_clip
-        from evdet.tracking import track_sequence
-
-        events, gt_path = found
-        try:
-            with tempfile.TemporaryDirectory() as tmp:
-                gif = prediction_clip(ckpts[0], events, Path(tmp) / "clip.gif", max_frames=20,
-                                      gt=load_labels(gt_path) if gt_path else None, track_fn=track_sequence)
-                data = base64.b64encode(gif.read_bytes()).decode("ascii")
-        except (ValueError, OSError, RuntimeError) as err:
-            return ['<section id="clip"><h2>Predictions</h2>',
-                    f'<div class="warn">{_e(e.id)}: no prediction clip: {_e(err)}</div></section>']
-        return ['<section id="clip"><h2>Predictions</h2>',
-                f"<p>{_e(e.id)} (rank {row.rank} by {_e(by)}, <code>{_e(ckpts[0].name)}</code>) on the first "
-                f"second of <code>{_e(events.name)}</code>: boxes with score &ge; 0.3 and their track ids"
-                f"{', ground truth beside' if gt_path else ''}.</p>",
-                f'<img alt="prediction clip {_e(e.id)}" src="data:image/gif;base64,{data}">', "</section>"]
-    return []
-
-
-def _designs_section(root: Optional[Path]) -> list[str]:
-    from evdet.experiments.design_report import designs_report_html
-
-    html_text = designs_report_html(root) if root is not None else ""
-    return [html_text] if html_text else []
-
-
-def pseudo_label_roots(experiments: Sequence[Experiment]) -> dict[Path, list[str]]:
-    """Pseudo-labelled datasets (``pseudo_labels.json`` + provenance sidecars) the experiments train on -> ids."""
-    from evdet.pseudo.dataset import PROVENANCE_FILE, SETTINGS_FILE
-
-    out: dict[Path, list[str]] = {}
-    for e in experiments:
-        root = _data_root(e)
-        if not root or not (Path(root) / SETTINGS_FILE).is_file():
-            continue
-        if any(Path(root).glob(f"*/*/labels_v2/{PROVENANCE_FILE}")):
-            out.setdefault(Path(root), []).append(e.id)
-    return out
-
-
-def _pseudo_section(experiments: Sequence[Experiment]) -> list[str]:
-    import json
-    import tempfile
-
-    from evdet.pseudo import measure_pseudo_labels
-    from evdet.pseudo.dataset import SETTINGS_FILE
-    from evdet.pseudo.quality import plot_quality_sweep
-
-    roots = pseudo_label_roots(experiments)
-    if not roots:
-        return []
-    parts = ['<section id="pseudo"><h2>Pseudo-label quality</h2>',
-             "<p>Pseudo-labels of the withheld label frames against their true labels (IoU 0.5, same class), "
-             "every teacher box down to the candidate score, swept over the score threshold.</p>"]
-    for pseudo_root, ids in roots.items():
-        parts.append(f"<h3><code>{_e(pseudo_root)}</code> (used by {_e(', '.join(ids))})</h3>")
-        settings_path = pseudo_root / SETTINGS_FILE
-        try:
-            doc = json.loads(settings_path.read_text(encoding="utf-8"))
-            source, split = doc["source"], (doc.get("withheld") or {}).get("split", "train")
-            result = measure_pseudo_labels(source, pseudo_root, split=split)
-        except (OSError, ValueError, KeyError, TypeError) as err:
-            parts.append(f'<div class="warn">{_e(settings_path)}: not measured: {_e(err)}</div>')
-            continue
-        sru = "small_road_users"
-        rows = [[_fmt(r["threshold"], digits=2), _fmt(r["overall"]["precision"], digits=3),
-                 _fmt(r["overall"]["recall"], digits=3), _e(r["overall"]["pseudo"]), _e(r["overall"]["gt"]),
-                 _fmt((r.get(sru) or {}).get("precision"), digits=3), _fmt((r.get(sru) or {}).get("recall"), digits=3)]
-                for r in result["rows"]]
-        parts.append(f"<p>{result['frames']} withheld frames of split <code>{_e(split)}</code>, teacher "
-                     f"<code>{_e(doc.get('teacher', '?'))}</code>.</p>")
-        parts.append(_table(["threshold", "precision", "recall", "pseudo boxes", "GT boxes",
-                             "small road users precision", "small road users recall"], rows, tuple(range(7))))
-        with tempfile.TemporaryDirectory() as tmp:
-            png = plot_quality_sweep(result["rows"], result["class_names"], Path(tmp) / "quality_sweep.png",
-                                     title=f"pseudo-label quality ({result['frames']} withheld frames)")
-            parts.append(_img(png.read_bytes(), f"pseudo-label quality sweep {pseudo_root.name}"))
-    return parts + ["</section>"]
-
-
 def build_report(experiments: Sequence[Experiment], *, root: Optional[Path] = None,
                  protocol: Optional[str] = None, by: str = "AP", title: str = "evdet experiment report",
                  n_boot: int = N_BOOT, clip: bool = True, raw_root: Optional[Path] = None) -> str:
@@ -499,14 +279,14 @@ def build_report(experiments: Sequence[Experiment], *, root: Optional[Path] = No
     parts += _experiments_section(experiments)
     parts += _ranking_section(ranked, by)
     if clip:
-        parts += _clip_section(ranked, by_id, by, raw_root)
+        parts += clip_section(ranked, by_id, by, raw_root)
     parts += _fingerprint_section(experiments, proto)
     parts += _plots_section(experiments, proto)
-    parts += _tracking_section(experiments)
-    parts += _pseudo_section(experiments)
+    parts += tracking_section(experiments)
+    parts += pseudo_section(experiments)
     parts += _diff_section(experiments, by_id, root)
     parts += _verdict_section(experiments, by_id, root, n_boot)
-    parts += _designs_section(root)
+    parts += designs_section(root)
     parts += _monitor_section(experiments)
     parts.append("</body></html>\n")
     return "\n".join(parts)
