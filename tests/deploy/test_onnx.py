@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from conftest import CLASS_NAMES, INPUT_HW, make_module, random_frames
+from deploy_models import CLASS_NAMES, INPUT_HW, make_module, random_frames
 from typer.testing import CliRunner
 
 from evdet.cli import app

@@ -7,7 +7,13 @@ from typer.testing import CliRunner
 
 from evdet.cli import app
 from evdet.data.labels import empty_boxes, save_labels
-from evdet.evaluation.video import GT_RGB, HEADER_PX, merge_track_ids, render_frame, write_prediction_video
+from evdet.evaluation.video import (
+    GT_RGB,
+    HEADER_PX,
+    merge_track_ids,
+    render_frame,
+    write_prediction_video,
+)
 
 SENSOR_HW = (64, 96)
 

@@ -232,10 +232,16 @@ def test_tracking_section_by_hand(tmp_path: Path):
     d = make_seeded_experiment(root, "seeded", {0: (0.3, 0.1), 1: (0.3, 0.1)})
     save_dets(d, [gt], [detections_of(gt)])
     save_dets(d / "seeds" / "seed_1", [gt], [detections_of(gt, drop_late_bicycle=True)])
+    weak = detections_of(gt)
+    weak["class_confidence"] = 0.4                 # below the tracker's new-track score 0.6: no track starts
+    save_dets(make_experiment(root, "weak"), [gt], [weak])
     make_experiment(root, "nodets")
     html_text = build_report(list_experiments(root), root=root, n_boot=20, clip=False)
     overall, per_class = tracking_rows(html_text)
-    assert set(overall) == {"perfect", "halfbike", "seeded"}          # no row without saved detections
+    assert set(overall) == {"perfect", "halfbike", "seeded", "weak"}          # no row without saved detections
+    assert [overall["weak"][k] for k in ("HOTA", "MOTA", "IDF1", "MOTP", "best score")] == \
+        ["0.0000", "0.0000", "0.0000", "-", "0.400"]
+    assert "no tracks" in page_text(html_text)
     assert all(overall["perfect"][k] == "1.0000" for k in TRACKING_METRICS)
     deta, assa = 25 / 30, (20 + 2.5) / 25
     expect = {"HOTA": (deta * assa) ** 0.5, "DetA": deta, "AssA": assa, "MOTA": 1 - 5 / 30, "MOTP": 1.0,
@@ -269,6 +275,7 @@ def test_tracking_section_equals_the_library_on_noisy_detections(tmp_path: Path)
     ref = track_and_evaluate([gt], [dt], class_names=CLASSES)
     fmt = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
     assert {k: overall["noisy"][k] for k in TRACKING_METRICS} == {k: fmt(ref["overall"][k]) for k in TRACKING_METRICS}
+    assert overall["noisy"]["best score"] == f"{dt['class_confidence'].max():.3f}"
     for name in CLASSES:
         assert {k: per_class["noisy", name][k] for k in TRACKING_METRICS} == \
             {k: fmt(ref["per_class"][name][k]) for k in TRACKING_METRICS}

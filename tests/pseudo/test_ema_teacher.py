@@ -62,3 +62,14 @@ def test_teacher_config_is_checked():
         build_teacher(_net(), TrainConfig(ema_teacher=EmaTeacherConfig(decay=0.99, score_thr=1.5)))
     with pytest.raises(ValueError, match="pseudo_weight"):
         build_teacher(_net(), TrainConfig(ema_teacher=EmaTeacherConfig(decay=0.99), pseudo_weight=-1))
+
+
+def test_accumulation_steps_update_once():
+    student = _net()
+    teacher = EmaTeacher(student, decay=0.5, score_thr=0.4, class_thr=0.35)
+    with torch.no_grad():
+        teacher.model[0].bias.zero_()
+        student[0].bias.copy_(torch.tensor([8.0, 8.0]))
+    teacher.update(student, step=1)
+    teacher.update(student, step=1)                   # a second micro-batch of the same optimiser step
+    torch.testing.assert_close(teacher.model[0].bias, torch.tensor([4.0, 4.0]))

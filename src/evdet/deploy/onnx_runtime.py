@@ -160,42 +160,14 @@ def predict_recording_onnx(detector: OnnxDetector | str | Path, path: str | Path
     (the checkpoint path): boxes as a BBOX array in SENSOR pixels (t = window end time), and
     {"sensor_hw", "input_hw", "downsample", "windows", "representation", "class_names"}.
     """
-    from evdet.data.labels import BBOX_DTYPE, boxes_from_detections
-    from evdet.data.preprocess import EventSource, EventWindows
-    from evdet.events import build_representation, parse_representation_name, sensor_size
-    from evdet.events.recording import describe_recording
-    from evdet.training.predict import _downsample_for
+    from evdet.training.predict import RecordingWindows
 
     det = detector if isinstance(detector, OnnxDetector) else OnnxDetector(detector)
-    path = Path(path)
-    kind, params = parse_representation_name(det.representation)
-    window_us = params.pop("window_ms") * 1000
-    source_hw = tuple(sensor_size(path, default=sensor_hw))
-    mode = _downsample_for(source_hw, det.input_hw, downsample, path)
-    scale = source_hw[1] / det.input_hw[1]
-    if t_start_us is None or t_end_us is None:
-        summary = describe_recording(path, height=source_hw[0], width=source_hw[1])
-        if not summary["num_events"]:
-            raise ValueError(f"{path}: the recording holds no events")
-        t_start_us = summary["t_first_us"] if t_start_us is None else t_start_us
-        t_end_us = summary["t_last_us"] if t_end_us is None else t_end_us
-    ends = np.arange(t_start_us + window_us, t_end_us + 1, window_us, dtype=np.int64)
-    steps = ends
-    if progress:
-        from rich.progress import track
-
-        steps = track(ends, description=f"predict {path.name} (onnx)")
+    windows = RecordingWindows(path, det.representation, det.input_hw, t_start_us=t_start_us, t_end_us=t_end_us,
+                               sensor_hw=sensor_hw, downsample=downsample)
     found: list[np.ndarray] = []
     states = None
-    with EventSource(str(path), *source_hw) as source:
-        windows = EventWindows(source.read, window_us)
-        for t_end in steps:
-            rep = build_representation(kind, windows.window(int(t_end)), *source_hw, downsample=mode, **params)
-            dets, states = det.detect(rep[None], states, conf_threshold=conf_threshold)
-            d = dets[0]
-            found.append(boxes_from_detections(d[:, :4], d[:, 4], d[:, 5].astype(np.int64), int(t_end), scale=scale,
-                                               class_scores=d[:, 6]))
-    boxes = np.concatenate(found) if found else np.zeros(0, dtype=BBOX_DTYPE)
-    info = {"sensor_hw": list(source_hw), "input_hw": list(det.input_hw), "downsample": mode,
-            "windows": int(ends.size), "representation": det.representation, "class_names": list(det.class_names)}
-    return boxes, info
+    for t_end, rep in windows.iterate(progress=progress, label="predict (onnx)"):
+        dets, states = det.detect(rep[None], states, conf_threshold=conf_threshold)
+        found.append(windows.to_boxes(dets[0], t_end))
+    return windows.collect(found), windows.info(det.class_names)

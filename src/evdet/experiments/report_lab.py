@@ -21,7 +21,8 @@ TRACKING_METRICS = ("HOTA", "DetA", "AssA", "MOTA", "MOTP", "IDF1")
 def tracking_results(exp: Experiment) -> Optional[dict]:
     """``evdet.tracking.track_and_evaluate`` over the saved validation detections of ``exp``'s seed runs.
 
-    Several seed runs are pooled (each run's sequences count as sequences). None without saved detections.
+    Several seed runs are pooled (each run's sequences count as sequences). None without saved detections;
+    else the library's dict plus ``"max_score"``: the highest detection score (tracks need ``new_track_score``).
     Raises:
         IntervalError / ValueError: a detections file cannot be read, or no class names (the message names the file).
     """
@@ -38,12 +39,14 @@ def tracking_results(exp: Experiment) -> Optional[dict]:
         names = names or data.eval_kwargs.get("class_names") or exp.results.get("class_names")
     if not names:
         raise ValueError(f"{files[0]}: no class names in the saved detections nor in results.json")
-    return track_and_evaluate(gts, dts, class_names=names)
+    result = track_and_evaluate(gts, dts, class_names=names)
+    result["max_score"] = max((float(d["class_confidence"].max()) for d in dts if d.size), default=None)
+    return result
 
 
 def tracking_section(experiments: Sequence[Experiment]) -> list[str]:
     """Tracking metrics overall and per class of every experiment with saved validation detections."""
-    overall, per_class, warnings = [], [], []
+    overall, per_class, warnings, tracker = [], [], [], {}
     for e in experiments:
         try:
             res = tracking_results(e)
@@ -52,20 +55,25 @@ def tracking_section(experiments: Sequence[Experiment]) -> list[str]:
             continue
         if res is None:
             continue
-        runs = len(detection_files(e))
-        overall.append([esc(e.id), esc(runs), *[fmt(res["overall"].get(k)) for k in TRACKING_METRICS],
-                        esc(res["overall"].get("IDSW", "-")), esc(res["overall"].get("gt_tracks", "-"))])
+        tracker = res["tracker"]
+        o = res["overall"]
+        overall.append([esc(e.id), esc(len(detection_files(e))), *[fmt(o.get(k)) for k in TRACKING_METRICS],
+                        esc(o.get("IDSW", "-")), esc(o.get("gt_tracks", "-")), fmt(res["max_score"], digits=3)])
         per_class += [[esc(e.id), esc(name), *[fmt(m.get(k)) for k in TRACKING_METRICS], esc(m.get("gt_tracks", "-"))]
                       for name, m in res["per_class"].items()]
     if not overall and not warnings:
         return []
-    nums = tuple(range(1, 2 + len(TRACKING_METRICS) + 2))
+    nums = tuple(range(1, 2 + len(TRACKING_METRICS) + 3))
+    start = (f" A track starts from a detection scored &ge; {tracker['new_track_score']} and continues with "
+             f"scores down to {tracker['low_score']}, so a detector whose best score stays below "
+             f"{tracker['new_track_score']} has no tracks.") if tracker else ""
     return ['<section id="tracking"><h2>Tracking</h2>',
             "<p>The saved validation detections of each run tracked by evdet's ByteTrack-style tracker (default "
             "settings) and scored against the ground-truth track ids, class-aware, IoU 0.5, frames within 25 ms "
-            "of a label time. MOTP is the mean IoU of matched pairs. Several seed runs are pooled.</p>",
+            f"of a label time. MOTP is the mean IoU of matched pairs. Several seed runs are pooled.{start}</p>",
             *warnings,
-            table(["id", "runs", *TRACKING_METRICS, "IDSW", "GT tracks"], overall, nums) if overall else "",
+            table(["id", "runs", *TRACKING_METRICS, "IDSW", "GT tracks", "best score"], overall, nums)
+            if overall else "",
             "<h3>Per class</h3>" + table(["id", "class", *TRACKING_METRICS, "GT tracks"], per_class,
                                          tuple(range(2, 3 + len(TRACKING_METRICS))))
             if per_class else "",
@@ -76,18 +84,16 @@ def _data_root(exp: Experiment) -> Optional[str]:
     return ((exp.config if isinstance(exp.config, dict) else {}).get("data") or {}).get("root")
 
 
-def _raw_recording(exp: Experiment, raw_root: Optional[Path]) -> Optional[tuple[Path, Optional[Path]]]:
+def _raw_recording(exp: Experiment) -> Optional[tuple[Path, Optional[Path]]]:
     """(events file, its ``*_bbox.npy`` or None) of the first validation sequence of ``exp`` in a raw dataset.
 
-    Looked for in ``raw_root``, the experiment's ``data.root`` and the ``raw`` folder beside it (the layout
-    of ``evdet demo`` and ``evdet exp matrix``); None when no raw recording exists.
+    Looked for in the experiment's ``data.root`` and the ``raw`` folder beside it (the layout of ``evdet demo``
+    and ``evdet exp matrix``); None when no raw recording exists.
     """
     from evdet.data.preprocess_inputs import BBOX_SUFFIX, EVENT_SUFFIXES
 
     data_root = _data_root(exp)
-    candidates = [Path(raw_root)] if raw_root else []
-    if data_root:
-        candidates += [Path(data_root), Path(data_root).parent / "raw"]
+    candidates = [Path(data_root), Path(data_root).parent / "raw"] if data_root else []
     files = detection_files(exp)
     names = list(load_validation_detections(files[0]).names) if files else []
     if not names and data_root and (Path(data_root) / "val").is_dir():
@@ -102,7 +108,7 @@ def _raw_recording(exp: Experiment, raw_root: Optional[Path]) -> Optional[tuple[
     return None
 
 
-def clip_section(ranked: Sequence[RankRow], by_id: dict, by: str, raw_root: Optional[Path]) -> list[str]:
+def clip_section(ranked: Sequence[RankRow], by_id: dict, by: str) -> list[str]:
     """A GIF of the best-ranked experiment with a checkpoint on a raw validation recording (none without one)."""
     import tempfile
 
@@ -114,7 +120,7 @@ def clip_section(ranked: Sequence[RankRow], by_id: dict, by: str, raw_root: Opti
         if not ckpts:
             continue
         try:
-            found = _raw_recording(e, raw_root)
+            found = _raw_recording(e)
         except IntervalError:
             found = None
         if found is None:

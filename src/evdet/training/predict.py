@@ -134,6 +134,66 @@ def _downsample_for(source_hw: tuple[int, int], input_hw: tuple[int, int], choic
                      f"{input_hw[1]}x{input_hw[0]} (same size or twice it are supported)")
 
 
+class RecordingWindows:
+    """The windows of a raw recording as a model sees them, for stream prediction (checkpoint or ONNX).
+
+    Windows have the model's representation and length and end on a grid from ``t_start_us`` (default:
+    the first event); a sensor twice the model input is downsampled ("nearest" reference or "sum").
+    """
+
+    def __init__(self, path: str | Path, representation: str, input_hw: tuple[int, int], *,
+                 t_start_us: Optional[int] = None, t_end_us: Optional[int] = None,
+                 sensor_hw: Optional[tuple[int, int]] = None, downsample: str = "nearest"):
+        from evdet.events import parse_representation_name, sensor_size
+        from evdet.events.recording import describe_recording
+
+        self.path = Path(path)
+        self.representation = representation
+        self.input_hw = tuple(input_hw)
+        self.kind, self.params = parse_representation_name(representation)
+        self.window_us = self.params.pop("window_ms") * 1000
+        self.source_hw = tuple(sensor_size(self.path, default=sensor_hw))
+        self.mode = _downsample_for(self.source_hw, self.input_hw, downsample, self.path)
+        self.scale = self.source_hw[1] / self.input_hw[1]
+        if t_start_us is None or t_end_us is None:
+            summary = describe_recording(self.path, height=self.source_hw[0], width=self.source_hw[1])
+            if not summary["num_events"]:
+                raise ValueError(f"{self.path}: the recording holds no events")
+            t_start_us = summary["t_first_us"] if t_start_us is None else t_start_us
+            t_end_us = summary["t_last_us"] if t_end_us is None else t_end_us
+        self.ends = np.arange(t_start_us + self.window_us, t_end_us + 1, self.window_us, dtype=np.int64)
+
+    def iterate(self, progress: bool = True, label: str = "predict"):
+        """Yield (t_end_us, representation (C, H, W)) for every window, in time order."""
+        from evdet.data.preprocess import EventSource, EventWindows
+        from evdet.events import build_representation
+
+        steps = self.ends
+        if progress:
+            from rich.progress import track
+
+            steps = track(self.ends, description=f"{label} {self.path.name}")
+        with EventSource(str(self.path), *self.source_hw) as source:
+            windows = EventWindows(source.read, self.window_us)
+            for t_end in steps:
+                yield int(t_end), build_representation(self.kind, windows.window(int(t_end)), *self.source_hw,
+                                                       downsample=self.mode, **self.params)
+
+    def to_boxes(self, d: np.ndarray, t_end_us: int) -> np.ndarray:
+        """(D, 7) detections in input pixels (postprocess rows) -> BBOX array in sensor pixels at ``t_end_us``."""
+        return boxes_from_detections(d[:, :4], d[:, 4], d[:, 5].astype(np.int64), t_end_us, scale=self.scale,
+                                     class_scores=d[:, 6])
+
+    @staticmethod
+    def collect(found: list[np.ndarray]) -> np.ndarray:
+        return np.concatenate(found) if found else np.zeros(0, dtype=BBOX_DTYPE)
+
+    def info(self, class_names) -> dict:
+        return {"sensor_hw": list(self.source_hw), "input_hw": list(self.input_hw), "downsample": self.mode,
+                "windows": int(self.ends.size), "representation": self.representation,
+                "class_names": list(class_names)}
+
+
 @torch.no_grad()
 def predict_recording(module_or_ckpt: DetectionModule | str | Path, path: str | Path, *,
                       t_start_us: Optional[int] = None, t_end_us: Optional[int] = None,
@@ -156,51 +216,23 @@ def predict_recording(module_or_ckpt: DetectionModule | str | Path, path: str | 
         (boxes, info): detections as a BBOX array in SENSOR pixels (t = window end time), and
         {"sensor_hw", "input_hw", "downsample", "windows", "representation"}.
     """
-    from evdet.data.preprocess import EventSource, EventWindows
-    from evdet.events import build_representation, parse_representation_name, sensor_size
-    from evdet.events.recording import describe_recording
-
-    path = Path(path)
     module = load_module(module_or_ckpt)
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    kind, params = parse_representation_name(module.data_cfg.representation)
-    window_us = params.pop("window_ms") * 1000
-    source_hw = tuple(sensor_size(path, default=sensor_hw))
-    mode = _downsample_for(source_hw, module.input_hw, downsample, path)
-    scale = source_hw[1] / module.input_hw[1]
-    if t_start_us is None or t_end_us is None:
-        summary = describe_recording(path, height=source_hw[0], width=source_hw[1])
-        if not summary["num_events"]:
-            raise ValueError(f"{path}: the recording holds no events")
-        t_start_us = summary["t_first_us"] if t_start_us is None else t_start_us
-        t_end_us = summary["t_last_us"] if t_end_us is None else t_end_us
-    ends = np.arange(t_start_us + window_us, t_end_us + 1, window_us, dtype=np.int64)
     module.eval().to(dev)
     head_cfg = module.model_cfg.head
     conf = head_cfg.conf_threshold if conf_threshold is None else conf_threshold
+    windows = RecordingWindows(path, module.data_cfg.representation, module.input_hw, t_start_us=t_start_us,
+                               t_end_us=t_end_us, sensor_hw=sensor_hw, downsample=downsample)
     found: list[np.ndarray] = []
     states = None
-    steps = ends
-    if progress:
-        from rich.progress import track
-
-        steps = track(ends, description=f"predict {path.name}")
-    with EventSource(str(path), *source_hw) as source:
-        windows = EventWindows(source.read, window_us)
-        for t_end in steps:
-            rep = build_representation(kind, windows.window(int(t_end)), *source_hw, downsample=mode, **params)
-            x = torch.from_numpy(np.ascontiguousarray(rep)).float().unsqueeze(0).to(dev)
-            out = module.model(x, states)
-            states = out.states
-            d = module.model.postprocess(out.head, conf_threshold=conf, nms_iou=head_cfg.nms_iou,
-                                         max_detections=head_cfg.max_detections)[0].float().cpu().numpy()
-            found.append(boxes_from_detections(d[:, :4], d[:, 4], d[:, 5].astype(np.int64), int(t_end), scale=scale,
-                                               class_scores=d[:, 6]))
-    boxes = np.concatenate(found) if found else np.zeros(0, dtype=BBOX_DTYPE)
-    info = {"sensor_hw": list(source_hw), "input_hw": list(module.input_hw), "downsample": mode,
-            "windows": int(ends.size), "representation": module.data_cfg.representation,
-            "class_names": list(module.class_names)}
-    return boxes, info
+    for t_end, rep in windows.iterate(progress=progress):
+        x = torch.from_numpy(np.ascontiguousarray(rep)).float().unsqueeze(0).to(dev)
+        out = module.model(x, states)
+        states = out.states
+        d = module.model.postprocess(out.head, conf_threshold=conf, nms_iou=head_cfg.nms_iou,
+                                     max_detections=head_cfg.max_detections)[0].float().cpu().numpy()
+        found.append(windows.to_boxes(d, t_end))
+    return windows.collect(found), windows.info(module.class_names)
 
 
 def save_recording_predictions(recording: str | Path, boxes: np.ndarray, info: dict, out_dir: str | Path, *,

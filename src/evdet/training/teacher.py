@@ -88,13 +88,21 @@ class EmaTeacher(nn.Module):
         self.decay, self.score_thr, self.class_thr = float(decay), float(score_thr), float(class_thr)
         self.burn_in_steps, self.pseudo_weight = int(burn_in_steps), float(pseudo_weight)
         self.states = StreamStates()
+        self._updated_at = -1
 
     def active(self, step: int) -> bool:
         """True once the burn-in is over (pseudo loss on)."""
         return step >= self.burn_in_steps
 
     def update(self, student: nn.Module, step: int) -> None:
-        """After an optimiser step: EMA towards the student (a copy during the burn-in)."""
+        """After an optimiser step: EMA towards the student (a copy during the burn-in).
+
+        Args:
+            step: the optimiser steps done; a repeated value (gradient accumulation) changes nothing.
+        """
+        if step == self._updated_at:
+            return
+        self._updated_at = step
         ema_update_(self.model, student, 0.0 if step < self.burn_in_steps else self.decay)
 
     @torch.no_grad()
