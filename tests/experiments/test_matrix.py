@@ -123,9 +123,12 @@ def test_small_object_table_says_helps_only_when_the_interval_clears_zero():
     summary = {"rows": [row(BASELINE_ID, None), row("up", interval(0.02, 0.001, 0.04)),
                         row("down", interval(-0.02, -0.04, -0.001)), row("noise", interval(0.01, -0.01, 0.03))]}
     small = small_object_tables(summary)[0][3]
-    assert [r[6] for r in small] == ["", "helps", "hurts", "within noise"]
+    assert [r[6] for r in small] == ["", "helps", "hurts", "within noise"]     # Welch over seeds
     assert small[0][2] == "2/3" and small[0][3] == "200"          # seeds done / planned, mean s per run
     assert small[1][5] == "+0.0200 [+0.0010, +0.0400]"
+    one_seed = dict(interval(0.02, 0.001, 0.04), method="paired bootstrap over sequences")
+    summary["rows"][1]["protocols"]["full"]["delta_small"] = one_seed
+    assert small_object_tables(summary)[0][3][1][6] == "helps (1 seed: evaluation noise only)"
     md = "\n".join(tables_markdown(small_object_tables(summary)))
     assert "| `up` | up | 2/3 | 200 |" in md
     assert "<code>noise</code>" in tables_html(small_object_tables(summary))

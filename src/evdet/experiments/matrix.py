@@ -427,10 +427,13 @@ def _value_text(d) -> str:
 
 
 def _effect_word(d) -> str:
+    """helps / hurts / within noise; a single-seed interval only covers the evaluation data's noise."""
     if d is None or d.mean is None:
         return "no result yet"
-    side = d.side(0.0)
-    return {"above": "helps", "below": "hurts", "straddles": "within noise"}.get(side, "no interval")
+    word = {"above": "helps", "below": "hurts", "straddles": "within noise"}.get(d.side(0.0), "no interval")
+    if word in ("helps", "hurts") and "seeds" not in d.method:
+        word += " (1 seed: evaluation noise only)"
+    return word
 
 
 def summarize_records(root: Path, changes: dict[str, str], base_id: str, pre_root: Optional[Path],
