@@ -410,20 +410,14 @@ def _fmt(v: Optional[float], signed: bool = False) -> str:
     return f"{v:+.4f}" if signed else f"{v:.4f}"
 
 
-def _ci_text(d) -> str:
+def _interval_text(d, signed: bool = False) -> str:
+    """``mean [low, high]`` of a Difference (signed for deltas); "–" without a result."""
     if d is None or d.mean is None:
         return "–"
+    fmt = "{:+.4f}" if signed else "{:.4f}"
     if not d.has_interval:
-        return f"{d.mean:+.4f} (no interval)"
-    return f"{d.mean:+.4f} [{d.low:+.4f}, {d.high:+.4f}]"
-
-
-def _value_text(d) -> str:
-    if d is None or d.mean is None:
-        return "–"
-    if not d.has_interval:
-        return f"{d.mean:.4f}"
-    return f"{d.mean:.4f} [{d.low:.4f}, {d.high:.4f}]"
+        return fmt.format(d.mean) + (" (no interval)" if signed else "")
+    return f"{fmt.format(d.mean)} [{fmt.format(d.low)}, {fmt.format(d.high)}]"
 
 
 def _effect_word(d) -> str:
@@ -533,10 +527,10 @@ def small_object_tables(summary: dict, base_id: str = BASELINE_ID,
         is_base = r["id"] == base_id
         small.append([f"`{r['id']}`", r["change"], f"{len(r['seeds_done'])}/{len(r['seeds_planned'])}",
                       f"{sum(walls) / len(walls):.0f}" if walls else "–",
-                      _value_text(_difference(f.get(SMALL_METRIC + "_interval"))),
-                      "(reference)" if is_base else _ci_text(df), "" if is_base else _effect_word(df),
-                      _value_text(_difference(p.get(SMALL_METRIC + "_interval"))),
-                      "(reference)" if is_base else _ci_text(dp), "" if is_base else _effect_word(dp),
+                      _interval_text(_difference(f.get(SMALL_METRIC + "_interval"))),
+                      "(reference)" if is_base else _interval_text(df, signed=True), "" if is_base else _effect_word(df),
+                      _interval_text(_difference(p.get(SMALL_METRIC + "_interval"))),
+                      "(reference)" if is_base else _interval_text(dp, signed=True), "" if is_base else _effect_word(dp),
                       r.get("verdict", "not evaluated")])
     overall = [[f"`{r['id']}`", r["state"], str(r["step"]),
                 _fmt(r["protocols"]["prophesee"].get("AP")), _fmt(r["protocols"]["prophesee"].get("AP50")),

@@ -164,6 +164,19 @@ def _plan_substep(boxes0, boxes1, prev_boxes, a1, use_shake, min_move_px, h, w, 
 
 
 @njit(cache=True, fastmath=True)
+def _update_pixel(xx, yy, l_new, l_cur, ref, last_t, thr_on, thr_off, ts0, ts1, refractory_us, max_events,
+                  out_t, out_x, out_y, out_p, n_out):
+    """Move pixel (xx, yy) to log intensity ``l_new`` over [ts0, ts1), emitting its events; returns n_out."""
+    r, lt, n_out = pixel_events(l_cur[yy, xx], l_new, ref[yy, xx], thr_on[yy, xx], thr_off[yy, xx],
+                                last_t[yy, xx], ts0, ts1, refractory_us, max_events, xx, yy,
+                                out_t, out_x, out_y, out_p, n_out)
+    ref[yy, xx] = r
+    last_t[yy, xx] = lt
+    l_cur[yy, xx] = l_new
+    return n_out
+
+
+@njit(cache=True, fastmath=True)
 def _render_user(i, bg, l_cur, ref, last_t, stamp, sid, thr_on, thr_off, bc, prev_boxes, prev_t,
                  cand, kinds, looks, headlights, illumination, log_eps, wall_row, sx, sy, use_shake,
                  ts1, refractory_us, max_events, out_t, out_x, out_y, out_p, n_out):
@@ -196,12 +209,8 @@ def _render_user(i, bg, l_cur, ref, last_t, stamp, sid, thr_on, thr_off, bc, pre
             stamp[yy, xx] = sid
             l_new = math.log(pixel_intensity(bg, xx, yy, sx, sy, use_shake, bc, kinds, looks,
                                              cand, nc, headlights, illumination, wall_row) + log_eps)
-            r, lt, n_out = pixel_events(l_cur[yy, xx], l_new, ref[yy, xx], thr_on[yy, xx],
-                                        thr_off[yy, xx], last_t[yy, xx], ts0, ts1, refractory_us,
-                                        max_events, xx, yy, out_t, out_x, out_y, out_p, n_out)
-            ref[yy, xx] = r
-            last_t[yy, xx] = lt
-            l_cur[yy, xx] = l_new
+            n_out = _update_pixel(xx, yy, l_new, l_cur, ref, last_t, thr_on, thr_off, ts0, ts1, refractory_us,
+                                  max_events, out_t, out_x, out_y, out_p, n_out)
     return n_out
 
 
@@ -216,12 +225,8 @@ def _render_shaken_background(bg, l_cur, ref, last_t, stamp, sid, thr_on, thr_of
                 continue
             stamp[yy, xx] = sid
             l_new = math.log(sample_background(bg, xx - sx, yy - sy) + log_eps)
-            r, lt, n_out = pixel_events(l_cur[yy, xx], l_new, ref[yy, xx], thr_on[yy, xx],
-                                        thr_off[yy, xx], last_t[yy, xx], ts0, ts1, refractory_us,
-                                        max_events, xx, yy, out_t, out_x, out_y, out_p, n_out)
-            ref[yy, xx] = r
-            last_t[yy, xx] = lt
-            l_cur[yy, xx] = l_new
+            n_out = _update_pixel(xx, yy, l_new, l_cur, ref, last_t, thr_on, thr_off, ts0, ts1, refractory_us,
+                                  max_events, out_t, out_x, out_y, out_p, n_out)
     return n_out
 
 
