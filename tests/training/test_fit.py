@@ -150,6 +150,25 @@ def test_resumed_run_logs_the_losses_of_an_uninterrupted_one(tiny_cfgs, tmp_path
     assert [[r[k] for k in keys] for r in resumed] == [[r[k] for k in keys] for r in whole]
 
 
+def test_periodic_checkpoint_between_validations_resumes_exactly(tiny_cfgs, tmp_path):
+    # no validation before the end: only checkpoint_every_n_steps=3 leaves a last.ckpt (step 3) to resume from
+    data, model, loss, train = tiny_cfgs
+    data = dataclasses.replace(data, sampling="stream", batch_size=3)
+    train = dataclasses.replace(train, max_steps=7, val_every_n_steps=100, limit_val_batches=1,
+                                checkpoint_every_n_steps=3)
+    fit(data, model, loss, train, tmp_path / "whole", progress=False)
+    with pytest.raises(RuntimeError, match="killed at step 5"):
+        fit(data, model, loss, train, tmp_path / "killed", callbacks=[Kill(5)], progress=False)
+    saved = torch.load(tmp_path / "killed" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert saved["global_step"] == 3
+    fit(data, model, loss, train, tmp_path / "killed", resume=True, progress=False)
+    keys = ("step", "train/loss", "train/iou", "train/obj", "train/cls", "train/num_fg", "train/lr")
+    whole = train_rows(tmp_path / "whole" / "logs" / "metrics.csv")
+    resumed = train_rows(tmp_path / "killed" / "logs" / "metrics.csv")
+    assert [int(r["step"]) for r in resumed] == list(range(7))
+    assert [[r[k] for k in keys] for r in resumed] == [[r[k] for k in keys] for r in whole]
+
+
 def test_rows_before_step_keeps_validation_of_the_checkpoint_step():
     rows = [{"step": "3", "train/loss": "1", "val/loss": ""}, {"step": "4", "train/loss": "", "val/loss": "2"},
             {"step": "4", "train/loss": "1", "val/loss": ""}, {"step": "5", "train/loss": "", "val/loss": "2"}]

@@ -485,8 +485,9 @@ class EventDataModule(L.LightningDataModule):
         trainer = getattr(self, "trainer", None)
         if trainer is not None:
             # a resumed run continues its epoch: same order and augmentation, without the batches already
-            # trained on (loop progress is restored before the dataloaders are requested)
-            done = int(trainer.fit_loop.epoch_loop.batch_progress.current.completed)
+            # trained on (loop progress is restored before the dataloaders are requested); "processed", not
+            # "completed": a periodic checkpoint is written in on_train_batch_end, before the batch counts as completed
+            done = int(trainer.fit_loop.epoch_loop.batch_progress.current.processed)
             loader.start_epoch(int(trainer.current_epoch), done if trainer.fit_loop.restarting else 0)
         return loader
 

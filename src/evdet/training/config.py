@@ -34,6 +34,7 @@ class TrainConfig:
     limit_val_batches: Optional[int] = None
     checkpoint_metric: str = "val/prophesee/AP"
     checkpoint_mode: Literal["max", "min"] = "max"
+    checkpoint_every_n_steps: int = 0       # also refresh last.ckpt every this many steps (0: at validations only)
     log_every_n_steps: int = 10
     loggers: tuple[str, ...] = ("csv", "tensorboard")  # also "mlflow" (local SQLite store; pip install mlflow-skinny)
     loss_cv_window: int = 50                # monitor: loss coefficient of variation window

@@ -207,8 +207,9 @@ def fit(data_cfg: DataConfig, model_cfg: ModelConfig, loss_cfg: LossConfig, trai
                              names)
     loggers = _loggers_keeping_rows(train_cfg, log_dir, resume_step)
 
-    # last.ckpt is refreshed after every validation (every val_every_n_steps) and at the end
-    checkpoint = LastBestCheckpoint(ckpt_dir, train_cfg.checkpoint_metric, train_cfg.checkpoint_mode)
+    # last.ckpt is refreshed after every validation, every checkpoint_every_n_steps and at the end
+    checkpoint = LastBestCheckpoint(ckpt_dir, train_cfg.checkpoint_metric, train_cfg.checkpoint_mode,
+                                    every_n_train_steps=train_cfg.checkpoint_every_n_steps)
     divergence = DivergenceStop(train_cfg.divergence_factor, window=train_cfg.loss_cv_window)
     all_callbacks = [FinalizeValidation(), checkpoint, LossMonitor(train_cfg.loss_cv_window), divergence,
                      MemoryMonitor(train_cfg.log_every_n_steps), *callbacks]
