@@ -12,7 +12,7 @@ from evdet.data.labels import BBOX_DTYPE
 from evdet.evaluation import evaluate
 from evdet.experiments.intervals import (METHOD_BOOT_BLOCK, METHOD_BOOT_SEQ, METHOD_NONE, METHOD_SEED_T,
                                          METHOD_WELCH, Difference, IntervalError, ValidationData, bootstrap_bounds,
-                                         difference_interval, evaluation_units, expanded_tail,
+                                         difference_interval, evaluation_units, expanded_tail, pooled_interval,
                                          save_validation_detections, seed_summary, seed_values, value_interval,
                                          welch_interval)
 from evdet.experiments.records import load_experiment
@@ -54,6 +54,26 @@ def test_welch_interval_matches_scipy_ttest(scale):
     assert (low, high) == pytest.approx((ci.low, ci.high))
     with pytest.raises(IntervalError, match=">= 2 values"):
         welch_interval([0.3], other)
+
+
+def test_pooled_interval_of_two_records_is_students_t():
+    base, other = [0.30, 0.34, 0.29], [0.36, 0.41, 0.33, 0.38]
+    ci = stats.ttest_ind(other, base, equal_var=True).confidence_interval(0.95)
+    mean, low, high, dof = pooled_interval(base, other, [base, other])
+    assert (mean, low, high, dof) == pytest.approx((np.mean(other) - np.mean(base), ci.low, ci.high, 5))
+
+
+def test_pooled_interval_by_hand_with_a_one_seed_record():
+    # base 0.10, 0.14 (SS 0.0008); other 0.05 (one seed, no SS); third 0.20, 0.22, 0.27 (mean 0.23, SS 0.0026)
+    # pooled variance (0.0008 + 0.0026) / (1 + 2) with 3 dof; se = sqrt(var * (1/2 + 1/1))
+    groups = [[0.10, 0.14], [0.05], [0.20, 0.22, 0.27]]
+    half = 3.182446305284263 * math.sqrt(0.0034 / 3 * 1.5)          # t table, 3 degrees of freedom
+    mean, low, high, dof = pooled_interval(groups[0], groups[1], groups)
+    assert (mean, low, high, dof) == pytest.approx((-0.07, -0.07 - half, -0.07 + half, 3))
+    with pytest.raises(IntervalError, match=">= 2 seeds"):
+        pooled_interval([0.1], [0.2], [[0.1], [0.2]])
+    with pytest.raises(IntervalError, match="a value on each side"):
+        pooled_interval([], [0.2], groups)
 
 
 def test_expanded_percentile_tail_by_hand():

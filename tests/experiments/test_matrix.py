@@ -3,6 +3,7 @@
 import json
 from dataclasses import replace
 
+import numpy as np
 import pytest
 import torch
 from typer.testing import CliRunner
@@ -55,6 +56,18 @@ def test_results_table_and_report(matrix_dir):
     row = next(r for r in summary["rows"] if r["id"] == "resolution_first")
     delta = row["protocols"]["full"]["delta_small"]
     assert delta["method"].startswith("welch")             # two seeds each side: Welch over seeds
+    # two records of two seeds: the pooled interval is Student's two-sample t-interval
+    from scipy import stats
+
+    from evdet.experiments.intervals import seed_values
+    from evdet.experiments.records import load_experiment
+    root = work / "work" / "experiments"
+    a, b = (seed_values(load_experiment(root, vid), "full/small_AP") for vid in (BASELINE_ID, "resolution_first"))
+    pooled = row["protocols"]["full"]["delta_small_pooled"]
+    if np.std(a) + np.std(b) > 0:
+        ci = stats.ttest_ind(b, a, equal_var=True).confidence_interval(0.95)
+        assert (pooled["low"], pooled["high"]) == pytest.approx((ci.low, ci.high))
+    assert pooled["mean"] == pytest.approx(np.mean(b) - np.mean(a)) and "2 degrees of freedom" in pooled["detail"]
     assert (work / "out" / "report.html").exists() and (work / "out" / "preview.png").exists()
 
 
@@ -129,6 +142,9 @@ def test_small_object_table_says_helps_only_when_the_interval_clears_zero():
     one_seed = dict(interval(0.02, 0.001, 0.04), method="paired bootstrap over sequences")
     summary["rows"][1]["protocols"]["full"]["delta_small"] = one_seed
     assert small_object_tables(summary)[0][3][1][6] == "helps (1 seed: evaluation noise only)"
+    pooled = dict(interval(-0.02, -0.04, -0.001), method="t over seeds, variance pooled over records")
+    summary["rows"][1]["protocols"]["full"]["delta_small_pooled"] = pooled     # preferred when present
+    assert small_object_tables(summary)[0][3][1][5:7] == ["-0.0200 [-0.0400, -0.0010]", "hurts"]
     md = "\n".join(tables_markdown(small_object_tables(summary)))
-    assert "| `up` | up | 2/3 | 200 |" in md
+    assert "| `up` | up | 2/3 | 200 | 0.1000 [0.0800, 0.1200] | -0.0200" in md
     assert "<code>noise</code>" in tables_html(small_object_tables(summary))

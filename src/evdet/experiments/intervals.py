@@ -4,6 +4,9 @@ A result of one seed is one draw. Two sources of noise are measured:
 
 - training noise, over seeds: when both experiments hold at least two seeds, the difference of the
   seed means gets a Welch t-interval (unequal variances, Welch-Satterthwaite degrees of freedom);
+- training noise of a design (several records of one recipe, e.g. the experiment matrix): the seed
+  variance is pooled over every record with at least two seeds (one-way ANOVA contrast, assuming the
+  records share one seed variance), so records with few seeds, even one, get a t-interval;
 - evaluation noise, otherwise: a paired bootstrap over the evaluation data. The last validation's
   ground truth and detections of every seed run are saved (``validation/detections.npz``); each
   resample draws evaluation units with replacement (the same draws for both experiments) and the
@@ -46,6 +49,7 @@ DETECTIONS_FILE = "detections.npz"   # inside <run dir>/validation/
 
 METHOD_SEED_T = "t-interval over seeds"
 METHOD_WELCH = "welch-t over seeds"
+METHOD_POOLED = "t over seeds, variance pooled over records"
 METHOD_BOOT_SEQ = "paired bootstrap over sequences"
 METHOD_BOOT_BLOCK = "paired bootstrap over blocks of label frames"
 METHOD_NONE = "no interval"
@@ -165,6 +169,33 @@ def welch_interval(base: Sequence[float], other: Sequence[float], confidence: fl
     dof = se2 ** 2 / (va ** 2 / (a.size - 1) + vb ** 2 / (b.size - 1))
     half = float(student_t.ppf(0.5 + confidence / 2, dof)) * math.sqrt(se2)
     return diff, diff - half, diff + half, float(dof)
+
+
+def pooled_interval(base: Sequence[float], other: Sequence[float], groups: Sequence[Sequence[float]],
+                    confidence: float = CONFIDENCE) -> tuple[float, float, float, int]:
+    """t-interval of ``mean(other) - mean(base)`` with the seed variance pooled over ``groups``.
+
+    ``groups`` are the per-seed values of every record of the design (``base`` and ``other`` among
+    them); the pooled variance is ``sum((n_i - 1) * s_i^2) / sum(n_i - 1)`` with ``sum(n_i - 1)``
+    degrees of freedom, the standard error ``s_p * sqrt(1/n_base + 1/n_other)``. With two groups this
+    is Student's two-sample t-interval. Returns (mean, low, high, dof).
+
+    Raises:
+        IntervalError: an empty side, or no group with two values (no degree of freedom).
+    """
+    from scipy.stats import t as student_t
+
+    a, b = np.asarray(base, dtype=np.float64), np.asarray(other, dtype=np.float64)
+    if a.size == 0 or b.size == 0:
+        raise IntervalError(f"pooled interval needs a value on each side, got {a.size} and {b.size}")
+    arrays = [np.asarray(g, dtype=np.float64) for g in groups]
+    dof = int(sum(g.size - 1 for g in arrays if g.size >= 2))
+    if dof == 0:
+        raise IntervalError("pooled interval needs a record with >= 2 seeds")
+    var = sum(float(((g - g.mean()) ** 2).sum()) for g in arrays if g.size >= 2) / dof
+    diff = float(b.mean() - a.mean())
+    half = float(student_t.ppf(0.5 + confidence / 2, dof)) * math.sqrt(var * (1 / a.size + 1 / b.size))
+    return diff, diff - half, diff + half, dof
 
 
 # ---------------------------------------------------------------- per-seed values
@@ -502,7 +533,8 @@ def difference_interval(base: Experiment, other: Experiment, metric: str, protoc
     return diff
 
 
-__all__ = ["CONFIDENCE", "N_BOOT", "METHOD_WELCH", "METHOD_SEED_T", "METHOD_BOOT_SEQ", "METHOD_BOOT_BLOCK",
-           "METHOD_NONE", "Difference", "IntervalError", "SeedSummary", "ValidationData", "difference_interval",
-           "evaluation_units", "load_validation_detections", "save_validation_detections", "seed_summary",
-           "seed_values", "value_interval", "welch_interval", "detection_files"]
+__all__ = ["CONFIDENCE", "N_BOOT", "METHOD_WELCH", "METHOD_POOLED", "METHOD_SEED_T", "METHOD_BOOT_SEQ",
+           "METHOD_BOOT_BLOCK", "METHOD_NONE", "Difference", "IntervalError", "SeedSummary", "ValidationData",
+           "difference_interval", "evaluation_units", "load_validation_detections", "pooled_interval",
+           "save_validation_detections", "seed_summary", "seed_values", "value_interval", "welch_interval",
+           "detection_files"]

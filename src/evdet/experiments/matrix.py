@@ -445,13 +445,16 @@ def summarize_records(root: Path, changes: dict[str, str], base_id: str, pre_roo
         {p: {AP, AP50, small_AP, *_interval, delta_small}}, verdict, criteria}], "filter_effect",
         "generated_at"}.
     """
-    from evdet.experiments.intervals import IntervalError, difference_interval, value_interval
+    from evdet.experiments.intervals import IntervalError, difference_interval, seed_values, value_interval
     from evdet.experiments.metrics import metric_value
     from evdet.experiments.records import load_experiment
     from evdet.experiments.verdict import judge, overall_verdict, parse_criteria
 
     exps = {vid: load_experiment(root, vid) for vid in changes if (root / vid).exists()}
     base = exps.get(base_id)
+    # per-seed small-road-user AP of every record, for the seed variance pooled over the design
+    groups = {proto: {vid: [v for v in seed_values(e, f"{proto}/{SMALL_METRIC}") if v is not None]
+                      for vid, e in exps.items()} for proto in PROTOCOLS}
     rows = []
     for vid, change in changes.items():
         e = exps.get(vid)
@@ -473,6 +476,7 @@ def summarize_records(root: Path, changes: dict[str, str], base_id: str, pre_roo
                         if base is not None and vid != base_id and metric == SMALL_METRIC \
                                 and metric_value(base.results, key) is not None:
                             block["delta_small"] = difference_interval(base, e, key, n_boot=n_boot).to_dict()
+                            block["delta_small_pooled"] = _pooled_difference(groups[proto], base_id, vid)
                     except IntervalError as err:
                         block[f"{metric}_interval_error"] = str(err)
             row["protocols"][proto] = block
@@ -494,6 +498,21 @@ def summarize_records(root: Path, changes: dict[str, str], base_id: str, pre_roo
             effect[name]["AP_prophesee"] = metric_value(base.results, f"prophesee/per_class.{name}.AP")
         summary["filter_effect"] = effect
     return summary
+
+
+def _pooled_difference(groups: dict[str, list[float]], base_id: str, vid: str) -> Optional[dict]:
+    """Δ of ``vid`` vs the base with the seed variance pooled over every record (None without a
+    record of two seeds)."""
+    from evdet.experiments.intervals import METHOD_POOLED, Difference, IntervalError, pooled_interval
+
+    a, b = groups.get(base_id) or [], groups.get(vid) or []
+    try:
+        mean, low, high, dof = pooled_interval(a, b, list(groups.values()))
+    except IntervalError:
+        return None
+    k = sum(len(g) >= 2 for g in groups.values())
+    return Difference(mean, low, high, METHOD_POOLED, len(a), len(b),
+                      detail=f"{dof} degrees of freedom from {k} records with >= 2 seeds").to_dict()
 
 
 def summarize(plan: MatrixPlan, work: Path, n_boot: int = 100) -> dict:
@@ -523,7 +542,7 @@ def small_object_tables(summary: dict, base_id: str = BASELINE_ID,
     for r in rows:
         f, p = r["protocols"]["full"], r["protocols"]["prophesee"]
         walls = r["wall_s_per_run"]
-        df, dp = _difference(f.get("delta_small")), _difference(p.get("delta_small"))
+        df, dp = (_difference(b.get("delta_small_pooled") or b.get("delta_small")) for b in (f, p))
         is_base = r["id"] == base_id
         small.append([f"`{r['id']}`", r["change"], f"{len(r['seeds_done'])}/{len(r['seeds_planned'])}",
                       f"{sum(walls) / len(walls):.0f}" if walls else "–",
@@ -537,8 +556,11 @@ def small_object_tables(summary: dict, base_id: str = BASELINE_ID,
                 _fmt(r["protocols"]["full"].get("AP")), _fmt(r["protocols"]["full"].get("AP50"))] for r in rows]
     tables = [("Small road users (pedestrian, bicycle, motorbike, wheelchair)",
                "AP of the small_road_users group (mean over finished seeds) with its 95% interval; Δ = variant "
-               "- baseline with the 95% interval of the difference; 'helps' / 'hurts' only when the interval "
-               "lies wholly above / below 0.",
+               "- baseline with the 95% interval of the difference: a t-interval with the seed variance pooled "
+               "over every record that has two or more seeds (one recipe, so one seed variance is assumed; "
+               "results.json also holds the pairwise Welch or one-seed bootstrap interval); before any record "
+               "has two seeds, a paired bootstrap over the validation data (evaluation noise only). 'helps' / "
+               "'hurts' only when the interval lies wholly above / below 0.",
                ["variant", "change", "seeds done", "s per run", "full small AP", "Δ vs baseline (full)",
                 "effect (full)", "prophesee small AP", "Δ vs baseline (prophesee)", "effect (prophesee)",
                 "verdict"], small),
