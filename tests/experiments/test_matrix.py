@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from evdet.cli import app
 from evdet.experiments.matrix import (BASELINE_ID, PLANS, MatrixError, filter_effect, make_plan, record_commands,
                                       run_matrix)
+from evdet.experiments.records import load_experiment
 from evdet.experiments.run_config import load_run_config
 
 def _mini_plan():
@@ -148,3 +149,39 @@ def test_small_object_table_says_helps_only_when_the_interval_clears_zero():
     md = "\n".join(tables_markdown(small_object_tables(summary)))
     assert "| `up` | up | 2/3 | 200 | 0.1000 [0.0800, 0.1200] | -0.0200" in md
     assert "<code>noise</code>" in tables_html(small_object_tables(summary))
+
+
+def test_training_order_is_seed_major(tmp_path, monkeypatch):
+    # records at 1, 0, 2 seeds done: every record gets its second seed before any gets its third
+    import evdet.experiments.runner as runner
+    from evdet.experiments.matrix import create_records, train_records
+
+    plan = make_plan("cpu", seeds=[0, 1, 2], variants=["4scale", "3scale_sizeaware"])
+    create_records(plan, tmp_path)
+    root = tmp_path / "experiments"
+    done = {BASELINE_ID: 1, "4scale": 0, "3scale_sizeaware": 2}
+    trained = []
+
+    def write(vid):                      # the record after done[vid] seeds, as the runner leaves it
+        path = root / vid
+        runs = {str(s): {"seed": s, "status": "completed" if s < done[vid] else None} for s in (0, 1, 2)}
+        results = json.loads((path / "results.json").read_text())
+        (path / "results.json").write_text(json.dumps({**results, "schema_version": 2, "runs": runs}))
+        status = json.loads((path / "status.json").read_text())
+        state = "completed" if done[vid] == 3 else "partial" if done[vid] else "created"
+        (path / "status.json").write_text(json.dumps({**status, "state": state}))
+        return state
+
+    def fake_run(root_, vid, *, resume, progress, command, max_new_seeds):
+        assert max_new_seeds == 1
+        assert load_experiment(root_, vid).state != "completed"
+        trained.append((vid, done[vid]))
+        done[vid] += 1
+        return {"status": write(vid)}
+
+    for vid in done:
+        write(vid)
+    monkeypatch.setattr(runner, "run_experiment", fake_run)
+    train_records(plan, tmp_path, echo=lambda m: None, progress=False)
+    assert trained == [("4scale", 0), (BASELINE_ID, 1), ("4scale", 1), (BASELINE_ID, 2), ("4scale", 2),
+                       ("3scale_sizeaware", 2)]

@@ -26,7 +26,6 @@ running is left alone (so several ``evdet exp matrix`` processes can share one w
 
 from __future__ import annotations
 
-import inspect
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -269,6 +268,10 @@ def _has_progress(exp) -> bool:
         or any(exp.path.rglob("last.ckpt"))
 
 
+def _seeds_done(exp) -> int:
+    return sum((r or {}).get("status") == "completed" for r in (exp.results.get("runs") or {}).values())
+
+
 CLAIM_FILE = ".matrix_claim"
 
 
@@ -304,7 +307,8 @@ def _release(exp_dir: Path) -> None:
 
 def train_records(plan: MatrixPlan, work: Path, echo: Callable[[str], None] = print,
                   progress: bool = True) -> dict[str, str]:
-    """Train every record that is not completed, in plan order; returns {id: outcome}.
+    """Train every record that is not completed, seed-major (every record's first seed, then every
+    record's second, ...), in plan order within a seed; returns {id: outcome}.
 
     Records held by another process (claim file, or status ``running``) are skipped, so several
     workers can share one work folder.
@@ -314,13 +318,14 @@ def train_records(plan: MatrixPlan, work: Path, echo: Callable[[str], None] = pr
 
     root = work / "experiments"
     outcome = {}
-    seed_major = "max_new_seeds" in inspect.signature(run_experiment).parameters
-    passes = len(plan.seeds) if seed_major else 1
+    passes = len(plan.seeds)
     for p in range(passes):
         for vid in plan.variants:
             exp = load_experiment(root, vid)
             if exp.state == "completed":
                 outcome[vid] = "completed"
+                continue
+            if _seeds_done(exp) > p:                 # seed-major: every record gets its (p+1)-th seed first
                 continue
             if exp.state == "failed":          # diverged or crashed: its record says why; not retried
                 outcome[vid] = f"failed: {exp.status.get('message', '')}"
@@ -332,15 +337,15 @@ def train_records(plan: MatrixPlan, work: Path, echo: Callable[[str], None] = pr
                 continue
             try:
                 exp = load_experiment(root, vid)     # fresh, now that it is ours
-                if exp.state == "completed":
-                    outcome[vid] = "completed"
+                if exp.state == "completed" or _seeds_done(exp) > p:
+                    outcome[vid] = exp.state
                     continue
                 resume = _has_progress(exp)
                 echo(f"{vid}: training {len(plan.seeds)} seed(s) x {plan.max_steps} steps"
-                     + (" (resuming)" if resume else "") + (f", pass {p + 1}/{passes}" if seed_major else ""))
-                kwargs = {"max_new_seeds": 1} if seed_major else {}
+                     + (" (resuming)" if resume else "") + f", pass {p + 1}/{passes}")
                 command = f"evdet exp run {vid}{' --resume' if resume else ''} --root {root}"
-                res = run_experiment(root, vid, resume=resume, progress=progress, command=command, **kwargs)
+                res = run_experiment(root, vid, resume=resume, progress=progress, command=command,
+                                     max_new_seeds=1)
                 outcome[vid] = str(res.get("status"))
             except RecordError as err:
                 outcome[vid] = f"not run: {err}"
