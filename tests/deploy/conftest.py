@@ -12,14 +12,6 @@ from deploy_models import CLASS_NAMES, INPUT_HW, REPRESENTATION, make_module  # 
 from evdet.events import make_events, write_events_h5
 
 
-@pytest.fixture(scope="session", autouse=True)
-def one_thread():
-    """The machine is shared: one torch thread (restored after)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 @pytest.fixture(scope="session")
 def checkpoint(tmp_path_factory) -> Path:

@@ -5,7 +5,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))
 
@@ -30,7 +29,6 @@ def tiny_pre(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, tiny_pre: Path) -> Path:
     """An experiment record trained 2 steps through the runner, validated at step 2."""
-    torch.set_num_threads(1)
     overrides = [f"data.root={tiny_pre}", f"data.representation={REPR_NAME}", "data.seq_len=2",
                  "data.batch_size=2", "data.eval_batch_size=2", "data.num_workers=0", "data.sampling=stream",
                  "model.preset=nano", "model.partition_split=1", "model.head.conf_threshold=1e-6",

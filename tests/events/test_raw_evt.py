@@ -243,6 +243,7 @@ def test_out_of_range_raw_events_are_dropped(tmp_path):
      r"events/t decreases at index 1"),
     ("% evt 2.1\n", np.zeros(2, "<u4"), r"unsupported event format '2.1'"),
     ("% geometry 64x64\n", np.zeros(2, "<u4"), r"the header names no event format"),
+    ("", np.zeros(0, "<u4"), r"empty file \(0 bytes\)"),
     ("% evt 2.0\n% geometry 64x64\n", np.zeros(3, "<u2"), r"truncated, 2 trailing bytes"),
     ("% evt 2.0\n% geometry 64by64\n", np.zeros(2, "<u4"), r"header 'geometry' holds '64by64'"),
 ])

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 from design_fixtures import TINY_TRAINING, make_record, tiny_dataset
 from typer.testing import CliRunner
 
@@ -15,7 +14,6 @@ pytestmark = pytest.mark.slow
 
 
 def test_bisect_cli_finds_the_loss_weight_that_raises_the_loss(tmp_path, tmp_path_factory):
-    torch.set_num_threads(1)
     pre = tiny_dataset(tmp_path_factory)
     root = tmp_path / "experiments"
     make_record(root, "good", TINY_TRAINING, data_root=str(pre))

@@ -5,7 +5,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from evdet.cli import app
@@ -18,7 +17,6 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def demo_dir(tmp_path_factory):
-    torch.set_num_threads(1)
     out = tmp_path_factory.mktemp("demo")
     settings = DemoSettings(resolution=(72, 128), sequences=3, duration_s=1.6, max_steps=3, val_every_n_steps=3)
     messages = []

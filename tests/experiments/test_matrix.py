@@ -5,7 +5,6 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from evdet.cli import app
@@ -21,7 +20,6 @@ def _mini_plan():
 
 @pytest.fixture(scope="module")
 def matrix_dir(tmp_path_factory):
-    torch.set_num_threads(1)
     work = tmp_path_factory.mktemp("matrix")
     messages = []
     path = run_matrix(_mini_plan(), work / "work", work / "out", one_command="evdet exp matrix (test)",

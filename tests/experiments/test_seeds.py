@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from scipy import stats
 from typer.testing import CliRunner
 
@@ -33,7 +32,6 @@ def _overrides(data_root: Path) -> list[str]:
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory):
     """Record 'two' trained with seeds [0, 1] (2 steps each) on a tiny RVT-layout dataset."""
-    torch.set_num_threads(1)
     tmp = tmp_path_factory.mktemp("seeds")
     data = make_tiny_dataset(tmp / "data", lengths={"train": [11, 7, 9], "val": [24, 16]})
     root = tmp / "exps"

@@ -6,7 +6,6 @@ import json
 
 import optuna
 import pytest
-import torch
 from design_fixtures import make_record, tiny_dataset
 from typer.testing import CliRunner
 
@@ -16,7 +15,6 @@ pytestmark = pytest.mark.slow
 
 
 def test_sweep_cli_trains_trials_that_report_to_the_pruner(tmp_path, tmp_path_factory):
-    torch.set_num_threads(1)
     pre = tiny_dataset(tmp_path_factory)
     root = tmp_path / "experiments"
     make_record(root, "base", ["training.max_steps=2", "training.val_every_n_steps=1",

@@ -51,9 +51,11 @@ def read_raw_header(path: str | Path) -> RawHeader:
     """Parse the ``%`` header of a RAW file (format, sensor size, all key/value lines).
 
     Raises:
-        EventFormatError: a header that does not end within 1 MiB, or malformed size fields.
+        EventFormatError: an empty file, a header that does not end within 1 MiB, or malformed size fields.
     """
     path = Path(path)
+    if path.stat().st_size == 0:
+        raise EventFormatError(f"{path}: empty file (0 bytes): no header and no events")
     fields: dict[str, str] = {}
     with open(path, "rb") as fh:
         while True:
