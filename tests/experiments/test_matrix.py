@@ -183,3 +183,20 @@ def test_training_order_is_seed_major(tmp_path, monkeypatch):
     train_records(plan, tmp_path, echo=lambda m: None, progress=False)
     assert trained == [("4scale", 0), (BASELINE_ID, 1), ("4scale", 1), (BASELINE_ID, 2), ("4scale", 2),
                        ("3scale_sizeaware", 2)]
+
+
+def test_effects_plot_draws_only_with_a_delta(tmp_path):
+    from PIL import Image
+
+    from evdet.experiments.matrix_plot import effects_plot
+
+    def row(vid, delta):
+        return {"id": vid, "seeds_done": [0], "protocols": {"full": {"delta_small": delta}, "prophesee": {}}}
+
+    empty = {"rows": [row(BASELINE_ID, None), row("4scale", None)]}
+    assert effects_plot(empty, tmp_path / "none.png", BASELINE_ID) is None and not (tmp_path / "none.png").exists()
+    delta = {"mean": -0.02, "low": -0.04, "high": -0.001, "method": "paired bootstrap over sequences", "n_a": 12,
+             "n_b": 12, "confidence": 0.95, "detail": ""}
+    path = effects_plot({"rows": [row(BASELINE_ID, None), row("4scale", delta)]}, tmp_path / "e.png", BASELINE_ID)
+    with Image.open(path) as im:
+        assert im.format == "PNG" and im.width > 500

@@ -37,6 +37,7 @@ from evdet.utils.atomic import write_text_atomic
 
 BASELINE_ID = "baseline_3scale"
 SMALL_METRIC = "small_AP"
+EFFECTS_PLOT = "effects.png"
 PROTOCOLS = ("prophesee", "full")
 PlanName = Literal["cpu", "gpu"]
 
@@ -614,7 +615,7 @@ def tables_html(tables) -> str:
 
 
 def results_markdown(summary: dict, commands: dict[str, str], one_command: str, machine: str,
-                     root: Path) -> str:
+                     root: Path, out_dir: Optional[Path] = None) -> str:
     """results.md: what was run, how, what finished, and per variant the small-road-user effect."""
     plan = summary["plan"]
     rows = summary["rows"]
@@ -628,9 +629,14 @@ def results_markdown(summary: dict, commands: dict[str, str], one_command: str, 
              "(each protocol's default).", "",
              "Reproduce (resumes where it stopped; several processes may share the work folder):", "",
              f"    {one_command}", "",
-             "Intervals: 95%, Welch t over seeds when both sides have >= 2 finished seeds, else a paired "
-             "bootstrap over validation sequences or blocks of label frames (one seed: the spread of the "
-             "evaluation data only, not of training).", ""]
+             "Intervals: 95%. Δ vs the baseline: a t-interval with the seed variance pooled over every "
+             "record with >= 2 finished seeds (one recipe, one seed variance assumed), so variants with "
+             "fewer seeds still get the training noise; before any record has two seeds, a paired bootstrap "
+             "over validation sequences or blocks of label frames (the spread of the evaluation data only, "
+             "not of training). A variant's own AP: t over its seeds, or that bootstrap for one seed. "
+             "results.json also holds the pairwise Welch / bootstrap interval of every Δ.", ""]
+    if out_dir is not None and (Path(out_dir) / EFFECTS_PLOT).exists():
+        lines += [f"![Δ small-road-user AP per variant]({EFFECTS_PLOT})", ""]
     lines += tables_markdown(small_object_tables(summary, input_text=f"the {w // 2}x{h // 2} input"))
     unfinished = [r for r in rows if len(r["seeds_done"]) < len(r["seeds_planned"])]
     lines += ["## What finished", ""]
@@ -649,16 +655,19 @@ def results_markdown(summary: dict, commands: dict[str, str], one_command: str, 
 
 def write_results(plan: MatrixPlan, work: Path, out: Path, one_command: str,
                   machine: str = "this machine", n_boot: int = 100) -> Path:
-    """Write results.md, results.json, report.html and preview.png of the matrix to ``out``."""
+    """Write results.md, results.json, effects.png, report.html and preview.png of the matrix to ``out``."""
     import shutil
 
+    from evdet.experiments.matrix_plot import effects_plot
     from evdet.experiments.records import list_experiments
     from evdet.experiments.report import write_report
 
     out.mkdir(parents=True, exist_ok=True)
     summary = summarize(plan, work, n_boot=n_boot)
     write_text_atomic(out / "results.json", json.dumps(summary, indent=1, default=str) + "\n")
-    md = results_markdown(summary, record_commands(plan, work), one_command, machine, work / "experiments")
+    if effects_plot(summary, out / EFFECTS_PLOT, BASELINE_ID) is None:
+        (out / EFFECTS_PLOT).unlink(missing_ok=True)
+    md = results_markdown(summary, record_commands(plan, work), one_command, machine, work / "experiments", out)
     write_text_atomic(out / "results.md", md)
     exps = [e for e in list_experiments(work / "experiments") if e.id in plan.variants
             and any(r.get("status") == "completed" for r in (e.results.get("runs") or {}).values())]
