@@ -451,16 +451,14 @@ def summarize_records(root: Path, changes: dict[str, str], base_id: str, pre_roo
         {p: {AP, AP50, small_AP, *_interval, delta_small}}, verdict, criteria}], "filter_effect",
         "generated_at"}.
     """
-    from evdet.experiments.intervals import IntervalError, difference_interval, seed_values, value_interval
+    from evdet.experiments.intervals import IntervalError, difference_interval, value_interval
     from evdet.experiments.metrics import metric_value
     from evdet.experiments.records import load_experiment
     from evdet.experiments.verdict import judge, overall_verdict, parse_criteria
 
     exps = {vid: load_experiment(root, vid) for vid in changes if (root / vid).exists()}
     base = exps.get(base_id)
-    # per-seed small-road-user AP of every record, for the seed variance pooled over the design
-    groups = {proto: {vid: [v for v in seed_values(e, f"{proto}/{SMALL_METRIC}") if v is not None]
-                      for vid, e in exps.items()} for proto in PROTOCOLS}
+    design_difference = pooled_difference(exps)
     rows = []
     for vid, change in changes.items():
         e = exps.get(vid)
@@ -482,13 +480,15 @@ def summarize_records(root: Path, changes: dict[str, str], base_id: str, pre_roo
                         if base is not None and vid != base_id and metric == SMALL_METRIC \
                                 and metric_value(base.results, key) is not None:
                             block["delta_small"] = difference_interval(base, e, key, n_boot=n_boot).to_dict()
-                            block["delta_small_pooled"] = _pooled_difference(groups[proto], base_id, vid)
+                            pooled = design_difference(base, e, key, pooled_only=True)
+                            block["delta_small_pooled"] = pooled.to_dict() if pooled else None
                     except IntervalError as err:
                         block[f"{metric}_interval_error"] = str(err)
             row["protocols"][proto] = block
         if e and done:
             try:
-                results = judge(parse_criteria(e.hypothesis), e, base if vid != base_id else None, n_boot=n_boot)
+                results = judge(parse_criteria(e.hypothesis), e, base if vid != base_id else None, n_boot=n_boot,
+                                difference=design_difference)
                 row["verdict"] = overall_verdict(results)
                 row["criteria"] = [f"{r.criterion.text}: {r.decision} ({r.reason})" for r in results]
             except Exception as err:  # a verdict that cannot be formed is reported, not fatal
@@ -506,19 +506,29 @@ def summarize_records(root: Path, changes: dict[str, str], base_id: str, pre_roo
     return summary
 
 
-def _pooled_difference(groups: dict[str, list[float]], base_id: str, vid: str) -> Optional[dict]:
-    """Δ of ``vid`` vs the base with the seed variance pooled over every record (None without a
-    record of two seeds)."""
-    from evdet.experiments.intervals import METHOD_POOLED, Difference, IntervalError, pooled_interval
+def pooled_difference(exps: dict) -> Callable:
+    """``difference_interval`` of the design ``exps`` ({id: Experiment}): the seed variance pooled over
+    every record (t, see ``intervals.pooled_interval``) when a record holds two seeds, else the pairwise
+    interval. ``pooled_only=True`` returns None instead of falling back."""
+    from evdet.experiments.intervals import (CONFIDENCE, METHOD_POOLED, Difference, IntervalError,
+                                             difference_interval, pooled_interval, seed_values)
 
-    a, b = groups.get(base_id) or [], groups.get(vid) or []
-    try:
-        mean, low, high, dof = pooled_interval(a, b, list(groups.values()))
-    except IntervalError:
-        return None
-    k = sum(len(g) >= 2 for g in groups.values())
-    return Difference(mean, low, high, METHOD_POOLED, len(a), len(b),
-                      detail=f"{dof} degrees of freedom from {k} records with >= 2 seeds").to_dict()
+    def difference(base, other, metric, *, confidence: float = CONFIDENCE, scale: float = 1.0,
+                   pooled_only: bool = False, **kwargs) -> Optional[Difference]:
+        groups = {vid: [v for v in seed_values(e, metric) if v is not None] for vid, e in exps.items()}
+        try:
+            if scale != 1.0:
+                raise IntervalError("a scaled base is compared pairwise")
+            mean, low, high, dof = pooled_interval(groups.get(base.id) or [], groups.get(other.id) or [],
+                                                   list(groups.values()), confidence)
+        except IntervalError:
+            return None if pooled_only else difference_interval(base, other, metric, confidence=confidence,
+                                                                scale=scale, **kwargs)
+        k = sum(len(g) >= 2 for g in groups.values())
+        return Difference(mean, low, high, METHOD_POOLED, len(groups[base.id]), len(groups[other.id]),
+                          confidence, f"{dof} degrees of freedom from {k} records with >= 2 seeds")
+
+    return difference
 
 
 def summarize(plan: MatrixPlan, work: Path, n_boot: int = 100) -> dict:

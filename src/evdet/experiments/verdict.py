@@ -21,6 +21,7 @@ those of ``evdet.experiments.intervals`` and every reason names its method.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Optional
 
@@ -140,12 +141,15 @@ def _point_interval(d: Difference) -> Difference:
 
 
 def judge(criteria: list[Criterion], exp: Experiment, base: Optional[Experiment] = None, *,
-          confidence: float = CONFIDENCE, n_boot: int = N_BOOT, progress: bool = False) -> list[CriterionResult]:
+          confidence: float = CONFIDENCE, n_boot: int = N_BOOT, progress: bool = False,
+          difference: Callable = difference_interval) -> list[CriterionResult]:
     """Judge each criterion on ``exp`` (and ``base`` for relative ones) with the interval of the difference.
 
     ``metric op base + x`` compares the interval of ``exp - base`` with ``x``; ``metric op base * k``
     the interval of ``exp - k * base`` with 0; ``metric op x`` the interval of ``exp``'s value with
-    ``x``. Intervals: ``evdet.experiments.intervals`` (t / Welch over seeds, else paired bootstrap).
+    ``x``. Intervals: ``evdet.experiments.intervals`` (t / Welch over seeds, else paired bootstrap);
+    ``difference`` replaces ``difference_interval`` (same signature), e.g. with the variance pooled over
+    a design's records.
     """
     out = []
     for c in criteria:
@@ -163,8 +167,8 @@ def judge(criteria: list[Criterion], exp: Experiment, base: Optional[Experiment]
                 continue
             scale = c.base_offset if c.base_op == "*" else 1.0
             margin = 0.0 if c.base_op == "*" else (c.base_offset if c.base_op == "+" else -c.base_offset)
-            interval = difference_interval(base, exp, c.metric, confidence=confidence, n_boot=n_boot,
-                                           scale=scale, progress=progress)
+            interval = difference(base, exp, c.metric, confidence=confidence, n_boot=n_boot, scale=scale,
+                                  progress=progress)
             what = f"{exp.id} - {'' if scale == 1.0 else f'{scale:g} * '}{base.id}"
         else:
             margin = float(c.value)
