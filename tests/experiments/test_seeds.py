@@ -144,3 +144,22 @@ def test_same_seed_on_the_same_machine_gives_identical_losses_and_metrics(seeded
     db = load_validation_detections(root / "two" / "seeds" / "seed_1" / "validation" / "detections.npz")
     for x, y in zip(da.dts + da.gts, db.dts + db.gts):
         np.testing.assert_array_equal(x, y)
+
+
+def test_sigterm_leaves_a_killed_record_that_resumes(tmp_path):
+    # Lightning turns SIGTERM into SIGTERMException at the next step: an interruption, not a failure
+    import lightning as L
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    class Term(L.Callback):
+        def on_train_batch_end(self, trainer, *args):
+            if trainer.global_step == 3:             # after the step-2 validation and checkpoint
+                raise SIGTERMException()
+
+    data = make_tiny_dataset(tmp_path / "data", lengths={"train": [11, 7, 9], "val": [24, 16]})
+    new_experiment(tmp_path / "exps", "t", "h", overrides=[*_overrides(data), "training.max_steps=4"])
+    with pytest.raises(SIGTERMException):
+        run_experiment(tmp_path / "exps", "t", progress=False, extra_callbacks=[Term()])
+    st = read_status(tmp_path / "exps" / "t")
+    assert st["state"] == "killed" and "SIGTERM" in st["message"]
+    assert run_experiment(tmp_path / "exps", "t", resume=True, progress=False)["status"] == "completed"

@@ -2,7 +2,7 @@
 
 The record always says what happened: ``status.json`` goes ``running`` (with pid, the seed being
 trained and a heartbeat refreshed during training) -> ``completed`` / ``failed`` (exception or
-divergence stop, message and ``logs/error.txt``) / ``killed`` (Ctrl-C). A process killed hard leaves
+divergence stop, message and ``logs/error.txt``) / ``killed`` (Ctrl-C or SIGTERM). A process killed hard leaves
 ``running`` with a dead pid / stale heartbeat, which ``records.read_status`` reports as killed.
 
 Seeds (config ``seeds``, else ``training.seed``) are trained in order; the first in the record folder,
@@ -280,6 +280,8 @@ def run_experiment(root: Path, exp_id: str, *, resume: bool = False, progress: b
         RecordError: the record cannot run (already running / completed, missing checkpoint for resume).
         Any training error, after the record was marked failed.
     """
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
     exp = load_experiment(Path(root), exp_id)
     exp_dir = exp.path
     cfg = load_run_config([exp_dir / "config.yaml"], use_default=False)
@@ -331,12 +333,13 @@ def run_experiment(root: Path, exp_id: str, *, resume: bool = False, progress: b
             atomic_write_json(exp_dir / "results.json", results)
             if run["status"] == "failed":
                 break
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SIGTERMException) as err:   # interrupted, not failed: resumable
         if run_key is not None:
             run["status"] = "killed"
         results["status"] = "killed"
         atomic_write_json(exp_dir / "results.json", results)
-        write_status(exp_dir, "killed", "interrupted (KeyboardInterrupt); resume with --resume")
+        how = "Ctrl-C" if isinstance(err, KeyboardInterrupt) else "SIGTERM"
+        write_status(exp_dir, "killed", f"interrupted ({how}); resume with --resume")
         raise
     except BaseException as err:
         write_text_atomic(exp_dir / "logs" / "error.txt", traceback.format_exc())
