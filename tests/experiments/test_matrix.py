@@ -200,3 +200,21 @@ def test_effects_plot_draws_only_with_a_delta(tmp_path):
     path = effects_plot({"rows": [row(BASELINE_ID, None), row("4scale", delta)]}, tmp_path / "e.png", BASELINE_ID)
     with Image.open(path) as im:
         assert im.format == "PNG" and im.width > 500
+
+
+@pytest.mark.slow
+def test_progress_line_counts_runs_and_shows_the_running_step(matrix_dir, tmp_path):
+    import shutil
+
+    from evdet.experiments.matrix import progress_line
+    from evdet.experiments.records import write_status
+
+    work, _, _ = matrix_dir
+    assert progress_line(_mini_plan(), work / "work") == "matrix: runs done 4/4"
+    copy = tmp_path / "work"
+    shutil.copytree(work / "work" / "experiments", copy / "experiments")
+    results = json.loads((copy / "experiments" / BASELINE_ID / "results.json").read_text())
+    results["runs"]["1"]["status"] = "running"
+    (copy / "experiments" / BASELINE_ID / "results.json").write_text(json.dumps(results))
+    write_status(copy / "experiments" / BASELINE_ID, "running", "training", seed=1, step=1)   # this live process
+    assert progress_line(_mini_plan(), copy) == f"matrix: runs done 3/4; {BASELINE_ID} seed 1 step 1/2"

@@ -363,8 +363,29 @@ def _train_worker(plan: MatrixPlan, work: Path) -> None:
     train_records(plan, work, echo=lambda m: print(m, flush=True), progress=False)
 
 
-def train_parallel(plan: MatrixPlan, work: Path, workers: int, echo: Callable[[str], None] = print) -> None:
-    """``workers`` processes train the records side by side (each claims a different variant)."""
+def progress_line(plan: MatrixPlan, work: Path) -> str:
+    """``runs done x/N; <id> seed s step k/M, ...``: where the matrix stands (from the records)."""
+    from evdet.experiments.records import read_status
+
+    root = work / "experiments"
+    done, running = 0, []
+    for vid in plan.variants:
+        path = root / vid
+        if not (path / "results.json").exists():
+            continue
+        runs = (json.loads((path / "results.json").read_text()).get("runs") or {}).values()
+        done += sum((r or {}).get("status") == "completed" for r in runs)
+        st = read_status(path)
+        if st.get("state") == "running":
+            running.append(f"{vid} seed {st.get('seed', '?')} step {st.get('step', 0)}/{plan.max_steps}")
+    return f"matrix: runs done {done}/{len(plan.variants) * len(plan.seeds)}" + \
+        ("; " + ", ".join(running) if running else "")
+
+
+def train_parallel(plan: MatrixPlan, work: Path, workers: int, echo: Callable[[str], None] = print,
+                   every_s: float = 60.0) -> None:
+    """``workers`` processes train the records side by side (each claims a different variant); the
+    parent echoes :func:`progress_line` every ``every_s`` seconds."""
     import multiprocessing as mp
 
     ctx = mp.get_context("spawn")
@@ -373,6 +394,15 @@ def train_parallel(plan: MatrixPlan, work: Path, workers: int, echo: Callable[[s
     for proc in procs:
         proc.start()
         time.sleep(2.0)                          # stagger: each takes the next unclaimed variant
+    last = time.monotonic()
+    while any(proc.is_alive() for proc in procs):
+        time.sleep(1.0)
+        if time.monotonic() - last >= every_s:
+            last = time.monotonic()
+            try:
+                echo(progress_line(plan, work))
+            except (OSError, ValueError):        # a record being rewritten (RecordError is a ValueError)
+                pass
     for proc in procs:
         proc.join()
     bad = [p.name for p in procs if p.exitcode]
