@@ -110,7 +110,7 @@ class MatrixPlan:
 PLANS: dict[str, MatrixPlan] = {
     "cpu": MatrixPlan("cpu", (360, 640), sequences=12, duration_s=15.0, data_seed=0,
                       recipe="recipes/small_objects_cpu", seeds=(0, 1, 2), max_steps=800, tau_px2=256.0,
-                      gen_workers=1, preprocess_workers=2),
+                      gen_workers=1, preprocess_workers=2, train_workers=2),
     "gpu": MatrixPlan("gpu", (720, 1280), sequences=12, duration_s=15.0, data_seed=0,
                       recipe="recipes/small_objects_gpu", seeds=(0, 1, 2), max_steps=400, tau_px2=1024.0,
                       gen_workers=12, preprocess_workers=12, train_workers=6),
@@ -359,7 +359,10 @@ def train_records(plan: MatrixPlan, work: Path, echo: Callable[[str], None] = pr
     return outcome
 
 
-def _train_worker(plan: MatrixPlan, work: Path) -> None:
+def _train_worker(plan: MatrixPlan, work: Path, threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
     train_records(plan, work, echo=lambda m: print(m, flush=True), progress=False)
 
 
@@ -384,12 +387,15 @@ def progress_line(plan: MatrixPlan, work: Path) -> str:
 
 def train_parallel(plan: MatrixPlan, work: Path, workers: int, echo: Callable[[str], None] = print,
                    every_s: float = 60.0) -> None:
-    """``workers`` processes train the records side by side (each claims a different variant); the
-    parent echoes :func:`progress_line` every ``every_s`` seconds."""
+    """``workers`` processes train the records side by side (each claims a different variant, with
+    cores / workers torch threads); the parent echoes :func:`progress_line` every ``every_s`` seconds."""
     import multiprocessing as mp
 
+    import os
+
     ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=_train_worker, args=(plan, work), name=f"matrix-worker-{i}")
+    threads = max(1, (os.cpu_count() or 1) // workers)     # the cores shared out, not oversubscribed
+    procs = [ctx.Process(target=_train_worker, args=(plan, work, threads), name=f"matrix-worker-{i}")
              for i in range(workers)]
     for proc in procs:
         proc.start()
