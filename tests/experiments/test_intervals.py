@@ -70,6 +70,9 @@ def test_pooled_interval_by_hand_with_a_one_seed_record():
     half = 3.182446305284263 * math.sqrt(0.0034 / 3 * 1.5)          # t table, 3 degrees of freedom
     mean, low, high, dof = pooled_interval(groups[0], groups[1], groups)
     assert (mean, low, high, dof) == pytest.approx((-0.07, -0.07 - half, -0.07 + half, 3))
+    # one record's own value: mean +- t * s_p / sqrt(n)
+    half = 3.182446305284263 * math.sqrt(0.0034 / 3 / 3)
+    assert pooled_interval(None, groups[2], groups) == pytest.approx((0.23, 0.23 - half, 0.23 + half, 3))
     with pytest.raises(IntervalError, match=">= 2 seeds"):
         pooled_interval([0.1], [0.2], [[0.1], [0.2]])
     with pytest.raises(IntervalError, match="a value on each side"):

@@ -67,6 +67,9 @@ def test_results_table_and_report(matrix_dir):
         ci = stats.ttest_ind(b, a, equal_var=True).confidence_interval(0.95)
         assert (pooled["low"], pooled["high"]) == pytest.approx((ci.low, ci.high))
     assert pooled["mean"] == pytest.approx(np.mean(b) - np.mean(a)) and "2 degrees of freedom" in pooled["detail"]
+    own = row["protocols"]["full"]["small_AP_interval"]         # mean +- t_2 * s_pooled / sqrt(2)
+    half = stats.t.ppf(0.975, 2) * np.sqrt((np.var(a, ddof=1) + np.var(b, ddof=1)) / 2 / 2)
+    assert (own["mean"], own["low"], own["high"]) == pytest.approx((np.mean(b), np.mean(b) - half, np.mean(b) + half))
     assert (work / "out" / "report.html").exists() and (work / "out" / "preview.png").exists()
 
 

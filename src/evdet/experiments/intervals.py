@@ -171,31 +171,43 @@ def welch_interval(base: Sequence[float], other: Sequence[float], confidence: fl
     return diff, diff - half, diff + half, float(dof)
 
 
-def pooled_interval(base: Sequence[float], other: Sequence[float], groups: Sequence[Sequence[float]],
-                    confidence: float = CONFIDENCE) -> tuple[float, float, float, int]:
-    """t-interval of ``mean(other) - mean(base)`` with the seed variance pooled over ``groups``.
-
-    ``groups`` are the per-seed values of every record of the design (``base`` and ``other`` among
-    them); the pooled variance is ``sum((n_i - 1) * s_i^2) / sum(n_i - 1)`` with ``sum(n_i - 1)``
-    degrees of freedom, the standard error ``s_p * sqrt(1/n_base + 1/n_other)``. With two groups this
-    is Student's two-sample t-interval. Returns (mean, low, high, dof).
+def pooled_variance(groups: Sequence[Sequence[float]]) -> tuple[float, int]:
+    """Seed variance pooled over ``groups`` (per-seed values of each record of a design):
+    ``sum((n_i - 1) * s_i^2) / sum(n_i - 1)`` and its degrees of freedom ``sum(n_i - 1)``.
 
     Raises:
-        IntervalError: an empty side, or no group with two values (no degree of freedom).
+        IntervalError: no group with two values (no degree of freedom).
+    """
+    arrays = [np.asarray(g, dtype=np.float64) for g in groups if len(g) >= 2]
+    dof = int(sum(g.size - 1 for g in arrays))
+    if dof == 0:
+        raise IntervalError("pooled interval needs a record with >= 2 seeds")
+    return sum(float(((g - g.mean()) ** 2).sum()) for g in arrays) / dof, dof
+
+
+def pooled_interval(base: Optional[Sequence[float]], other: Sequence[float], groups: Sequence[Sequence[float]],
+                    confidence: float = CONFIDENCE) -> tuple[float, float, float, int]:
+    """t-interval of ``mean(other) - mean(base)`` (of ``mean(other)`` when ``base`` is None) with the
+    seed variance pooled over ``groups`` (:func:`pooled_variance`; ``base`` and ``other`` among them).
+
+    The standard error is ``s_p * sqrt(1/n_base + 1/n_other)`` (``s_p / sqrt(n_other)`` for one
+    record). With two groups this is Student's two-sample t-interval. Returns (mean, low, high, dof).
+
+    Raises:
+        IntervalError: an empty side, or no group with two values.
     """
     from scipy.stats import t as student_t
 
-    a, b = np.asarray(base, dtype=np.float64), np.asarray(other, dtype=np.float64)
-    if a.size == 0 or b.size == 0:
-        raise IntervalError(f"pooled interval needs a value on each side, got {a.size} and {b.size}")
-    arrays = [np.asarray(g, dtype=np.float64) for g in groups]
-    dof = int(sum(g.size - 1 for g in arrays if g.size >= 2))
-    if dof == 0:
-        raise IntervalError("pooled interval needs a record with >= 2 seeds")
-    var = sum(float(((g - g.mean()) ** 2).sum()) for g in arrays if g.size >= 2) / dof
-    diff = float(b.mean() - a.mean())
-    half = float(student_t.ppf(0.5 + confidence / 2, dof)) * math.sqrt(var * (1 / a.size + 1 / b.size))
-    return diff, diff - half, diff + half, dof
+    b = np.asarray(other, dtype=np.float64)
+    a = None if base is None else np.asarray(base, dtype=np.float64)
+    if b.size == 0 or (a is not None and a.size == 0):
+        raise IntervalError(f"pooled interval needs a value on each side, got {0 if a is None else a.size} "
+                            f"and {b.size}")
+    var, dof = pooled_variance(groups)
+    mean = float(b.mean() - (0.0 if a is None else a.mean()))
+    inv_n = 1 / b.size + (0.0 if a is None else 1 / a.size)
+    half = float(student_t.ppf(0.5 + confidence / 2, dof)) * math.sqrt(var * inv_n)
+    return mean, mean - half, mean + half, dof
 
 
 # ---------------------------------------------------------------- per-seed values
@@ -535,6 +547,6 @@ def difference_interval(base: Experiment, other: Experiment, metric: str, protoc
 
 __all__ = ["CONFIDENCE", "N_BOOT", "METHOD_WELCH", "METHOD_POOLED", "METHOD_SEED_T", "METHOD_BOOT_SEQ",
            "METHOD_BOOT_BLOCK", "METHOD_NONE", "Difference", "IntervalError", "SeedSummary", "ValidationData",
-           "difference_interval", "evaluation_units", "load_validation_detections", "pooled_interval",
+           "difference_interval", "evaluation_units", "load_validation_detections", "pooled_interval", "pooled_variance",
            "save_validation_detections", "seed_summary", "seed_values", "value_interval", "welch_interval",
            "detection_files"]

@@ -33,6 +33,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Literal, Optional
 
+from evdet.experiments.intervals import CONFIDENCE
 from evdet.utils.atomic import write_text_atomic
 
 BASELINE_ID = "baseline_3scale"
@@ -487,14 +488,14 @@ def summarize_records(root: Path, changes: dict[str, str], base_id: str, pre_roo
         {p: {AP, AP50, small_AP, *_interval, delta_small}}, verdict, criteria}], "filter_effect",
         "generated_at"}.
     """
-    from evdet.experiments.intervals import IntervalError, difference_interval, value_interval
+    from evdet.experiments.intervals import IntervalError, difference_interval
     from evdet.experiments.metrics import metric_value
     from evdet.experiments.records import load_experiment
     from evdet.experiments.verdict import judge, overall_verdict, parse_criteria
 
     exps = {vid: load_experiment(root, vid) for vid in changes if (root / vid).exists()}
     base = exps.get(base_id)
-    design_difference = pooled_difference(exps)
+    design = DesignIntervals(exps)
     rows = []
     for vid, change in changes.items():
         e = exps.get(vid)
@@ -512,11 +513,11 @@ def summarize_records(root: Path, changes: dict[str, str], base_id: str, pre_roo
                 block[metric] = metric_value(e.results, key) if e and done else None
                 if e and done and block[metric] is not None:
                     try:
-                        block[f"{metric}_interval"] = value_interval(e, key, n_boot=n_boot).to_dict()
+                        block[f"{metric}_interval"] = design.value(e, key, n_boot=n_boot).to_dict()
                         if base is not None and vid != base_id and metric == SMALL_METRIC \
                                 and metric_value(base.results, key) is not None:
                             block["delta_small"] = difference_interval(base, e, key, n_boot=n_boot).to_dict()
-                            pooled = design_difference(base, e, key, pooled_only=True)
+                            pooled = design.difference(base, e, key, pooled_only=True)
                             block["delta_small_pooled"] = pooled.to_dict() if pooled else None
                     except IntervalError as err:
                         block[f"{metric}_interval_error"] = str(err)
@@ -524,7 +525,7 @@ def summarize_records(root: Path, changes: dict[str, str], base_id: str, pre_roo
         if e and done:
             try:
                 results = judge(parse_criteria(e.hypothesis), e, base if vid != base_id else None, n_boot=n_boot,
-                                difference=design_difference)
+                                difference=design.difference)
                 row["verdict"] = overall_verdict(results)
                 row["criteria"] = [f"{r.criterion.text}: {r.decision} ({r.reason})" for r in results]
             except Exception as err:  # a verdict that cannot be formed is reported, not fatal
@@ -542,29 +543,46 @@ def summarize_records(root: Path, changes: dict[str, str], base_id: str, pre_roo
     return summary
 
 
-def pooled_difference(exps: dict) -> Callable:
-    """``difference_interval`` of the design ``exps`` ({id: Experiment}): the seed variance pooled over
-    every record (t, see ``intervals.pooled_interval``) when a record holds two seeds, else the pairwise
-    interval. ``pooled_only=True`` returns None instead of falling back."""
-    from evdet.experiments.intervals import (CONFIDENCE, METHOD_POOLED, Difference, IntervalError,
-                                             difference_interval, pooled_interval, seed_values)
+class DesignIntervals:
+    """Intervals over the records ``exps`` ({id: Experiment}) of one design: the seed variance pooled
+    over every record (t, ``intervals.pooled_interval``) once a record holds two seeds, else the
+    record's own interval (``value_interval`` / ``difference_interval``: t / Welch over its seeds, or the
+    one-seed bootstrap). ``pooled_only=True`` returns None instead of that fallback."""
 
-    def difference(base, other, metric, *, confidence: float = CONFIDENCE, scale: float = 1.0,
-                   pooled_only: bool = False, **kwargs) -> Optional[Difference]:
-        groups = {vid: [v for v in seed_values(e, metric) if v is not None] for vid, e in exps.items()}
+    def __init__(self, exps: dict) -> None:
+        self.exps = exps
+
+    def _pooled(self, base, other, metric: str, confidence: float):
+        from evdet.experiments.intervals import METHOD_POOLED, Difference, pooled_interval, seed_values
+
+        groups = {vid: [v for v in seed_values(e, metric) if v is not None] for vid, e in self.exps.items()}
+        a = None if base is None else groups.get(base.id) or []
+        mean, low, high, dof = pooled_interval(a, groups.get(other.id) or [], list(groups.values()), confidence)
+        k = sum(len(g) >= 2 for g in groups.values())
+        return Difference(mean, low, high, METHOD_POOLED, 0 if a is None else len(a), len(groups[other.id]),
+                          confidence, f"{dof} degrees of freedom from {k} records with >= 2 seeds")
+
+    def difference(self, base, other, metric: str, *, confidence: float = CONFIDENCE, scale: float = 1.0,
+                   pooled_only: bool = False, **kwargs):
+        """Interval of ``other - scale * base`` (the signature of ``difference_interval``)."""
+        from evdet.experiments.intervals import IntervalError, difference_interval
+
         try:
             if scale != 1.0:
                 raise IntervalError("a scaled base is compared pairwise")
-            mean, low, high, dof = pooled_interval(groups.get(base.id) or [], groups.get(other.id) or [],
-                                                   list(groups.values()), confidence)
+            return self._pooled(base, other, metric, confidence)
         except IntervalError:
             return None if pooled_only else difference_interval(base, other, metric, confidence=confidence,
                                                                 scale=scale, **kwargs)
-        k = sum(len(g) >= 2 for g in groups.values())
-        return Difference(mean, low, high, METHOD_POOLED, len(groups[base.id]), len(groups[other.id]),
-                          confidence, f"{dof} degrees of freedom from {k} records with >= 2 seeds")
 
-    return difference
+    def value(self, exp, metric: str, *, confidence: float = CONFIDENCE, **kwargs):
+        """Interval of ``exp``'s value (the signature of ``value_interval``)."""
+        from evdet.experiments.intervals import IntervalError, value_interval
+
+        try:
+            return self._pooled(None, exp, metric, confidence)
+        except IntervalError:
+            return value_interval(exp, metric, confidence=confidence, **kwargs)
 
 
 def summarize(plan: MatrixPlan, work: Path, n_boot: int = 100) -> dict:
@@ -607,12 +625,11 @@ def small_object_tables(summary: dict, base_id: str = BASELINE_ID,
                 _fmt(r["protocols"]["prophesee"].get("AP")), _fmt(r["protocols"]["prophesee"].get("AP50")),
                 _fmt(r["protocols"]["full"].get("AP")), _fmt(r["protocols"]["full"].get("AP50"))] for r in rows]
     tables = [("Small road users (pedestrian, bicycle, motorbike, wheelchair)",
-               "AP of the small_road_users group (mean over finished seeds) with its 95% interval; Δ = variant "
-               "- baseline with the 95% interval of the difference: a t-interval with the seed variance pooled "
-               "over every record that has two or more seeds (one recipe, so one seed variance is assumed; "
-               "results.json also holds the pairwise Welch or one-seed bootstrap interval); before any record "
-               "has two seeds, a paired bootstrap over the validation data (evaluation noise only). 'helps' / "
-               "'hurts' only when the interval lies wholly above / below 0.",
+               "AP of the small_road_users group (mean over finished seeds) and Δ = variant - baseline, each "
+               "with a 95% t-interval whose seed variance is pooled over every record with two or more seeds "
+               "(one recipe, so one seed variance is assumed; results.json also holds each record's own "
+               "interval); before any record has two seeds, a paired bootstrap over the validation data "
+               "(evaluation noise only). 'helps' / 'hurts' only when the interval lies wholly above / below 0.",
                ["variant", "change", "seeds done", "s per run", "full small AP", "Δ vs baseline (full)",
                 "effect (full)", "prophesee small AP", "Δ vs baseline (prophesee)", "effect (prophesee)",
                 "verdict"], small),
@@ -677,9 +694,9 @@ def results_markdown(summary: dict, commands: dict[str, str], one_command: str, 
              f"    {one_command}", "",
              "Intervals: 95%. Δ vs the baseline: a t-interval with the seed variance pooled over every "
              "record with >= 2 finished seeds (one recipe, one seed variance assumed), so variants with "
-             "fewer seeds still get the training noise; before any record has two seeds, a paired bootstrap "
-             "over validation sequences or blocks of label frames (the spread of the evaluation data only, "
-             "not of training). A variant's own AP: t over its seeds, or that bootstrap for one seed. "
+             "fewer seeds still get the training noise; a variant's own AP likewise (mean +- t * s_pooled / "
+             "sqrt(seeds)). Before any record has two seeds: a paired bootstrap over validation sequences or "
+             "blocks of label frames (the spread of the evaluation data only, not of training). "
              "results.json also holds the pairwise Welch / bootstrap interval of every Δ.", ""]
     if out_dir is not None and (Path(out_dir) / EFFECTS_PLOT).exists():
         lines += [f"![Δ small-road-user AP per variant]({EFFECTS_PLOT})", ""]
