@@ -184,7 +184,8 @@ def test_training_order_is_seed_major(tmp_path, monkeypatch):
         write(vid)
     monkeypatch.setattr(runner, "run_experiment", fake_run)
     train_records(plan, tmp_path, echo=lambda m: None, progress=False)
-    assert trained == [("4scale", 0), (BASELINE_ID, 1), ("4scale", 1), (BASELINE_ID, 2), ("4scale", 2),
+    # within a seed the costlier 4-scale (cost 1.1) goes first, the rest in plan order
+    assert trained == [("4scale", 0), ("4scale", 1), (BASELINE_ID, 1), ("4scale", 2), (BASELINE_ID, 2),
                        ("3scale_sizeaware", 2)]
 
 
