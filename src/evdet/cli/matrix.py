@@ -33,7 +33,9 @@ def exp_matrix(
 ) -> None:
     """Run the small-object matrix: 3-scale baseline, 4-scale, size-aware (3/4-scale), patch 2 + 4-scale,
     and the baseline at twice the input resolution, each with several seeds, evaluated under prophesee and
-    full; writes a results table with 95% intervals. Rerun the same command to resume."""
+    full; writes a results table with 95% intervals. Rerun the same command to resume; the training prints
+    where it stands every minute. Training is seed-major (every variant's first seed before any second seed),
+    so a partly finished matrix already compares every variant."""
     from evdet.data.preprocess_inputs import PreprocessError
     from evdet.experiments.matrix import MatrixError, make_plan, run_matrix
     from evdet.experiments.records import RecordError
