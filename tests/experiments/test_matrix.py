@@ -62,6 +62,7 @@ def test_results_table_and_report(matrix_dir):
     from evdet.experiments.records import load_experiment
     root = work / "work" / "experiments"
     a, b = (seed_values(load_experiment(root, vid), "full/small_AP") for vid in (BASELINE_ID, "resolution_first"))
+    assert row["protocols"]["full"]["small_AP_seeds"] == b
     pooled = row["protocols"]["full"]["delta_small_pooled"]
     if np.std(a) + np.std(b) > 0:
         ci = stats.ttest_ind(b, a, equal_var=True).confidence_interval(0.95)

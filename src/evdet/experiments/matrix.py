@@ -491,10 +491,11 @@ def summarize_records(root: Path, changes: dict[str, str], base_id: str, pre_roo
         seeds_planned: seeds each record should have (default: its own config's).
     Returns:
         {"rows": [{id, change, state, seeds_planned, seeds_done, wall_s_per_run, step, protocols
-        {p: {AP, AP50, small_AP, *_interval, delta_small}}, verdict, criteria}], "filter_effect",
+        {p: {AP, AP50, small_AP, *_seeds (per seed), *_interval, delta_small, delta_small_pooled}},
+        verdict, criteria}], "filter_effect",
         "generated_at"}.
     """
-    from evdet.experiments.intervals import IntervalError, difference_interval
+    from evdet.experiments.intervals import IntervalError, difference_interval, seed_values
     from evdet.experiments.metrics import metric_value
     from evdet.experiments.records import load_experiment
     from evdet.experiments.verdict import judge, overall_verdict, parse_criteria
@@ -517,6 +518,7 @@ def summarize_records(root: Path, changes: dict[str, str], base_id: str, pre_roo
             for metric in ("AP", "AP50", SMALL_METRIC):
                 key = f"{proto}/{metric}"
                 block[metric] = metric_value(e.results, key) if e and done else None
+                block[f"{metric}_seeds"] = seed_values(e, key) if e and done else []
                 if e and done and block[metric] is not None:
                     try:
                         block[f"{metric}_interval"] = design.value(e, key, n_boot=n_boot).to_dict()
