@@ -2,6 +2,7 @@
 
 import csv
 import dataclasses
+import time
 from pathlib import Path
 
 import lightning as L
@@ -161,7 +162,13 @@ def test_periodic_checkpoint_between_validations_resumes_exactly(tiny_cfgs, tmp_
         fit(data, model, loss, train, tmp_path / "killed", callbacks=[Kill(5)], progress=False)
     saved = torch.load(tmp_path / "killed" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     assert saved["global_step"] == 3
-    fit(data, model, loss, train, tmp_path / "killed", resume=True, progress=False)
+    # the run's time counts every sitting: say the first took 1000 s up to its checkpoint
+    assert saved["evdet_resume"]["wall_s"] > 0
+    saved["evdet_resume"]["wall_s"] = 1000.0
+    torch.save(saved, tmp_path / "killed" / "checkpoints" / "last.ckpt")
+    t0 = time.perf_counter()
+    summary = fit(data, model, loss, train, tmp_path / "killed", resume=True, progress=False)
+    assert 1000.0 < summary["wall_s"] < 1000.0 + (time.perf_counter() - t0)
     keys = ("step", "train/loss", "train/iou", "train/obj", "train/cls", "train/num_fg", "train/lr")
     whole = train_rows(tmp_path / "whole" / "logs" / "metrics.csv")
     resumed = train_rows(tmp_path / "killed" / "logs" / "metrics.csv")

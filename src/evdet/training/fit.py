@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import time
 import warnings
 from dataclasses import asdict
 from pathlib import Path
@@ -184,7 +183,8 @@ def fit(data_cfg: DataConfig, model_cfg: ModelConfig, loss_cfg: LossConfig, trai
         progress: show the progress bar (loss, it/s).
     Returns:
         summary: out_dir, global_step, last_ckpt, best_ckpt, best_metric, best_score, best_step,
-        stopped_reason (None or why training stopped early), metrics_csv, wall_s, peak_rss_mb.
+        stopped_reason (None or why training stopped early), metrics_csv, wall_s (fit time over every
+        sitting of a resumed run), peak_rss_mb.
     """
     out_dir = Path(out_dir)
     ckpt_dir, log_dir = out_dir / "checkpoints", out_dir / "logs"
@@ -213,7 +213,6 @@ def fit(data_cfg: DataConfig, model_cfg: ModelConfig, loss_cfg: LossConfig, trai
     divergence = DivergenceStop(train_cfg.divergence_factor, window=train_cfg.loss_cv_window)
     all_callbacks = [FinalizeValidation(), checkpoint, LossMonitor(train_cfg.loss_cv_window), divergence,
                      MemoryMonitor(train_cfg.log_every_n_steps), *callbacks]
-    t0 = time.perf_counter()
     with warnings.catch_warnings(), _without_lightning_advert():
         trainer = _build_trainer(train_cfg, loggers, all_callbacks, out_dir, progress)
         # torch 2.13 deprecates an isinstance check inside lightning 2.6; nothing for users to act on
@@ -239,7 +238,7 @@ def fit(data_cfg: DataConfig, model_cfg: ModelConfig, loss_cfg: LossConfig, trai
         "best_step": checkpoint.best_step,
         "stopped_reason": stopped,
         "metrics_csv": str(log_dir / "metrics.csv"),
-        "wall_s": time.perf_counter() - t0,
+        "wall_s": module.wall_s(),
         "peak_rss_mb": peak_rss_mb(),
         "configs": {"data": asdict(data_cfg), "model": asdict(model_cfg), "loss": asdict(loss_cfg),
                     "training": asdict(train_cfg)},

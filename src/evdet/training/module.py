@@ -16,6 +16,7 @@ callbacks (e.g. the evaluation callback that the experiment runner attaches).
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, fields, is_dataclass
 from typing import Any, Optional, get_type_hints
 
@@ -33,7 +34,8 @@ from evdet.training.optim import build_optimizer
 from evdet.training.state import StreamStates
 from evdet.training.teacher import build_teacher
 
-RESUME_KEY = "evdet_resume"   # checkpoint entry: {"stream_states": {slot: [(h, c), ...]}, "rng": [per rank]}
+RESUME_KEY = "evdet_resume"   # checkpoint entry: {"stream_states": {slot: [(h, c), ...]}, "rng": [per rank],
+#                                                   "wall_s": fit time of the run up to this checkpoint}
 
 
 def config_from_dict(cls, value):
@@ -111,6 +113,15 @@ class DetectionModule(L.LightningModule):
         self._val_parts: tuple[dict, dict] = ({}, {})   # seq_name -> list of BBOX arrays (dt, gt)
         self._val_final: Optional[tuple[dict, dict]] = None
         self._rng_to_restore: Optional[dict] = None
+        self._wall_before = 0.0                     # fit time of earlier sittings (from the checkpoint)
+        self._wall_t0: Optional[float] = None
+
+    def on_fit_start(self) -> None:
+        self._wall_t0 = time.perf_counter()
+
+    def wall_s(self) -> float:
+        """Fit time of this run over all its sittings (up to the checkpoint each resumed from)."""
+        return self._wall_before + (time.perf_counter() - self._wall_t0 if self._wall_t0 is not None else 0.0)
 
     def forward(self, frames: torch.Tensor, states=None, select: Optional[torch.Tensor] = None):
         """Run the detector: frames (B, T, C, H, W) -> DetectorOutput."""
@@ -263,13 +274,14 @@ class DetectionModule(L.LightningModule):
         else:
             parts = [part]
         checkpoint[RESUME_KEY] = {"stream_states": {s: st for states, _ in parts for s, st in states.items()},
-                                  "rng": [rng for _, rng in parts]}
+                                  "rng": [rng for _, rng in parts], "wall_s": self.wall_s()}
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         saved = checkpoint.get(RESUME_KEY)
         if saved is None:
             return  # an older checkpoint: slots resume from zero states
         self.train_states.load_state_dict(saved["stream_states"])
+        self._wall_before = float(saved.get("wall_s", 0.0))
         rank = self._trainer.global_rank if self._trainer is not None else 0
         self._rng_to_restore = saved["rng"][rank] if rank < len(saved["rng"]) else None
 
