@@ -24,7 +24,7 @@ def exp_matrix(
                                        "always included)."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Training processes side by side "
                                           "(default: the plan's; cpu 2, gpu 6). Each uses cores / workers torch threads: on 2 cores, "
-                                          "2 one-thread runs side by side train about twice as many steps per "
+                                          "2 one-thread runs side by side train about 1.6 times as many steps per "
                                           "hour as one two-thread run."),
     no_train: bool = typer.Option(False, "--no-train", help="Only refresh the results from the records."),
     n_boot: int = typer.Option(100, "--n-boot", help="Bootstrap resamples for single-seed intervals "
