@@ -524,9 +524,10 @@ def summarize_records(root: Path, changes: dict[str, str], base_id: str, pre_roo
                         block[f"{metric}_interval"] = design.value(e, key, n_boot=n_boot).to_dict()
                         if base is not None and vid != base_id and metric == SMALL_METRIC \
                                 and metric_value(base.results, key) is not None:
-                            block["delta_small"] = difference_interval(base, e, key, n_boot=n_boot).to_dict()
+                            # pooled over seeds first: it needs no shared ground truth (resolution_first)
                             pooled = design.difference(base, e, key, pooled_only=True)
                             block["delta_small_pooled"] = pooled.to_dict() if pooled else None
+                            block["delta_small"] = difference_interval(base, e, key, n_boot=n_boot).to_dict()
                     except IntervalError as err:
                         block[f"{metric}_interval_error"] = str(err)
             row["protocols"][proto] = block
