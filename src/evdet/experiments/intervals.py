@@ -149,6 +149,12 @@ class Difference:
         return {"mean": self.mean, "low": self.low, "high": self.high, "method": self.method, "n_a": self.n_a,
                 "n_b": self.n_b, "confidence": self.confidence, "detail": self.detail}
 
+    @classmethod
+    def from_dict(cls, d: Optional[dict]) -> Optional["Difference"]:
+        """The inverse of :meth:`to_dict` (None stays None)."""
+        return None if d is None else cls(**{k: d[k] for k in ("mean", "low", "high", "method", "n_a", "n_b",
+                                                                 "confidence", "detail")})
+
 
 def welch_interval(base: Sequence[float], other: Sequence[float], confidence: float = CONFIDENCE,
                    scale: float = 1.0) -> tuple[float, float, float, float]:

@@ -375,17 +375,16 @@ def _train_worker(plan: MatrixPlan, work: Path, threads: int) -> None:
 
 def progress_line(plan: MatrixPlan, work: Path) -> str:
     """``runs done x/N; <id> seed s step k/M, ...``: where the matrix stands (from the records)."""
-    from evdet.experiments.records import read_status
+    from evdet.experiments.records import load_experiment
 
     root = work / "experiments"
     done, running = 0, []
     for vid in plan.variants:
-        path = root / vid
-        if not (path / "results.json").exists():
+        if not (root / vid / "results.json").exists():
             continue
-        runs = (json.loads((path / "results.json").read_text()).get("runs") or {}).values()
-        done += sum((r or {}).get("status") == "completed" for r in runs)
-        st = read_status(path)
+        exp = load_experiment(root, vid)
+        done += _seeds_done(exp)
+        st = exp.status
         if st.get("state") == "running":
             running.append(f"{vid} seed {st.get('seed', '?')} step {st.get('step', 0)}/{plan.max_steps}")
     return f"matrix: runs done {done}/{len(plan.variants) * len(plan.seeds)}" + \
@@ -397,7 +396,6 @@ def train_parallel(plan: MatrixPlan, work: Path, workers: int, echo: Callable[[s
     """``workers`` processes train the records side by side (each claims a different variant, with
     cores / workers torch threads); the parent echoes :func:`progress_line` every ``every_s`` seconds."""
     import multiprocessing as mp
-
     import os
 
     ctx = mp.get_context("spawn")
@@ -605,8 +603,7 @@ def summarize(plan: MatrixPlan, work: Path, n_boot: int = 100) -> dict:
 def _difference(d: Optional[dict]):
     from evdet.experiments.intervals import Difference
 
-    return None if d is None else Difference(**{k: d[k] for k in ("mean", "low", "high", "method", "n_a",
-                                                                   "n_b", "confidence", "detail")})
+    return Difference.from_dict(d)
 
 
 def small_object_tables(summary: dict, base_id: str = BASELINE_ID,

@@ -13,9 +13,7 @@ PROTOCOL_STYLE = {"full": ("#1f77b4", "full (every box)"), "prophesee": ("#d6272
 
 def _delta(block: dict) -> Optional[Difference]:
     d = block.get("delta_small_pooled") or block.get("delta_small")
-    if not d or d.get("mean") is None:
-        return None
-    return Difference(**{k: d[k] for k in ("mean", "low", "high", "method", "n_a", "n_b", "confidence", "detail")})
+    return None if not d or d.get("mean") is None else Difference.from_dict(d)
 
 
 def effects_plot(summary: dict, path: Path, base_id: str) -> Optional[Path]:
