@@ -287,3 +287,31 @@ def test_write_raw_rejects_what_it_cannot_store(tmp_path):
     with pytest.raises(ValueError, match="evt_format must be"):
         write_raw(tmp_path / "a.raw", ev[:1], 480, 640, evt_format="evt21")
     assert list(tmp_path.iterdir()) == []
+
+
+# ---- the checks the EVT 3.0 kernel proves while decoding (skipping make_events' second pass) -----
+
+def test_evt3_vectors_at_the_right_edge_keep_and_drop_exactly(tmp_path):
+    header = "% evt 3.0\n% geometry 64x8\n"
+    # base 52: a VECT_12 whose only set bits land on x = 52 and x = 63 (the last column): kept.
+    inside = np.array([0x8000, 0x6001, 0x0002, 0x3000 | 52, 0x4000 | 1 << 11 | 1], "<u2")
+    got = read_events(write_words(tmp_path / "in.raw", inside, header))
+    assert got.tolist() == [(1, 52, 2, 0), (1, 63, 2, 0)]
+    # base 56: bit 8 lands on x = 64, one past the sensor: dropped with a warning, bit 0 kept.
+    outside = np.array([0x8000, 0x6001, 0x0002, 0x3800 | 56, 0x4000 | 1 << 8 | 1], "<u2")
+    with pytest.warns(OutOfRangeEventsWarning, match=r"out\.raw: dropped 1 of 2 events"):
+        got = read_events(write_words(tmp_path / "out.raw", outside, header))
+    assert got.tolist() == [(1, 56, 2, 1)]
+
+
+def test_evt3_rows_below_the_sensor_are_dropped(tmp_path):
+    words = np.array([0x8000, 0x6003, 0x0000 | 9, 0x2000 | 5, 0x0000 | 7, 0x2800 | 6], "<u2")
+    with pytest.warns(OutOfRangeEventsWarning, match=r"dropped 1 of 2 events"):
+        got = read_events(write_words(tmp_path / "y.raw", words, "% evt 3.0\n% geometry 64x8\n"))
+    assert got.tolist() == [(3, 6, 7, 1)]
+
+
+def test_evt3_time_decreasing_inside_a_vector_stream_is_an_error(tmp_path):
+    words = np.array([0x8000, 0x6009, 0x0001, 0x3000, 0x5003, 0x6002, 0x3000, 0x5001], "<u2")
+    with pytest.raises(EventFormatError, match=r"d\.raw: events/t decreases at index 2"):
+        read_events(write_words(tmp_path / "d.raw", words, "% evt 3.0\n% geometry 64x8\n"))

@@ -32,16 +32,31 @@ MAX_EVENTS_PER_WORD = 12
 STATE_SIZE = 10
 
 
+# Checks gathered while decoding, per call: [last event t us, t decreased (0/1), max x, max y].
+CHECKS_SIZE = 4
+
+
+def new_checks() -> np.ndarray:
+    """Empty checks array for :func:`decode_kernel` (no event seen yet)."""
+    return np.array([np.iinfo(np.int64).min, 0, -1, -1], dtype=np.int64)
+
+
 @numba.njit(cache=True, nogil=True)
-def decode_kernel(words, state, stop_us, t, x, y, p, k, status):
+def decode_kernel(words, state, stop_us, t, x, y, p, k, status, checks):
     """Decode from word ``state[0]`` into the output columns from index ``k``; returns the new k.
 
     Stops before the first event with t >= stop_us (status[3] = 1), when the outputs cannot hold
     one more word's events (status[3] = 2), or at the end of the words (status[3] = 3). Errors set
     status[0] (1 reserved type, 2 time high decreases), status[1] (word) and status[2] (value).
+    ``checks`` (see ``new_checks``) is updated so that a caller can skip validating the output:
+    whether an event's time went below the previous event's, and upper bounds of x and y.
+
+    Speed: the word types are tested most frequent first, "may emit" is one flag kept up to
+    date, and vector words write all 12 (8) slots and advance by each mask bit (no branch per
+    bit); slots past the last set bit are overwritten by the next event.
     """
     n = words.shape[0]
-    capacity = t.shape[0]
+    limit = t.shape[0] - MAX_EVENTS_PER_WORD
     have_high = state[1] != 0
     high_us = state[2]
     low_us = state[3]
@@ -52,49 +67,70 @@ def decode_kernel(words, state, stop_us, t, x, y, p, k, status):
     base_x = state[8]
     base_p = state[9]
     cur_t = loops_us + high_us + low_us
+    ready = have_high and have_y
+    last_t = checks[0]
+    decreased = checks[1]
+    max_x = checks[2]
+    max_y = checks[3]
     i = state[0]
     status[3] = 3
     while i < n:
-        if k + 12 > capacity:
+        if k > limit:
             status[3] = 2
             break
         w = np.int64(words[i])
         kind = w >> 12
-        if kind == 0x0:
-            cur_y = w & 0x7FF
-            have_y = True
-        elif kind == 0x2:
-            if have_high and have_y:
+        if kind == 0x2:                                   # EVT_ADDR_X
+            if ready:
                 if cur_t >= stop_us:
                     status[3] = 1
                     break
+                xv = w & 0x7FF
                 t[k] = cur_t
-                x[k] = w & 0x7FF
+                x[k] = xv
                 y[k] = cur_y
                 p[k] = (w >> 11) & 1
                 k += 1
-        elif kind == 0x3:
-            base_x = w & 0x7FF
-            base_p = (w >> 11) & 1
-            have_base = True
-        elif kind == 0x4 or kind == 0x5:
+                max_x = max(max_x, xv)
+                if cur_t < last_t:
+                    decreased = 1
+                last_t = cur_t
+        elif kind == 0x0:                                 # EVT_ADDR_Y
+            cur_y = w & 0x7FF
+            have_y = True
+            ready = have_high
+            max_y = max(max_y, cur_y)
+        elif kind == 0x4 or kind == 0x5:                  # VECT_12 / VECT_8
             width = 12 if kind == 0x4 else 8
-            if have_high and have_y and have_base:
-                if cur_t >= stop_us:
-                    status[3] = 1
-                    break
-                for b in range(width):
-                    if (w >> b) & 1:
+            if ready and have_base:
+                mask = w & ((1 << width) - 1)
+                if mask:
+                    if cur_t >= stop_us:
+                        status[3] = 1
+                        break
+                    for b in range(width):
                         t[k] = cur_t
                         x[k] = base_x + b
                         y[k] = cur_y
                         p[k] = base_p
-                        k += 1
+                        k += (mask >> b) & 1
+                    if base_x + width - 1 > max_x:        # rare: near the right edge
+                        top = width - 1
+                        while not (mask >> top) & 1:
+                            top -= 1
+                        max_x = max(max_x, base_x + top)
+                    if cur_t < last_t:
+                        decreased = 1
+                    last_t = cur_t
             base_x += width
-        elif kind == 0x6:
+        elif kind == 0x6:                                 # EVT_TIME_LOW
             low_us = w & 0xFFF
             cur_t = loops_us + high_us + low_us
-        elif kind == 0x8:
+        elif kind == 0x3:                                 # VECT_BASE_X
+            base_x = w & 0x7FF
+            base_p = (w >> 11) & 1
+            have_base = True
+        elif kind == 0x8:                                 # EVT_TIME_HIGH
             new_high = (w & 0xFFF) << 12
             if have_high and new_high < high_us:
                 if high_us - new_high > (1 << 23):       # more than half the period: a wrap
@@ -106,6 +142,7 @@ def decode_kernel(words, state, stop_us, t, x, y, p, k, status):
                     break
             high_us = new_high
             have_high = True
+            ready = have_y
             cur_t = loops_us + high_us + low_us
         elif kind == 0x7 or kind == 0xA or kind == 0xE or kind == 0xF:
             pass
@@ -125,4 +162,8 @@ def decode_kernel(words, state, stop_us, t, x, y, p, k, status):
     state[7] = 1 if have_base else 0
     state[8] = base_x
     state[9] = base_p
+    checks[0] = last_t
+    checks[1] = decreased
+    checks[2] = max_x
+    checks[3] = max_y
     return k

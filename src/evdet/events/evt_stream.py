@@ -15,7 +15,7 @@ from typing import Literal
 import numpy as np
 
 from evdet.events import evt2, evt3
-from evdet.events.types import EventFormatError
+from evdet.events.types import EVENT_DTYPE, EventFormatError, make_events
 
 _FORMATS = {"evt2": (evt2, "EVT 2.0"), "evt3": (evt3, "EVT 3.0")}
 _MAX_FIRST_CAPACITY = 1 << 26       # events in the first output buffer of a call; doubled as needed
@@ -51,44 +51,73 @@ class EvtStreamDecoder:
         """Events from the current position up to (excluding) the first event with t >= stop_us.
 
         Returns:
-            (t_us int64, x uint16, y uint16, p uint8) columns in stream order.
+            (t_us int64, x uint16, y uint16, p uint8) columns in stream order (views of one
+            ``EVENT_DTYPE`` array).
 
         Raises:
             EventFormatError: a reserved word type, or time high decreasing without wrapping.
         """
-        stop = np.iinfo(np.int64).max if stop_us is None else int(stop_us)
-        # One event per remaining word: exact bound for EVT 2.0, a first guess for EVT 3.0 (its
-        # vector words may hold more; the buffers then double). np.empty only reserves address
-        # space, so a short window does not pay for the rest of the file.
-        remaining = self.words.shape[0] - int(self._state[0])
-        capacity = min(remaining + 16, _MAX_FIRST_CAPACITY)
-        cols = _empty_columns(capacity)
-        status = np.zeros(4, dtype=np.int64)
-        k = 0
-        while True:
-            status[:] = 0
-            k = self._module.decode_kernel(self.words, self._state, stop, *cols, k, status)
-            self._raise_on_error(status)
-            if status[3] != _FULL:
-                break
-            grown = _empty_columns(2 * cols[0].shape[0])
-            for new, old in zip(grown, cols):
-                new[:k] = old[:k]
-            cols = grown
-        self.last_stop_us = stop
-        return tuple(c[:k] for c in cols)
+        events, _ = self._decode(stop_us)
+        return events["t"], events["x"], events["y"], events["p"]
+
+    def events_until(self, stop_us: int | None, height: int, width: int) -> np.ndarray:
+        """As :meth:`decode_until`, as a validated ``EVENT_DTYPE`` array (``make_events`` rules:
+        time must not decrease, events outside ``height x width`` are dropped with a warning).
+
+        The EVT 3.0 kernel proves time order and the coordinate range while decoding; the array
+        is then returned without a second pass (EVT 2.0, or a failed proof: ``make_events``).
+        """
+        events, checks = self._decode(stop_us)
+        if (checks is not None and checks[1] == 0 and checks[2] < width and checks[3] < height):
+            return events
+        return make_events(events["t"], events["x"], events["y"], events["p"], source=self.source,
+                           height=height, width=width)
 
     def skip_until(self, stop_us: int) -> None:
         """Advance past every event with t < stop_us without keeping them (bounded memory)."""
-        cols = _empty_columns(_SKIP_CAPACITY)
+        buffer = np.empty(_SKIP_CAPACITY, EVENT_DTYPE)
         status = np.zeros(4, dtype=np.int64)
         while True:
             status[:] = 0
-            self._module.decode_kernel(self.words, self._state, int(stop_us), *cols, 0, status)
+            self._run_kernel(int(stop_us), buffer, 0, status, self._new_checks())
             self._raise_on_error(status)
             if status[3] != _FULL:
                 break
         self.last_stop_us = int(stop_us)
+
+    def _decode(self, stop_us: int | None):
+        """(events up to stop_us as an ``EVENT_DTYPE`` view, the kernel's checks or None)."""
+        stop = np.iinfo(np.int64).max if stop_us is None else int(stop_us)
+        # At most MAX_EVENTS_PER_WORD events per remaining word (1 for EVT 2.0, 12 for EVT 3.0),
+        # capped; beyond the cap the buffer doubles. np.empty only reserves address space (pages
+        # are mapped when written), so neither a short window nor a generous bound costs memory.
+        remaining = self.words.shape[0] - int(self._state[0])
+        bound = remaining * self._module.MAX_EVENTS_PER_WORD + 16
+        buffer = np.empty(min(bound, _MAX_FIRST_CAPACITY), EVENT_DTYPE)
+        status = np.zeros(4, dtype=np.int64)
+        checks = self._new_checks()
+        k = 0
+        while True:
+            status[:] = 0
+            k = self._run_kernel(stop, buffer, k, status, checks)
+            self._raise_on_error(status)
+            if status[3] != _FULL:
+                break
+            grown = np.empty(2 * buffer.shape[0], EVENT_DTYPE)
+            grown[:k] = buffer[:k]
+            buffer = grown
+        self.last_stop_us = stop
+        return buffer[:k], checks
+
+    def _new_checks(self):
+        return evt3.new_checks() if self._module is evt3 else None
+
+    def _run_kernel(self, stop: int, buffer: np.ndarray, k: int, status: np.ndarray, checks) -> int:
+        """Decode into the fields of ``buffer`` from index k; returns the new k."""
+        cols = (buffer["t"], buffer["x"], buffer["y"], buffer["p"])
+        if checks is None:
+            return self._module.decode_kernel(self.words, self._state, stop, *cols, k, status)
+        return self._module.decode_kernel(self.words, self._state, stop, *cols, k, status, checks)
 
     def _raise_on_error(self, status: np.ndarray) -> None:
         code, index, value = int(status[0]), int(status[1]), int(status[2])
@@ -115,6 +144,3 @@ def decode_evt3(words: np.ndarray, *, source: str = "<bytes>", t_end_us: int | N
     (as :func:`decode_evt2`)."""
     return EvtStreamDecoder(words, "evt3", source=source).decode_until(t_end_us)
 
-
-def _empty_columns(n: int):
-    return (np.empty(n, np.int64), np.empty(n, np.uint16), np.empty(n, np.uint16), np.empty(n, np.uint8))

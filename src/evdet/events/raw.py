@@ -23,7 +23,7 @@ from typing import Literal
 
 import numpy as np
 
-from evdet.events.types import EventFormatError, make_events
+from evdet.events.types import EventFormatError
 
 EvtFormat = Literal["evt2", "evt3"]
 
@@ -163,8 +163,7 @@ class RawEventReader:
                 last = None
             if last is None or int(t_start_us) > last:
                 decoder.skip_until(int(t_start_us))
-        t, x, y, p = decoder.decode_until(t_end_us)
-        return make_events(t, x, y, p, source=str(self.path), height=self.height, width=self.width)
+        return decoder.events_until(t_end_us, self.height, self.width)
 
 
 def read_raw(path: str | Path, t_start_us: int | None = None, t_end_us: int | None = None, *,
