@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from evdet.utils.provenance import provenance
 from evdet.events import make_events, read_events, write_raw
 from evdet.events.evt_stream import decode_evt2, decode_evt3
 from evdet.events.raw_encode import encode_evt2, encode_evt3
@@ -126,6 +127,7 @@ def main() -> None:
     }
     out_path = Path(__file__).with_suffix(".json")
     with atomic_path(out_path) as tmp_json:
+        result["provenance"] = provenance()   # commit, machine, date (docs quote this file)
         tmp_json.write_text(json.dumps(result, indent=2))
     if not all(checks.values()):
         raise SystemExit(f"decoder checks failed: {checks}")

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from evdet.utils.provenance import provenance
 from evdet.data.labels import BBOX_DTYPE
 from evdet.evaluation import evaluate
 from evdet.evaluation.coco import coco_precision
@@ -118,6 +119,7 @@ def main() -> None:
     }
     path = Path(__file__).with_name("bench_eval.json")
     tmp = path.with_suffix(".json.tmp")
+    out["provenance"] = provenance()   # commit, machine, date (docs quote this file)
     tmp.write_text(json.dumps(out, indent=2))
     os.replace(tmp, path)
     print(f"wrote {path}")

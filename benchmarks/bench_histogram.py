@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from evdet.utils.provenance import provenance
 from evdet.events import EVENT_DTYPE, stacked_histogram
 from evdet.utils.atomic import atomic_path
 from timing import best_time
@@ -120,6 +121,7 @@ def main() -> None:
     }
     out_path = Path(__file__).with_suffix(".json")
     with atomic_path(out_path) as tmp:
+        record["provenance"] = provenance()   # commit, machine, date (docs quote this file)
         tmp.write_text(json.dumps(record, indent=2))
     if not identical:
         raise SystemExit("outputs differ between methods")

@@ -46,6 +46,7 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 from evdet.models import build_loss, build_model  # noqa: E402
 from evdet.models.config import LossConfig, ModelConfig  # noqa: E402
 from evdet.models.maxvit import set_attention_impl  # noqa: E402
+from evdet.utils.provenance import provenance  # noqa: E402
 
 INPUT_HW = (360, 640)
 IN_CHANNELS = 20
@@ -228,6 +229,7 @@ def main() -> None:
     out_path = Path(__file__).with_suffix(".json")
     fd, tmp = tempfile.mkstemp(dir=out_path.parent, suffix=".json.tmp")
     with os.fdopen(fd, "w") as fh:
+        record["provenance"] = provenance()   # commit, machine, date (docs quote this file)
         json.dump(record, fh, indent=2)
     os.replace(tmp, out_path)
     print(f"wrote {out_path}")

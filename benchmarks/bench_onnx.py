@@ -294,7 +294,9 @@ def main() -> None:
           "other load;\n differences against evdet-torch over 3 recurrent steps: probabilities, states, boxes in "
           "stride units, all within 1e-4 abs + rel; max rel over values >= 1e-3)")
     from evdet.utils.atomic import write_text_atomic
+    from evdet.utils.provenance import provenance
 
+    record["provenance"] = provenance()   # commit, machine, date (docs quote this file)
     write_text_atomic(HERE / "bench_onnx.json", json.dumps(record, indent=2) + "\n")
     print(f"wrote {HERE / 'bench_onnx.json'}")
 

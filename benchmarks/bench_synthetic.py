@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from evdet.utils.provenance import provenance
 from evdet.data.synthetic import preset_config, simulate_sequence
 
 CASES = [  # (name, (height, width), preset, seconds of scene)
@@ -66,6 +67,7 @@ def main() -> None:
            "demo": {**DEMO, "resolution": list(DEMO["resolution"]), "estimated_cpu_s": round(demo_cpu, 1)}}
     path = Path(__file__).with_suffix(".json")
     tmp = path.with_suffix(".json.tmp")
+    out["provenance"] = provenance()   # commit, machine, date (docs quote this file)
     tmp.write_text(json.dumps(out, indent=2) + "\n")
     tmp.replace(path)
     print(f"wrote {path}")

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from evdet.utils.provenance import provenance
 from evdet.data.classes import ETRAM
 from evdet.data.labels import empty_boxes
 from evdet.data.synthetic import preset_config, simulate_sequence
@@ -135,6 +136,7 @@ def main() -> None:
     print(f"max |evdet - oracle| = {out['max_abs_diff_vs_oracles']:.2e}")
     print(f"tracker {out['tracker_frames_per_s']:.0f} frames/s; metrics {eval_s:.2f} s (evdet) vs {oracle_s:.2f} s "
           f"(motmetrics + TrackEval)")
+    out["provenance"] = provenance()   # commit, machine, date (docs quote this file)
     (Path(__file__).with_suffix(".json")).write_text(json.dumps(out, indent=2) + "\n")
 
 
