@@ -8,6 +8,7 @@ from evdet.models.backbone import RecurrentBackbone
 from evdet.models.config import LossConfig, ModelConfig
 from evdet.models.detector import Detector, padded_size
 from evdet.models.losses import YoloxLoss
+from evdet.models.modules.registry import build_level_modules, build_stage_modules
 from evdet.models.pafpn import PAFPN
 from evdet.models.yolox_head import YoloxHead
 
@@ -77,13 +78,19 @@ def build_model(cfg: ModelConfig, num_classes: int, input_hw: tuple[int, int], i
     _check_model_args(cfg, num_classes, input_hw, in_channels)
     preset = PRESETS[cfg.preset]
     part = partition_size(input_hw, cfg.partition_split)
+    mods = cfg.modules
+    stage_strides = [cfg.patch_size * 2 ** i for i in range(len(preset.dims))]
     backbone = RecurrentBackbone(in_channels, preset.dims, preset.heads, cfg.patch_size, part,
-                                 attention_impl=cfg.attention_impl)
+                                 attention_impl=cfg.attention_impl,
+                                 stage_modules=build_stage_modules(mods, preset.dims, stage_strides))
     stages = tuple(cfg.in_stages)
     fpn_channels = [preset.dims[s - 1] for s in stages]
-    neck = PAFPN(fpn_channels, preset.fpn_depth)
-    head = YoloxHead(num_classes, fpn_channels, [backbone.strides[s - 1] for s in stages], preset.head_width)
-    return Detector(backbone, neck, head, stages, pad_multiple(cfg.partition_split))
+    fpn_strides = [backbone.strides[s - 1] for s in stages]
+    deform = mods.deform_conv.where
+    neck = PAFPN(fpn_channels, preset.fpn_depth, deform=deform in ("fpn", "both"))
+    head = YoloxHead(num_classes, fpn_channels, fpn_strides, preset.head_width, deform=deform in ("head", "both"))
+    return Detector(backbone, neck, head, stages, pad_multiple(cfg.partition_split),
+                    level_modules=build_level_modules(mods, fpn_channels, fpn_strides))
 
 
 def build_loss(cfg: LossConfig, num_classes: int) -> YoloxLoss:

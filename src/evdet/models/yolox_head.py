@@ -47,10 +47,11 @@ class YoloxHead(nn.Module):
         strides: stride per FPN level in input pixels.
         width: hidden channels of stems and branches (RVT: in_channels[-1] / 4).
         prior_prob: initial foreground probability for cls and obj biases (focal-loss init).
+        deform: the last 3x3 conv of each cls and reg branch is deformable (DCN v2, model.modules.deform_conv).
     """
 
     def __init__(self, num_classes: int, in_channels: Sequence[int], strides: Sequence[int], width: int,
-                 prior_prob: float = 0.01) -> None:
+                 prior_prob: float = 0.01, deform: bool = False) -> None:
         super().__init__()
         if len(in_channels) != len(strides):
             raise ValueError("YoloxHead: in_channels and strides need one entry per level")
@@ -60,9 +61,9 @@ class YoloxHead(nn.Module):
         self.strides = tuple(int(s) for s in strides)
         self.stems = nn.ModuleList(BaseConv(c, width, 1) for c in in_channels)
         self.cls_convs = nn.ModuleList(
-            nn.Sequential(BaseConv(width, width, 3), BaseConv(width, width, 3)) for _ in in_channels)
+            nn.Sequential(BaseConv(width, width, 3), BaseConv(width, width, 3, deform=deform)) for _ in in_channels)
         self.reg_convs = nn.ModuleList(
-            nn.Sequential(BaseConv(width, width, 3), BaseConv(width, width, 3)) for _ in in_channels)
+            nn.Sequential(BaseConv(width, width, 3), BaseConv(width, width, 3, deform=deform)) for _ in in_channels)
         self.cls_preds = nn.ModuleList(nn.Conv2d(width, num_classes, 1) for _ in in_channels)
         self.reg_preds = nn.ModuleList(nn.Conv2d(width, 4, 1) for _ in in_channels)
         self.obj_preds = nn.ModuleList(nn.Conv2d(width, 1, 1) for _ in in_channels)
