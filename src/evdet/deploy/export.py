@@ -3,7 +3,9 @@
 The exported graph (``torch.onnx.export``, dynamo exporter) maps
 
     inputs:  frame (B, C, H, W) float32 (unpadded representation, the model's input_hw),
-             h1, c1, ..., h4, c4: (B, C_i, H_i, W_i) float32 LSTM states per backbone stage (zeros at a start)
+             h1, c1, ..., h4, c4: (B, C_i, H_i, W_i) float32 LSTM states per backbone stage (zeros at a start);
+             a stage i with temporal attention (model.modules) adds m<i> (B, K, C_i, H_i, W_i) memory and
+             v<i> (B, K) valid flags right after its c<i> (zeros at a start)
     outputs: boxes (B, A, 4) decoded cx, cy, w, h in input pixels, obj_logits (B, A), cls_logits (B, A, K),
              h1_out, c1_out, ..., h4_out, c4_out: the states after this step (feed them to the next call)
 
@@ -40,25 +42,36 @@ HEAD_OUTPUTS = ("boxes", "obj_logits", "cls_logits")
 DEFAULT_OPSET = 20
 
 
-def state_names(num_stages: int) -> list[str]:
-    """Input names of the flat LSTM states: h1, c1, h2, c2, ... (stage numbers 1-based)."""
-    return [f"{kind}{i}" for i in range(1, num_stages + 1) for kind in ("h", "c")]
-
-
-def state_shapes(detector: Detector, input_hw: tuple[int, int]) -> list[tuple[int, int, int]]:
-    """(C_i, H_i, W_i) of each flat state (h and c of every stage) for one item of `input_hw` pixels."""
+def state_layout(detector: Detector, input_hw: tuple[int, int]) -> list[tuple[str, tuple[int, ...]]]:
+    """(name, per-item shape) of every flat state tensor, in input order: h1, c1 (C_i, H_i, W_i), then the
+    stage's architecture-module states (m1, v1 with temporal attention), h2, ... (stage numbers 1-based)."""
     height = padded_size(input_hw[0], detector.pad_multiple)
     width = padded_size(input_hw[1], detector.pad_multiple)
-    shapes = []
-    for dim, stride in zip(detector.backbone.dims, detector.backbone.strides):
-        shapes += [(dim, height // stride, width // stride)] * 2
-    return shapes
+    layout: list[tuple[str, tuple[int, ...]]] = []
+    for i, (stage, dim, stride) in enumerate(zip(detector.backbone.stages, detector.backbone.dims,
+                                                  detector.backbone.strides), start=1):
+        hw = (height // stride, width // stride)
+        layout += [(f"h{i}", (dim, *hw)), (f"c{i}", (dim, *hw))]
+        if stage.refine is not None:
+            layout += [(f"{name}{i}", shape) for name, shape in stage.refine.extra_state_shapes(dim, hw)]
+    return layout
+
+
+def state_names(detector: Detector) -> list[str]:
+    """Input names of the flat states (see ``state_layout``): h1, c1, h2, c2, ... without modules."""
+    return [name for name, _ in state_layout(detector, (1, 1))]
+
+
+def state_shapes(detector: Detector, input_hw: tuple[int, int]) -> list[tuple[int, ...]]:
+    """Per-item shape of each flat state (see ``state_layout``) for one item of `input_hw` pixels."""
+    return [shape for _, shape in state_layout(detector, input_hw)]
 
 
 class RecurrentStep(nn.Module):
     """One recurrent step of a Detector with flat tensors in and out (the exported graph).
 
-    forward(frame (B, C, H, W), h1, c1, ..., h4, c4) -> (boxes, obj_logits, cls_logits, h1', c1', ...).
+    forward(frame (B, C, H, W), h1, c1, ..., h4, c4) -> (boxes, obj_logits, cls_logits, h1', c1', ...)
+    (with the architecture modules' states where ``state_layout`` puts them).
     Same computation as ``Detector.forward`` for a 4-D input with every item selected, written without
     its data-dependent selection so that ``torch.export`` can trace it.
 
@@ -77,11 +90,15 @@ class RecurrentStep(nn.Module):
 
     def forward(self, frame: Tensor, *states: Tensor) -> tuple[Tensor, ...]:
         det = self.detector
-        pairs = [(states[i], states[i + 1]) for i in range(0, len(states), 2)]
+        per_stage, start = [], 0
+        for stage in det.backbone.stages:
+            per_stage.append(tuple(states[start:start + stage.num_state_tensors]))
+            start += stage.num_state_tensors
         # the fast copy pads inside its first convolution
-        features, new_states = det.backbone(frame if self.fast else det.pad_input(frame), pairs)
-        head = det.head(det.neck([features[s - 1] for s in det.in_stages]), self.input_hw)
-        flat = [t for pair in new_states for t in pair]
+        features, new_states = det.backbone(frame if self.fast else det.pad_input(frame), per_stage)
+        frames = det.pad_input(frame) if det.level_modules is not None and det.level_modules.needs_frames else None
+        head = det.head_outputs([features[s - 1] for s in det.in_stages], frames, self.input_hw)
+        flat = [t for parts in new_states for t in parts]
         return (head.boxes, head.obj_logits, head.cls_logits, *flat)
 
 
@@ -107,7 +124,7 @@ def load_checkpoint_module(ckpt: str | Path):
 def export_metadata(module, ckpt: str | Path, opset: int) -> dict[str, Any]:
     """The JSON metadata stored beside the graph (everything a runtime needs besides the weights)."""
     det = module.model
-    names = state_names(len(det.backbone.dims))
+    names = state_names(det)
     head = module.model_cfg.head
     return {
         "format_version": FORMAT_VERSION,

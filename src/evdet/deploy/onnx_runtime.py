@@ -110,7 +110,7 @@ class OnnxDetector:
         self.state_shapes: list[tuple[int, ...]] = [tuple(s) for s in self.meta["state_shapes"]]
 
     def initial_states(self, batch: int = 1) -> list[np.ndarray]:
-        """Zero LSTM states (a sequence start) for `batch` items, in input order h1, c1, ..."""
+        """Zero states (a sequence start) for `batch` items, in input order h1, c1, ... (``state_layout``)."""
         return [np.zeros((batch, *shape), np.float32) for shape in self.state_shapes]
 
     def step(self, frames: np.ndarray, states: Optional[Sequence[np.ndarray]] = None

@@ -19,13 +19,15 @@ from torch import Tensor, nn
 from evdet.models.backbone import RecurrentBackbone
 from evdet.models.boxes import batched_nms, cxcywh_to_xyxy
 from evdet.models.convlstm import LstmState
+from evdet.models.modules.sites import LevelModules
 from evdet.models.pafpn import PAFPN
 from evdet.models.yolox_head import HeadOutput, YoloxHead
 
 
 @dataclass
 class DetectorOutput:
-    """head: outputs for the selected items; states: per stage (h, c) after the last step, all B items."""
+    """head: outputs for the selected items; states: per stage (h, c) after the last step, all B items
+    ((h, c, memory, valid) for stages with temporal attention)."""
 
     head: HeadOutput
     states: list[LstmState]
@@ -45,14 +47,16 @@ class Detector(nn.Module):
         head: YoloxHead over the neck outputs.
         in_stages: 1-based backbone stages fed to the neck, e.g. (2, 3, 4).
         pad_multiple: input height/width are zero-padded at the bottom/right to a multiple of this.
+        level_modules: architecture modules on the neck outputs (``evdet.models.modules``), or None.
     """
 
     def __init__(self, backbone: RecurrentBackbone, neck: PAFPN, head: YoloxHead, in_stages: Sequence[int],
-                 pad_multiple: int) -> None:
+                 pad_multiple: int, level_modules: Optional[LevelModules] = None) -> None:
         super().__init__()
         self.backbone = backbone
         self.neck = neck
         self.head = head
+        self.level_modules = level_modules
         self.in_stages = tuple(int(s) for s in in_stages)
         self.pad_multiple = int(pad_multiple)
 
@@ -102,23 +106,40 @@ class Detector(nn.Module):
 
         picked: list[list[Tensor]] = []  # per step, the selected items' features per head level
         keys: list[Tensor] = []
+        frames = self.level_modules is not None and self.level_modules.needs_frames
         for t in range(steps):
-            features, states = self.backbone(self.pad_input(x[:, t]), states)
+            x_t = self.pad_input(x[:, t])
+            features, states = self.backbone(x_t, states)
             rows = select_cpu[:, t].nonzero().squeeze(1)
             if rows.numel() == 0:
                 continue
             rows_dev = rows.to(x.device)
-            picked.append([features[s - 1].index_select(0, rows_dev) for s in self.in_stages])
+            picked.append([features[s - 1].index_select(0, rows_dev) for s in self.in_stages]
+                          + ([x_t.index_select(0, rows_dev)] if frames else []))
             keys.append(rows * steps + t)
         if not picked:
             raise ValueError("select: no item selected; at least one (b, t) must be True")
-        levels = [torch.cat([p[k] for p in picked], 0) for k in range(len(self.in_stages))]
+        levels = [torch.cat([p[k] for p in picked], 0) for k in range(len(picked[0]))]
         order = torch.argsort(torch.cat(keys))
         if not torch.equal(order, torch.arange(order.numel())):
             order_dev = order.to(x.device)
             levels = [lvl.index_select(0, order_dev) for lvl in levels]
-        head = self.head(self.neck(levels), input_hw)
+        n = len(self.in_stages)
+        head = self.head_outputs(levels[:n], levels[n] if frames else None, input_hw)
         return DetectorOutput(head=head, states=list(states))
+
+    def head_outputs(self, features: Sequence[Tensor], frames: Optional[Tensor], input_hw: tuple[int, int]
+                     ) -> HeadOutput:
+        """Neck, level modules and head over the backbone features of N items.
+
+        Args:
+            features: per FPN level (N, C_l, H_l, W_l), the stages in ``in_stages``.
+            frames: (N, C_in, H, W) padded input of the same items (read by the density gate), or None.
+        """
+        levels = self.neck(features)
+        if self.level_modules is not None:
+            levels = self.level_modules(levels, frames)
+        return self.head(levels, input_hw)
 
     @torch.no_grad()
     def postprocess(self, head: HeadOutput, conf_threshold: float = 0.1, nms_iou: float = 0.45,
