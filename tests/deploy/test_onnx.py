@@ -117,10 +117,10 @@ def test_predict_recording_onnx_equals_checkpoint(checkpoint, onnx_model, record
 def test_bad_files_give_one_line_errors(tmp_path, checkpoint):
     bad = tmp_path / "notes.ckpt"
     bad.write_text("not a checkpoint")
-    with pytest.raises(ValueError, match="notes.ckpt: not an evdet checkpoint"):
+    with pytest.raises(ValueError, match="notes.ckpt: not a readable checkpoint"):
         export_onnx(bad, tmp_path / "x.onnx")
     result = CliRunner().invoke(app, ["export", "onnx", str(bad), str(tmp_path / "x.onnx")])
-    assert result.exit_code == 1 and "not an evdet checkpoint" in result.output
+    assert result.exit_code == 1 and "not a readable checkpoint" in result.output
     assert not (tmp_path / "x.onnx").exists()
     result = CliRunner().invoke(app, ["export", "onnx", str(tmp_path / "missing.ckpt"), str(tmp_path / "x.onnx")])
     assert result.exit_code == 1 and "checkpoint not found" in result.output

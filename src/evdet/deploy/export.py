@@ -102,23 +102,18 @@ class RecurrentStep(nn.Module):
         return (head.boxes, head.obj_logits, head.cls_logits, *flat)
 
 
-def load_checkpoint_module(ckpt: str | Path):
+def load_checkpoint_module(ckpt: str | Path, *, trusted: bool = False):
     """The DetectionModule of an evdet checkpoint, in eval mode on the CPU.
 
+    Args:
+        trusted: read a checkpoint holding arbitrary pickled objects (``--trusted``; can run code).
     Raises:
         FileNotFoundError: the file does not exist.
-        ValueError: the file is not an evdet (Lightning) checkpoint.
+        ValueError: the file is not an evdet checkpoint, or holds other objects and ``trusted`` is off.
     """
     from evdet.training.predict import load_module
 
-    path = Path(ckpt)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: checkpoint not found")
-    try:
-        module = load_module(path)
-    except Exception as err:  # torch.load / Lightning raise many kinds (unpickling, KeyError, ...)
-        raise ValueError(f"{path}: not an evdet checkpoint ({type(err).__name__}: {err})") from None
-    return module.eval().cpu()
+    return load_module(Path(ckpt), trusted=trusted).eval().cpu()
 
 
 def export_metadata(module, ckpt: str | Path, opset: int) -> dict[str, Any]:
@@ -144,7 +139,8 @@ def export_metadata(module, ckpt: str | Path, opset: int) -> dict[str, Any]:
 
 
 def export_onnx(ckpt: str | Path, out_path: str | Path, *, opset: int = DEFAULT_OPSET,
-                dynamic_batch: bool = True, fast: bool = True, verbose: bool = False) -> dict[str, Any]:
+                dynamic_batch: bool = True, fast: bool = True, verbose: bool = False,
+                trusted: bool = False) -> dict[str, Any]:
     """Export the checkpoint's detector as a one-step ONNX graph with explicit LSTM states (atomic write).
 
     Args:
@@ -155,10 +151,11 @@ def export_onnx(ckpt: str | Path, out_path: str | Path, *, opset: int = DEFAULT_
             specialise shapes, e.g. for latency benchmarks).
         fast: export the runtime-friendly form of the same function (``evdet.deploy.rewrite``).
         verbose: show the exporter's own progress output and warnings.
+        trusted: read a checkpoint holding arbitrary pickled objects (``--trusted``; can run code).
     Returns:
         The metadata stored in the file (see the module docstring), plus "path".
     """
-    module = load_checkpoint_module(ckpt)
+    module = load_checkpoint_module(ckpt, trusted=trusted)
     return export_module_onnx(module, out_path, source=str(ckpt), opset=opset, dynamic_batch=dynamic_batch,
                               fast=fast, verbose=verbose)
 

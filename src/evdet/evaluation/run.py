@@ -28,6 +28,7 @@ def evaluate_checkpoint(
     progress: bool = True,
     plots: bool = True,
     scoring: Optional[str] = None,
+    trusted: bool = False,
 ) -> dict[str, EvalResult]:
     """Predict every sequence of ``split`` in stream mode, then evaluate under each protocol.
 
@@ -41,11 +42,12 @@ def evaluate_checkpoint(
         pre_root: preprocessed dataset root.
         out_dir: when set, ``save_evaluation`` writes each protocol's files there.
         scoring: "class" (RVT) or "obj_x_cls" (YOLOX); None: each protocol's default.
+        trusted: read a checkpoint holding arbitrary pickled objects (``--trusted``; can run code).
     Returns:
         protocol name -> EvalResult.
     """
     setup, truth, predictions = _predict_split(ckpt, pre_root, split, protocols, scoring, pr_confidence,
-                                               confusion_iou, groups, max_sequences, device, progress)
+                                               confusion_iou, groups, max_sequences, device, progress, trusted)
     results = evaluate_split(setup, truth, predictions)
     if out_dir is not None:
         for result in results.values():
@@ -54,14 +56,14 @@ def evaluate_checkpoint(
 
 
 def _predict_split(ckpt, pre_root, split, protocols, scoring, pr_confidence, confusion_iou, groups,
-                   max_sequences, device, progress):
+                   max_sequences, device, progress, trusted):
     """(EvalSetup, ground truth, predictions by sequence) of a checkpoint on a split."""
     from evdet.evaluation.protocols import get_protocol
     from evdet.training.predict import load_module, predict_sequences
 
     for p in protocols:
         get_protocol(p, scoring)                  # fail before the (slow) prediction
-    module = load_module(ckpt)
+    module = load_module(ckpt, trusted=trusted)
     cfg = EvalConfig(protocols=tuple(protocols), pr_confidence=pr_confidence, confusion_iou=confusion_iou,
                      scoring=scoring)
     setup = replace(EvalSetup.from_dataset(pre_root, cfg, module.data_cfg.class_map), groups=groups)
@@ -76,7 +78,8 @@ def _predict_split(ckpt, pre_root, split, protocols, scoring, pr_confidence, con
 
 def scoring_difference(ckpt, pre_root: str | Path, split: str = "val", *,
                        protocols: Sequence[str] = ("prophesee", "full"), max_sequences: Optional[int] = None,
-                       device: Optional[str] = None, progress: bool = True) -> dict[str, dict[str, dict]]:
+                       device: Optional[str] = None, progress: bool = True,
+                       trusted: bool = False) -> dict[str, dict[str, dict]]:
     """How far the two scoring conventions differ on a checkpoint (one prediction pass, two evaluations).
 
     Returns:
@@ -84,7 +87,7 @@ def scoring_difference(ckpt, pre_root: str | Path, split: str = "val", *,
         overall metrics and ``<group>/AP`` of every class group (None where a value is undefined).
     """
     setup, truth, predictions = _predict_split(ckpt, pre_root, split, protocols, None, 0.5, 0.5, None,
-                                               max_sequences, device, progress)
+                                               max_sequences, device, progress, trusted)
     by_scoring = {s: evaluate_split(replace(setup, scoring=s), truth, predictions) for s in SCORINGS}
     out: dict[str, dict[str, dict]] = {}
     for p in protocols:

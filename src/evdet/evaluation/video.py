@@ -192,7 +192,8 @@ def write_frames(frames: Sequence[np.ndarray], out_path: str | Path, fps: float)
 
 def prediction_clip(ckpt: str | Path, recording: str | Path, out_gif: str | Path, *, max_frames: int = 20,
                     gt: Optional[np.ndarray] = None, track_fn: Optional[Callable[[np.ndarray], np.ndarray]] = None,
-                    min_score: float = 0.3, panel_width: int = 320, fps: float = 5.0) -> Path:
+                    min_score: float = 0.3, panel_width: int = 320, fps: float = 5.0,
+                    trusted: bool = False) -> Path:
     """Report hook: a short animated GIF of a checkpoint's predictions on the start of a recording.
 
     Args:
@@ -200,6 +201,7 @@ def prediction_clip(ckpt: str | Path, recording: str | Path, out_gif: str | Path
         max_frames: windows shown (from the start; the detector runs only over those).
         gt: ground-truth boxes of the recording (sensor pixels), shown beside, or None.
         track_fn: detections -> tracked boxes (e.g. ``evdet.tracking.track_sequence``) to label track ids.
+        trusted: read a checkpoint holding arbitrary pickled objects (``--trusted``; can run code).
     Returns:
         out_gif.
     """
@@ -207,7 +209,7 @@ def prediction_clip(ckpt: str | Path, recording: str | Path, out_gif: str | Path
     from evdet.events.recording import describe_recording
     from evdet.training.predict import load_module, predict_recording
 
-    module = load_module(ckpt)
+    module = load_module(ckpt, trusted=trusted)
     window_us = parse_representation_name(module.data_cfg.representation)[1]["window_ms"] * 1000
     summary = describe_recording(recording)
     if not summary["num_events"]:

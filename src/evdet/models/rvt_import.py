@@ -33,12 +33,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-import torch
 from torch import Tensor
 
 from evdet.models.build import PRESETS, build_model
 from evdet.models.config import HeadConfig, ModelConfig
 from evdet.models.detector import Detector
+from evdet.utils.safe_load import UntrustedCheckpointError, load_torch_file
 
 _PREFIX = "mdl."
 _DROPPED = re.compile(r"backbone\.stages\.0\.mask_token$")
@@ -81,12 +81,12 @@ def read_rvt_state_dict(path: str | Path, *, trusted: bool = False) -> dict[str,
     if not path.is_file():
         raise RvtCheckpointError(f"{path}: checkpoint not found")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=not trusted)
-    except Exception as err:  # torch raises many types for a bad file: report them all the same way
-        hint = "" if trusted else " (if it holds Python objects besides tensors and you trust it, pass trusted=True)"
-        first_line = str(err).splitlines()[0] if str(err) else ""
-        raise RvtCheckpointError(f"{path}: cannot read as a torch checkpoint: {type(err).__name__}: "
-                                 f"{first_line}{hint}") from None
+        ckpt = load_torch_file(path, trusted=trusted)
+    except UntrustedCheckpointError:
+        raise
+    except ValueError as err:
+        raise RvtCheckpointError(f"{path}: cannot read as a torch checkpoint: "
+                                 f"{str(err).removeprefix(f'{path}: ')}") from None
     if not isinstance(ckpt, dict):
         raise RvtCheckpointError(f"{path}: holds a {type(ckpt).__name__}, not a checkpoint dict")
     raw = bool(ckpt) and all(isinstance(v, Tensor) for v in ckpt.values())    # a bare state dict

@@ -219,13 +219,15 @@ def _settings_doc(settings: PseudoLabelSettings, ckpt: Path, data_root: Path, su
 
 def pseudo_label_dataset(ckpt: str | Path, data_root: str | Path, out_root: str | Path,
                          settings: PseudoLabelSettings = PseudoLabelSettings(), *, device: Optional[str] = None,
-                         progress: bool = True) -> dict:
+                         progress: bool = True, trusted: bool = False) -> dict:
     """Label the withheld frames of ``data_root``'s split with a teacher checkpoint; write ``out_root``.
 
     Every check runs before any work: thresholds and fraction, the checkpoint (readable, weights fit
     its config), the dataset (a labelled frame exists; representation size and class map equal the
     teacher's) and an earlier run in ``out_root`` with other settings.
 
+    Args:
+        trusted: read a teacher checkpoint holding arbitrary pickled objects (``--trusted``; can run code).
     Returns:
         summary: out_root, withheld {fraction, by, seed}, per-sequence counts and their totals.
     Raises:
@@ -243,7 +245,7 @@ def pseudo_label_dataset(ckpt: str | Path, data_root: str | Path, out_root: str 
     data_root, out_root = Path(data_root), Path(out_root)
     if out_root.resolve() == data_root.resolve():
         raise ValueError(f"{out_root}: the output must differ from the source dataset")
-    module = load_module(ckpt)
+    module = load_module(ckpt, trusted=trusted)
     subset = resolve_label_subset(module, settings)
     withheld = withheld_label_frames(data_root, subset[0], subset[1], subset[2], split=settings.split)
     if subset[0] >= 1.0:

@@ -13,7 +13,6 @@ its step are part of this callback's state, so a resumed run keeps tracking the 
 from __future__ import annotations
 
 import math
-import os
 import random
 from pathlib import Path
 from typing import Literal, Optional
@@ -21,6 +20,10 @@ from typing import Literal, Optional
 import lightning as L
 import numpy as np
 import torch
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+
+from evdet.utils.atomic import atomic_path
+from evdet.utils.safe_load import UnreadableCheckpointError, load_torch_file
 
 FALLBACK_METRIC = "val/loss"
 MODULE_ARGS = ("data_cfg", "model_cfg", "loss_cfg", "train_cfg", "num_classes", "input_hw", "in_channels",
@@ -31,21 +34,22 @@ class CheckpointError(ValueError):
     """A file is not a usable evdet checkpoint; the message names the file and the problem."""
 
 
-def read_checkpoint(path: str | Path) -> dict:
+def read_checkpoint(path: str | Path, *, trusted: bool = False) -> dict:
     """Load an evdet training checkpoint (CPU tensors) and check that it has what rebuilding needs.
 
+    Args:
+        trusted: allow pickled Python objects besides tensors and plain data (``--trusted``; only for a
+            file whose source you trust, since unpickling them can run code).
     Raises:
         FileNotFoundError: no such file.
+        UntrustedCheckpointError: it holds other Python objects and ``trusted`` is off (names ``--trusted``).
         CheckpointError: unreadable (truncated, not a torch file) or not a checkpoint of ``evdet train``.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: checkpoint not found")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:  # torch raises many types (UnpicklingError, RuntimeError, EOFError, ...)
-        reason = str(err).strip().splitlines()[0].split(". ")[0] if str(err).strip() else type(err).__name__
-        raise CheckpointError(f"{path}: not a readable checkpoint, truncated or not a torch file ({reason})") from None
+        ckpt = load_torch_file(path, trusted=trusted)
+    except UnreadableCheckpointError as err:
+        raise CheckpointError(str(err)) from None
     if not isinstance(ckpt, dict) or not isinstance(ckpt.get("state_dict"), dict):
         raise CheckpointError(f"{path}: not a training checkpoint (no 'state_dict'; expected a .ckpt of evdet train)")
     missing = [k for k in MODULE_ARGS if k not in (ckpt.get("hyper_parameters") or {})]
@@ -143,12 +147,8 @@ class LastBestCheckpoint(L.Callback):
             if step == self._last_saved_step and not force:
                 return
             self._last_saved_step = step
-        self.dirpath.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        trainer.save_checkpoint(str(tmp), weights_only=False)  # every rank calls it; rank 0 writes
-        trainer.strategy.barrier("evdet_checkpoint")
-        if trainer.is_global_zero:
-            os.replace(tmp, path)
+        # every rank calls it (collective under DDP); rank 0 writes through BesideTargetCheckpointIO
+        trainer.save_checkpoint(str(path), weights_only=False)
 
     def state_dict(self) -> dict:
         return {"metric": self.metric, "mode": self.mode, "best_metric": self.best_metric,
@@ -158,6 +158,28 @@ class LastBestCheckpoint(L.Callback):
         self.best_metric = state.get("best_metric")
         self.best_score = state.get("best_score")
         self.best_step = state.get("best_step")
+
+
+class BesideTargetCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint reader and writer for evdet runs: code-free reads, temp files beside the target.
+
+    Lightning's own writer stages the file in the system temp dir (fsspec), where a killed run leaves it;
+    this one writes a hidden sibling and renames it (``atomic_path``: deleted on any error, e.g. a full
+    disk). Reads (``Trainer.fit(ckpt_path=...)``) go through ``load_torch_file``.
+
+    Args:
+        trusted: let resume unpickle arbitrary objects (``--trusted``).
+    """
+
+    def __init__(self, trusted: bool = False) -> None:
+        self.trusted = trusted
+
+    def save_checkpoint(self, checkpoint: dict, path, storage_options=None) -> None:
+        with atomic_path(path) as tmp:
+            torch.save(checkpoint, tmp)
+
+    def load_checkpoint(self, path, map_location=None, weights_only=None) -> dict:
+        return load_torch_file(path, trusted=self.trusted, map_location=map_location or "cpu")
 
 
 def rng_states() -> dict:

@@ -34,7 +34,7 @@ import torch
 from evdet.data.config import DataConfig
 from evdet.data.datamodule import EventDataModule
 from evdet.models.config import LossConfig, ModelConfig
-from evdet.training.checkpoints import LastBestCheckpoint, read_checkpoint
+from evdet.training.checkpoints import BesideTargetCheckpointIO, LastBestCheckpoint, read_checkpoint
 from evdet.training.config import TrainConfig
 from evdet.training.module import DetectionModule, FinalizeValidation
 from evdet.training.monitors import (
@@ -125,9 +125,9 @@ class _without_lightning_advert:
         self._logger.removeFilter(self._filter)
 
 
-def _check_resume(ckpt_path: Path, train_cfg: TrainConfig) -> int:
+def _check_resume(ckpt_path: Path, train_cfg: TrainConfig, trusted: bool) -> int:
     """Refuse a resume whose schedule length differs; returns the checkpoint's global step."""
-    ckpt = read_checkpoint(ckpt_path)
+    ckpt = read_checkpoint(ckpt_path, trusted=trusted)
     saved = ckpt["hyper_parameters"]["train_cfg"]
     if "max_steps" in saved and int(saved["max_steps"]) != int(train_cfg.max_steps):
         raise ValueError(
@@ -151,7 +151,7 @@ def _loggers_keeping_rows(train_cfg: TrainConfig, log_dir: Path, resume_step: Op
 
 
 def _build_trainer(train_cfg: TrainConfig, loggers: list, callbacks: list, out_dir: Path,
-                   progress: bool) -> L.Trainer:
+                   progress: bool, trusted: bool = False) -> L.Trainer:
     """A Lightning Trainer with the run's schedule, precision, devices, validation cadence and clipping."""
     return L.Trainer(
         max_steps=train_cfg.max_steps,
@@ -168,12 +168,13 @@ def _build_trainer(train_cfg: TrainConfig, loggers: list, callbacks: list, out_d
         logger=loggers, callbacks=callbacks, log_every_n_steps=train_cfg.log_every_n_steps,
         enable_checkpointing=False, enable_progress_bar=progress, enable_model_summary=False,
         use_distributed_sampler=False, default_root_dir=str(out_dir),
+        plugins=[BesideTargetCheckpointIO(trusted=trusted)],
     )
 
 
 def fit(data_cfg: DataConfig, model_cfg: ModelConfig, loss_cfg: LossConfig, train_cfg: TrainConfig,
         out_dir: str | Path, *, callbacks: Iterable[L.Callback] = (), resume: bool = False,
-        progress: bool = True) -> dict:
+        progress: bool = True, trusted: bool = False) -> dict:
     """Train (or resume) a detector into ``out_dir``.
 
     Args:
@@ -181,6 +182,8 @@ def fit(data_cfg: DataConfig, model_cfg: ModelConfig, loss_cfg: LossConfig, trai
             checkpoint metric).
         resume: continue from ``out_dir/checkpoints/last.ckpt``.
         progress: show the progress bar (loss, it/s).
+        trusted: resume from a last.ckpt holding arbitrary pickled objects (``--trusted``; by default it
+            is read weights-only, so a planted file cannot run code).
     Returns:
         summary: out_dir, global_step, last_ckpt, best_ckpt, best_metric, best_score, best_step,
         stopped_reason (None or why training stopped early), metrics_csv, wall_s (fit time over every
@@ -193,7 +196,7 @@ def fit(data_cfg: DataConfig, model_cfg: ModelConfig, loss_cfg: LossConfig, trai
     if resume:
         if not last.exists():
             raise FileNotFoundError(f"{last}: nothing to resume (no last checkpoint in {out_dir})")
-        resume_step = _check_resume(last, train_cfg)
+        resume_step = _check_resume(last, train_cfg, trusted)
     elif last.exists():
         raise FileExistsError(f"{last} exists: pass resume=True to continue that run, or use a new out_dir")
     if train_cfg.max_steps < 1 or train_cfg.val_every_n_steps < 1 or train_cfg.accumulate_grad_batches < 1:
@@ -214,13 +217,14 @@ def fit(data_cfg: DataConfig, model_cfg: ModelConfig, loss_cfg: LossConfig, trai
     all_callbacks = [FinalizeValidation(), checkpoint, LossMonitor(train_cfg.loss_cv_window), divergence,
                      MemoryMonitor(train_cfg.log_every_n_steps), *callbacks]
     with warnings.catch_warnings(), _without_lightning_advert():
-        trainer = _build_trainer(train_cfg, loggers, all_callbacks, out_dir, progress)
+        trainer = _build_trainer(train_cfg, loggers, all_callbacks, out_dir, progress, trusted)
         # torch 2.13 deprecates an isinstance check inside lightning 2.6; nothing for users to act on
         warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
         # our loaders resume inside an epoch by themselves (EventDataModule.train_dataloader), which
         # Lightning cannot see: its "dataloader is not resumable" warning does not apply
         warnings.filterwarnings("ignore", message=r".*your dataloader is not resumable.*")
-        trainer.fit(module, datamodule=dm, ckpt_path=str(last) if resume else None, weights_only=False)
+        # the checkpoint is read by BesideTargetCheckpointIO (weights only unless trusted)
+        trainer.fit(module, datamodule=dm, ckpt_path=str(last) if resume else None)
         step = int(trainer.global_step)
         if divergence.reason is None and step == train_cfg.max_steps and step % train_cfg.val_every_n_steps:
             # the last validation was before the end: validate the final weights too (metrics at max_steps)

@@ -15,18 +15,22 @@ from evdet.training.module import DetectionModule
 from evdet.training.state import StreamStates
 
 
-def load_module(module_or_ckpt: DetectionModule | str | Path, map_location: str = "cpu") -> DetectionModule:
+def load_module(module_or_ckpt: DetectionModule | str | Path, map_location: str = "cpu", *,
+                trusted: bool = False) -> DetectionModule:
     """A DetectionModule as given, or rebuilt from a checkpoint file (its config, then its weights).
 
+    Args:
+        trusted: allow pickled Python objects besides tensors (``--trusted``: unpickling can run code).
     Raises:
         FileNotFoundError: no such file.
+        UntrustedCheckpointError: the file holds other Python objects and ``trusted`` is off.
         CheckpointError: the file is unreadable, not an evdet checkpoint, or its weights do not fit the
             model its config describes (e.g. another preset or FPN scale count).
     """
     if isinstance(module_or_ckpt, DetectionModule):
         return module_or_ckpt
     path = Path(module_or_ckpt)
-    ckpt = read_checkpoint(path)
+    ckpt = read_checkpoint(path, trusted=trusted)
     hp = ckpt["hyper_parameters"]
     try:
         module = DetectionModule(**{k: hp[k] for k in MODULE_ARGS})
