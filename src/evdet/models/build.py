@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from evdet.models.backbone import RecurrentBackbone
 from evdet.models.config import LossConfig, ModelConfig
 from evdet.models.detector import Detector, padded_size
+from evdet.models.fusion import build_fusion
 from evdet.models.losses import YoloxLoss
 from evdet.models.modules.registry import build_level_modules, build_stage_modules
 from evdet.models.pafpn import PAFPN
@@ -90,7 +91,8 @@ def build_model(cfg: ModelConfig, num_classes: int, input_hw: tuple[int, int], i
     neck = PAFPN(fpn_channels, preset.fpn_depth, deform=deform in ("fpn", "both"))
     head = YoloxHead(num_classes, fpn_channels, fpn_strides, preset.head_width, deform=deform in ("head", "both"))
     return Detector(backbone, neck, head, stages, pad_multiple(cfg.partition_split),
-                    level_modules=build_level_modules(mods, fpn_channels, fpn_strides))
+                    level_modules=build_level_modules(mods, fpn_channels, fpn_strides),
+                    fusion=build_fusion(cfg.fusion, fpn_channels))
 
 
 def build_loss(cfg: LossConfig, num_classes: int) -> YoloxLoss:

@@ -102,6 +102,25 @@ class ModulesConfig:
 
 
 @dataclass(frozen=True)
+class FusionConfig:
+    """Cross-view fusion of a multi-view batch after the neck (evdet.models.fusion); off = single view."""
+
+    enabled: bool = False                   # off: every item is an independent view (the single-view model)
+    num_views: int = 2                      # V views per scene: batch item b is view b % V of scene b // V
+    levels: tuple[int, ...] = (0, 1, 2)     # 0-based FPN levels fused (0 = finest)
+    max_tokens: int = 256                   # K: memory tokens per level, top-K by L2 norm (K >= tokens = full)
+    num_heads: int = 2
+    layers: int = 1
+    mlp_ratio: int = 2
+    layer_scale_init: float = 1e-5          # RVT's LayerScale init: the fused model starts as the single-view one
+    pose_embedding: bool = False            # add a linear embedding of each view's camera pose (views.yaml)
+
+    def __post_init__(self) -> None:
+        check_fields(self, num_views=AT_LEAST_ONE, max_tokens=AT_LEAST_ONE, num_heads=AT_LEAST_ONE,
+                     layers=AT_LEAST_ONE, mlp_ratio=AT_LEAST_ONE, layer_scale_init=NON_NEGATIVE)
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     preset: Literal["nano", "tiny", "small", "base"] = "tiny"
     patch_size: Literal[2, 4] = 4
@@ -110,6 +129,7 @@ class ModelConfig:
     attention_impl: Literal["sdpa", "manual"] = "sdpa"  # added: same weights, "manual" = explicit softmax (benchmarks)
     head: HeadConfig = field(default_factory=HeadConfig)
     modules: ModulesConfig = field(default_factory=ModulesConfig)  # added: architecture modules (all off)
+    fusion: FusionConfig = field(default_factory=FusionConfig)  # added: cross-view fusion (off)
 
     def __post_init__(self) -> None:
         check_fields(self, in_stages=STAGE, partition_split=AT_LEAST_ONE)

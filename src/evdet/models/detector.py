@@ -4,7 +4,8 @@ The three steps stay separate: `forward` returns raw head outputs and recurrent 
 losses), the criterion (`evdet.models.losses.YoloxLoss`) computes losses, and `postprocess`
 turns head outputs into detections. The input is used as given (RVT feeds the uint8 histogram
 cast to float, no normalisation); the only transform is zero padding at the bottom/right to a
-multiple of `pad_multiple`, and detections are clipped back to the unpadded frame.
+multiple of `pad_multiple`. Post-processing is RVT's by default (no clipping to the frame, no cap on
+the number of detections); clipping and a cap are options (evdet's former ``clip_cap``).
 """
 
 from __future__ import annotations
@@ -48,11 +49,15 @@ class Detector(nn.Module):
         in_stages: 1-based backbone stages fed to the neck, e.g. (2, 3, 4).
         pad_multiple: input height/width are zero-padded at the bottom/right to a multiple of this.
         level_modules: architecture modules on the neck outputs (``evdet.models.modules``), or None.
+        fusion: cross-view fusion after the neck (``evdet.models.fusion.CrossViewFusion``), or None
+            (single view: items are independent).
     """
 
     def __init__(self, backbone: RecurrentBackbone, neck: PAFPN, head: YoloxHead, in_stages: Sequence[int],
-                 pad_multiple: int, level_modules: Optional[LevelModules] = None) -> None:
+                 pad_multiple: int, level_modules: Optional[LevelModules] = None,
+                 fusion: Optional[nn.Module] = None) -> None:
         super().__init__()
+        self.fusion = fusion
         self.backbone = backbone
         self.neck = neck
         self.head = head
@@ -75,7 +80,7 @@ class Detector(nn.Module):
         return F.pad(x, (0, pad_w, 0, pad_h))
 
     def forward(self, x: Tensor, states: Optional[Sequence[LstmState]] = None,
-                select: Optional[Tensor] = None) -> DetectorOutput:
+                select: Optional[Tensor] = None, view_pose: Optional[Tensor] = None) -> DetectorOutput:
         """Run one or T recurrent steps.
 
         Args:
@@ -84,6 +89,7 @@ class Detector(nn.Module):
             states: None (zeros) or a list per stage of (h, c), each (B, C_i, H_i, W_i).
             select: bool (B, T) (or (B,) for 4-D input): head outputs only for those items, flattened
                 row-major (b major, t minor). None: every step of every sample.
+            view_pose: (B, POSE_DIM) camera pose of each item for the fusion's pose embedding, or None.
         Returns:
             DetectorOutput with head over the selected items and the states after the last step.
         """
@@ -120,46 +126,59 @@ class Detector(nn.Module):
         if not picked:
             raise ValueError("select: no item selected; at least one (b, t) must be True")
         levels = [torch.cat([p[k] for p in picked], 0) for k in range(len(picked[0]))]
-        order = torch.argsort(torch.cat(keys))
+        item_keys = torch.cat(keys)
+        order = torch.argsort(item_keys)
         if not torch.equal(order, torch.arange(order.numel())):
             order_dev = order.to(x.device)
             levels = [lvl.index_select(0, order_dev) for lvl in levels]
         n = len(self.in_stages)
-        head = self.head_outputs(levels[:n], levels[n] if frames else None, input_hw)
+        items = None
+        if self.fusion is not None:
+            item_b = item_keys[order] // steps
+            items = (item_b, item_keys[order] % steps, None if view_pose is None else view_pose[item_b])
+        head = self.head_outputs(levels[:n], levels[n] if frames else None, input_hw, items)
         return DetectorOutput(head=head, states=list(states))
 
-    def head_outputs(self, features: Sequence[Tensor], frames: Optional[Tensor], input_hw: tuple[int, int]
-                     ) -> HeadOutput:
-        """Neck, level modules and head over the backbone features of N items.
+    def head_outputs(self, features: Sequence[Tensor], frames: Optional[Tensor], input_hw: tuple[int, int],
+                     items: Optional[tuple[Tensor, Tensor, Optional[Tensor]]] = None) -> HeadOutput:
+        """Neck, cross-view fusion, level modules and head over the backbone features of N items.
 
         Args:
             features: per FPN level (N, C_l, H_l, W_l), the stages in ``in_stages``.
             frames: (N, C_in, H, W) padded input of the same items (read by the density gate), or None.
+            items: for the fusion, (batch index (N,), time step (N,), pose (N, POSE_DIM) or None).
         """
         levels = self.neck(features)
+        if self.fusion is not None and items is not None:
+            levels = self.fusion(levels, *items)
         if self.level_modules is not None:
             levels = self.level_modules(levels, frames)
         return self.head(levels, input_hw)
 
     @torch.no_grad()
     def postprocess(self, head: HeadOutput, conf_threshold: float = 0.1, nms_iou: float = 0.45,
-                    max_detections: int = 300) -> list[Tensor]:
+                    max_detections: Optional[int] = None, clip: bool = False) -> list[Tensor]:
         """Decode head outputs into detections per item (see :func:`postprocess`)."""
-        return postprocess(head, conf_threshold, nms_iou, max_detections)
+        return postprocess(head, conf_threshold, nms_iou, max_detections, clip)
 
 
 def postprocess(head: HeadOutput, conf_threshold: float = 0.1, nms_iou: float = 0.45,
-                max_detections: int = 300) -> list[Tensor]:
+                max_detections: Optional[int] = None, clip: bool = False) -> list[Tensor]:
     """Decode head outputs into detections per item.
 
-    score = sigmoid(obj) * sigmoid(cls) of the best class; keep score >= conf_threshold; class-aware
-    NMS at nms_iou; the max_detections highest scores; boxes clipped to the unpadded input. The best
+    RVT's ``postprocess`` (``models/detection/yolox/utils/boxes.py``): score = sigmoid(obj) *
+    sigmoid(cls) of the best class; keep score >= conf_threshold; class-aware NMS at nms_iou. RVT
+    keeps every survivor and does not clip (the defaults here); ``max_detections`` keeps only the
+    highest scores and ``clip`` clips boxes to the unpadded input (evdet's ``clip_cap``). The best
     class's probability alone (YOLOX's ``class_conf``) is kept beside the score: RVT's evaluation
     ranks detections by it.
 
+    Args:
+        max_detections: None = no cap (RVT), else at most this many per item, by decreasing score.
+        clip: clip boxes to [0, W] x [0, H] of the unpadded input (RVT: False).
     Returns:
         list (one per item) of (D, 7) float tensors: x1, y1, x2, y2, score (obj x cls), class_id,
-        class_conf (input pixels).
+        class_conf (input pixels), by decreasing score.
     """
     height, width = head.input_hw
     cls_probs = torch.sigmoid(head.cls_logits)
@@ -171,10 +190,13 @@ def postprocess(head: HeadOutput, conf_threshold: float = 0.1, nms_iou: float = 
         boxes = cxcywh_to_xyxy(head.boxes[i, keep].float())
         scores = best_scores[i, keep].float()
         classes = best_classes[i, keep]
-        kept = batched_nms(boxes, scores, classes, nms_iou)[:max_detections]
+        kept = batched_nms(boxes, scores, classes, nms_iou)
+        if max_detections is not None:
+            kept = kept[:max_detections]
         boxes = boxes[kept]
-        boxes[:, 0::2] = boxes[:, 0::2].clamp(0, width)
-        boxes[:, 1::2] = boxes[:, 1::2].clamp(0, height)
+        if clip:
+            boxes[:, 0::2] = boxes[:, 0::2].clamp(0, width)
+            boxes[:, 1::2] = boxes[:, 1::2].clamp(0, height)
         results.append(torch.cat([boxes, scores[kept, None], classes[kept, None].float(),
                                   best_cls[i, keep][kept, None].float()], dim=1))
     return results
