@@ -34,7 +34,8 @@ def trained(tmp_path_factory, tiny_pre: Path) -> Path:
                  "model.preset=nano", "model.partition_split=1", "model.head.conf_threshold=1e-6",
                  "model.head.max_detections=30", "training.max_steps=2", "training.val_every_n_steps=2",
                  "training.loggers=[csv]", "training.accelerator=cpu", "eval.protocols=[prophesee,full]",
-                 "eval.confusion_iou=0.3", "eval.pr_confidence=0.0001"]
+                 "eval.confusion_iou=0.3", "eval.pr_confidence=0.0001",
+                 "eval.conf_threshold=1e-6"]  # the run's threshold: every candidate is evaluated
     cfg = load_run_config(["demo"], overrides)
     exps = tmp_path_factory.mktemp("exps")
     create_experiment(exps, "e1", dump_run_config(cfg), "h")
@@ -49,7 +50,8 @@ def test_training_validation_and_eval_give_equal_digests_and_numbers(trained: Pa
     (ckpt,) = list(trained.rglob("checkpoints/last.ckpt"))
 
     evaluated = evaluate_checkpoint(ckpt, tiny_pre, "val", protocols=("prophesee", "full"), pr_confidence=0.0001,
-                                    confusion_iou=0.3, progress=False, plots=False, device="cpu")
+                                    confusion_iou=0.3, progress=False, plots=False, device="cpu",
+                                    conf_threshold=1e-6)
     for name, res in evaluated.items():
         d = json.loads(res.to_json())
         v = saved[name]

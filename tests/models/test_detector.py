@@ -96,19 +96,23 @@ def test_postprocess_scores_threshold_nms_clip_and_limit(model):
     boxes = torch.tensor([[20.0, 20.0, 10.0, 10.0],   # best, class 0
                           [21.0, 20.0, 10.0, 10.0],   # same class, IoU 0.82 -> suppressed
                           [21.0, 20.0, 10.0, 10.0],   # class 1 -> kept (class-aware)
-                          [58.0, 48.0, 10.0, 10.0],   # crosses the frame: clipped to (53, 43, 60, 50)
+                          [58.0, 48.0, 10.0, 10.0],   # crosses the frame: (53, 43, 63, 53), clipped (53, 43, 60, 50)
                           [5.0, 5.0, 4.0, 4.0]])      # score below threshold
     obj = torch.stack([logit(0.9), logit(0.8), logit(0.5), logit(0.6), logit(0.1)])
     # class probabilities: best class decides the label and score = obj * cls.
     cls_p = torch.tensor([[0.9, 0.1], [0.8, 0.1], [0.1, 0.8], [0.7, 0.2], [0.5, 0.5]])
     head = _head(boxes, obj, torch.log(cls_p / (1 - cls_p)))
-    dets = model.postprocess(head, conf_threshold=0.1, nms_iou=0.45, max_detections=300)[0]
+    # RVT's defaults: no clipping to the frame, no cap
+    dets = model.postprocess(head, conf_threshold=0.1, nms_iou=0.45)[0]
     # columns: x1, y1, x2, y2, obj x cls, class, cls alone (YOLOX class_conf)
     expected = torch.tensor([[15.0, 15.0, 25.0, 25.0, 0.81, 0.0, 0.9],
-                             [53.0, 43.0, 60.0, 50.0, 0.42, 0.0, 0.7],
+                             [53.0, 43.0, 63.0, 53.0, 0.42, 0.0, 0.7],
                              [16.0, 15.0, 26.0, 25.0, 0.40, 1.0, 0.8]])
     assert torch.allclose(dets, expected, atol=1e-5)
-    limited = model.postprocess(head, conf_threshold=0.1, nms_iou=0.45, max_detections=2)[0]
+    clipped = model.postprocess(head, conf_threshold=0.1, nms_iou=0.45, max_detections=300, clip=True)[0]
+    expected[1, 2:4] = torch.tensor([60.0, 50.0])
+    assert torch.allclose(clipped, expected, atol=1e-5)
+    limited = model.postprocess(head, conf_threshold=0.1, nms_iou=0.45, max_detections=2, clip=True)[0]
     assert torch.allclose(limited, expected[:2], atol=1e-5)
     none = model.postprocess(head, conf_threshold=0.95)[0]
     assert none.shape == (0, 7)

@@ -14,6 +14,7 @@ from evdet.evaluation.curves import pr_curves
 from evdet.evaluation.groups import groups_mean_of_classes, groups_merged, resolve_groups
 from evdet.evaluation.matching import build_frames
 from evdet.evaluation.per_class import per_class_results
+from evdet.evaluation.postprocessing import apply_postprocess
 from evdet.evaluation.protocols import fingerprint, get_protocol
 from evdet.evaluation.result import EvalResult
 
@@ -31,14 +32,18 @@ def _class_map(class_names: Sequence[str] | ClassMap) -> ClassMap:
 def _prepare(boxes: np.ndarray, source: str, num_classes: int, scoring: str = "obj_x_cls") -> np.ndarray:
     """Validated BBOX array sorted by t (stable, so equal-time order is kept).
 
-    Under scoring "class", an array with a ``class_score`` field (evdet's detections) is ranked by it:
-    it replaces ``class_confidence``.
+    Under scoring "class", an array with a ``class_score`` field (evdet's in-memory detections) is
+    ranked by it: it replaces ``class_confidence``. Under scoring "obj_x_cls", an array with an
+    ``obj_x_cls`` field (the detection files evdet writes) is ranked by that field.
     """
     arr = np.asarray(boxes)
     names = arr.dtype.names or ()
     if scoring == "class" and "class_score" in names and "class_confidence" in names:
         arr = arr.copy()
         arr["class_confidence"] = arr["class_score"]
+    if scoring == "obj_x_cls" and "obj_x_cls" in names and "class_confidence" in names:
+        arr = arr.copy()
+        arr["class_confidence"] = arr["obj_x_cls"]
     if arr.dtype != BBOX_DTYPE:
         if arr.dtype.names is None and arr.size == 0:
             arr = np.zeros(0, dtype=BBOX_DTYPE)
@@ -78,6 +83,8 @@ def evaluate(
     confusion_iou: float = 0.5,
     backend: Backend = "faster",
     scoring: str | None = None,
+    postprocess: str | None = None,
+    conf_threshold: float | None = None,
 ) -> EvalResult:
     """Evaluate detections against ground truth under a named protocol.
 
@@ -98,12 +105,15 @@ def evaluate(
         scoring: the score detections are ranked by: "class" (RVT: the class probability alone, field
             ``class_score`` where the array has it) or "obj_x_cls" (YOLOX: ``class_confidence``);
             None: the protocol's default ("class"). Recorded in the fingerprint.
+        postprocess, conf_threshold: the candidates evaluated ("rvt" or "clip_cap" at an obj x cls
+            threshold, ``evdet.evaluation.postprocessing``); None: the protocol's defaults. Recorded
+            in the fingerprint.
     Returns:
         EvalResult; ``to_dict()`` follows docs/CONTRACTS.md.
     Raises:
         ValueError: mismatched lists, unknown protocol / group / class, class ids out of range.
     """
-    proto = get_protocol(protocol, scoring)
+    proto = get_protocol(protocol, scoring, postprocess, conf_threshold)
     cmap = _class_map(class_names)
     names = list(cmap.names)
     num_classes = len(names)
@@ -118,8 +128,9 @@ def evaluate(
 
     box_filter = proto.box_filter(height, width)
     gts = [box_filter.apply(_prepare(g, f"gt_list[{i}]", num_classes)) for i, g in enumerate(gt_list)]
-    dts = [box_filter.apply(_prepare(d, f"dt_list[{i}]", num_classes, proto.scoring))
-           for i, d in enumerate(dt_list)]
+    post = proto.post
+    dts = [box_filter.apply(_prepare(apply_postprocess(d, post, height, width), f"dt_list[{i}]", num_classes,
+                                     proto.scoring)) for i, d in enumerate(dt_list)]
     frames = build_frames(gts, dts, proto.time_tolerance_us)
     ranges = proto.area_ranges_px2(height, width, source_hw)
 

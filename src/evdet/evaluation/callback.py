@@ -71,6 +71,7 @@ class EvaluationCallback(L.Callback):
             that validation digests equal those of ``evaluate_checkpoint``.
         skip_sanity_check: do nothing during Lightning's sanity-check validation.
         scoring: "class" (RVT) or "obj_x_cls" (YOLOX); None: each protocol's default.
+        postprocess, conf_threshold: "rvt" / "clip_cap" and its obj x cls threshold; None: each protocol's.
         data_root, split, representation: read ground truth from this preprocessed dataset (see the
             module docstring); None: use the module's ``val_ground_truth``.
     """
@@ -90,6 +91,8 @@ class EvaluationCallback(L.Callback):
         label_rate_hz: float | None = None,
         skip_sanity_check: bool = True,
         scoring: str | None = None,
+        postprocess: str | None = None,
+        conf_threshold: float | None = None,
         data_root: str | Path | None = None,
         split: str = "val",
         representation: str | None = None,
@@ -99,7 +102,8 @@ class EvaluationCallback(L.Callback):
 
         src_hw = (int(height), int(width)) if source_hw is None else (int(source_hw[0]), int(source_hw[1]))
         self.setup = EvalSetup(_class_map(class_names), int(height), int(width), src_hw, label_rate_hz,
-                               protocols=tuple(protocols), scoring=scoring, pr_confidence=pr_confidence,
+                               protocols=tuple(protocols), scoring=scoring, postprocess=postprocess,
+                               conf_threshold=conf_threshold, pr_confidence=pr_confidence,
                                confusion_iou=confusion_iou, groups=groups)
         self.protocols = tuple(protocols)
         self.out_dir = None if out_dir is None else Path(out_dir)
@@ -119,7 +123,8 @@ class EvaluationCallback(L.Callback):
         return cls(tuple(cfg.protocols), class_names=class_names, height=height, width=width,
                    source_hw=source_hw, out_dir=out_dir, groups=tuple(cfg.groups) or None,
                    pr_confidence=cfg.pr_confidence, confusion_iou=cfg.confusion_iou,
-                   label_rate_hz=label_rate_hz, scoring=cfg.scoring)
+                   label_rate_hz=label_rate_hz, scoring=cfg.scoring, postprocess=cfg.postprocess,
+                   conf_threshold=cfg.conf_threshold)
 
     @classmethod
     def for_dataset(cls, pre_root: str | Path, cfg: EvalConfig, *, representation: str, split: str = "val",
@@ -134,7 +139,8 @@ class EvaluationCallback(L.Callback):
         s = EvalSetup.from_dataset(pre_root, cfg, class_map)
         return cls(s.protocols, class_names=s.class_map, height=s.height, width=s.width, source_hw=s.source_hw,
                    out_dir=out_dir, groups=s.groups, pr_confidence=s.pr_confidence, confusion_iou=s.confusion_iou,
-                   label_rate_hz=s.label_rate_hz, scoring=s.scoring, data_root=pre_root, split=split,
+                   label_rate_hz=s.label_rate_hz, scoring=s.scoring, postprocess=s.postprocess,
+                   conf_threshold=s.conf_threshold, data_root=pre_root, split=split,
                    representation=representation)
 
     def on_validation_epoch_start(self, trainer, pl_module) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+from evdet.utils.value_checks import PROBABILITY, check_fields
+
 
 @dataclass(frozen=True)
 class EvalConfig:
@@ -13,3 +15,10 @@ class EvalConfig:
     confusion_iou: float = 0.5
     groups: tuple[str, ...] = ()            # extra class groups by name from the class map; () = all of them
     scoring: Optional[str] = None           # "class" (RVT) or "obj_x_cls" (YOLOX); None: each protocol's own
+    postprocess: Optional[str] = None       # "rvt" or "clip_cap" (evdet.evaluation.postprocessing); None: each
+                                            # protocol's own (prophesee / etram-paper: rvt, full: clip_cap)
+    conf_threshold: Optional[float] = None  # obj x cls threshold of the evaluated detections; None: each
+                                            # protocol's own (0.001 for prophesee / etram-paper, 0.1 for full)
+
+    def __post_init__(self) -> None:
+        check_fields(self, pr_confidence=PROBABILITY, confusion_iou=PROBABILITY, conf_threshold=PROBABILITY)

@@ -93,6 +93,8 @@ class EvalSetup:
         source_hw: sensor resolution.
         label_rate_hz: label rate of the data (``preprocess.json``), None when unknown.
         protocols: protocol names; scoring: None (each protocol's default), "class" or "obj_x_cls".
+        postprocess, conf_threshold: None (each protocol's default) or "rvt" / "clip_cap" and an obj x cls
+            threshold (``evdet.evaluation.postprocessing``).
         pr_confidence, confusion_iou, groups: as in ``evdet.evaluation.evaluate``.
     """
 
@@ -103,13 +105,15 @@ class EvalSetup:
     label_rate_hz: Optional[float]
     protocols: tuple[str, ...] = ("prophesee", "full")
     scoring: Optional[str] = None
+    postprocess: Optional[str] = None
+    conf_threshold: Optional[float] = None
     pr_confidence: float = 0.5
     confusion_iou: float = 0.5
     groups: Union[Mapping[str, Sequence[str]], Sequence[str], None] = None
 
     def __post_init__(self) -> None:
         for p in self.protocols:
-            get_protocol(p, self.scoring)          # fail before any (slow) work
+            get_protocol(p, self.scoring, self.postprocess, self.conf_threshold)  # fail before any (slow) work
 
     @classmethod
     def from_dataset(cls, pre_root: str | Path, cfg: EvalConfig,
@@ -122,7 +126,8 @@ class EvalSetup:
         rate = info.get("label_rate_hz")
         return cls(cmap, int(info["repr_hw"][0]), int(info["repr_hw"][1]),
                    (int(info["source_hw"][0]), int(info["source_hw"][1])), None if rate is None else float(rate),
-                   protocols=tuple(cfg.protocols), scoring=cfg.scoring, pr_confidence=cfg.pr_confidence,
+                   protocols=tuple(cfg.protocols), scoring=cfg.scoring, postprocess=cfg.postprocess,
+                   conf_threshold=cfg.conf_threshold, pr_confidence=cfg.pr_confidence,
                    confusion_iou=cfg.confusion_iou, groups=tuple(cfg.groups) or None)
 
     def evaluate(self, gt_list: Sequence[np.ndarray], dt_list: Sequence[np.ndarray]) -> dict[str, EvalResult]:
@@ -130,7 +135,8 @@ class EvalSetup:
         return {p: evaluate(gt_list, dt_list, height=self.height, width=self.width, class_names=self.class_map,
                             protocol=p, source_hw=self.source_hw, groups=self.groups,
                             pr_confidence=self.pr_confidence, label_rate_hz=self.label_rate_hz,
-                            confusion_iou=self.confusion_iou, scoring=self.scoring)
+                            confusion_iou=self.confusion_iou, scoring=self.scoring,
+                            postprocess=self.postprocess, conf_threshold=self.conf_threshold)
                 for p in self.protocols}
 
 

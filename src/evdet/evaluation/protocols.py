@@ -55,10 +55,18 @@ Scoring (which score COCO ranks detections by, ``SCORINGS``) is part of every pr
 ``obj_x_cls``
     YOLOX's own COCO evaluator: the score is objectness x class probability.
 
-evdet's detections carry both (``class_confidence`` = obj x cls, ``class_score`` = class_conf,
-see ``evdet.data.labels.DETECTION_DTYPE``); a plain box array without ``class_score`` (e.g. a
-file written by RVT) is ranked by its ``class_confidence`` under either convention. The chosen
-score is also the one that per-class precision / recall and the confusion matrix threshold.
+evdet's detections carry both (in memory ``class_confidence`` = obj x cls, ``class_score`` =
+class_conf, see ``evdet.data.labels.DETECTION_DTYPE``; in the files evdet writes, as in RVT's,
+``class_confidence`` = class_conf and ``obj_x_cls`` = obj x cls, see
+``evdet.data.detection_files``); a plain box array without either extra field (e.g. a file
+written by RVT) is ranked by its ``class_confidence`` under either convention. The chosen score is
+also the one that per-class precision / recall and the confusion matrix threshold.
+
+Post-processing (``evdet.evaluation.postprocessing``) is part of every protocol too: which
+candidates reach COCO (obj x cls threshold, clipping to the frame, cap per frame). ``prophesee``
+and ``etram-paper`` default to ``rvt`` at 0.001 (no clip, no cap: the published numbers' setting);
+``full`` to ``clip_cap`` at 0.1 (evdet's own). The fingerprint holds the name, the threshold, the
+clipping and the cap.
 """
 
 from __future__ import annotations
@@ -71,6 +79,7 @@ from typing import Literal, Sequence
 import numpy as np
 
 from evdet.evaluation.filters import BoxFilter, prophesee_filter, time_only_filter
+from evdet.evaluation.postprocessing import PUBLISHED_CONF_THRESHOLD, PostProcess, make_postprocess
 
 Scoring = Literal["class", "obj_x_cls"]
 SCORINGS: tuple[str, ...] = ("class", "obj_x_cls")
@@ -103,6 +112,8 @@ class Protocol:
         time_tolerance_us: a detection joins a GT frame when ``|t_det - t_gt| <= tolerance``.
         skip_first_us: boxes with ``t <= skip_first_us`` are dropped.
         scoring: the default score COCO ranks by ("class" as RVT, or "obj_x_cls" as YOLOX).
+        postprocess: which candidate detections are evaluated ("rvt" or "clip_cap").
+        conf_threshold: obj x cls threshold of that post-processing.
     """
 
     name: str
@@ -114,6 +125,13 @@ class Protocol:
     time_tolerance_us: int = 50_000
     skip_first_us: int = 500_000
     scoring: Scoring = "class"
+    postprocess: Literal["rvt", "clip_cap"] = "rvt"
+    conf_threshold: float = PUBLISHED_CONF_THRESHOLD
+
+    @property
+    def post(self) -> PostProcess:
+        """The post-processing (threshold, clip, cap) the evaluation applies to the detections."""
+        return make_postprocess(self.postprocess, self.conf_threshold)
 
     def box_filter(self, height: int, width: int) -> BoxFilter:
         """The box filter at the evaluated resolution (height, width)."""
@@ -144,23 +162,31 @@ PROTOCOLS: dict[str, Protocol] = {
     "etram-paper": Protocol("etram-paper", size_filter=True, class_agnostic=True,
                             group_mode="merged", buckets="coco", headline="AP50"),
     "full": Protocol("full", size_filter=False, class_agnostic=False,
-                     group_mode="mean_of_classes", buckets="full", headline="AP"),
+                     group_mode="mean_of_classes", buckets="full", headline="AP",
+                     postprocess="clip_cap", conf_threshold=0.1),
 }
 
 
-def get_protocol(name: str, scoring: str | None = None) -> Protocol:
-    """The protocol of that name (with ``scoring`` instead of its default when given).
+def get_protocol(name: str, scoring: str | None = None, postprocess: str | None = None,
+                 conf_threshold: float | None = None) -> Protocol:
+    """The protocol of that name, with ``scoring`` / ``postprocess`` / ``conf_threshold`` instead of
+    its defaults where given.
 
     Raises:
-        ValueError: naming the known protocols / scorings.
+        ValueError: naming the known protocols / scorings / post-processings, or a bad threshold.
     """
     if name not in PROTOCOLS:
         raise ValueError(f"unknown evaluation protocol {name!r}; known: {sorted(PROTOCOLS)}")
-    if scoring is None or scoring == PROTOCOLS[name].scoring:
-        return PROTOCOLS[name]
-    if scoring not in SCORINGS:
-        raise ValueError(f"unknown scoring {scoring!r}; known: {list(SCORINGS)}")
-    return replace(PROTOCOLS[name], scoring=scoring)
+    proto = PROTOCOLS[name]
+    if scoring is not None and scoring != proto.scoring:
+        if scoring not in SCORINGS:
+            raise ValueError(f"unknown scoring {scoring!r}; known: {list(SCORINGS)}")
+        proto = replace(proto, scoring=scoring)
+    if postprocess is not None or conf_threshold is not None:
+        pp = make_postprocess(postprocess or proto.postprocess,
+                              proto.conf_threshold if conf_threshold is None else conf_threshold)
+        proto = replace(proto, postprocess=pp.name, conf_threshold=pp.conf_threshold)
+    return proto
 
 
 def fingerprint(
@@ -174,7 +200,7 @@ def fingerprint(
     """Everything that decides the numbers of a protocol, plus ``digest`` (SHA-1 of the rest).
 
     Equal settings give equal digests; any change of class map, filter, resolution, label rate,
-    IoU thresholds, buckets, time tolerance or scoring changes it.
+    IoU thresholds, buckets, time tolerance, scoring or post-processing (threshold, clip, cap) changes it.
     """
     ranges = protocol.area_ranges_px2(height, width, source_hw)
     stated_hw = list(source_hw) if protocol.buckets == "full" else [height, width]
@@ -200,6 +226,7 @@ def fingerprint(
         "group_mode": protocol.group_mode,
         "headline": protocol.headline,
         "scoring": protocol.scoring,
+        "postprocess": protocol.post.to_dict(),
     }
     fp["digest"] = fingerprint_digest(fp)
     return fp

@@ -29,6 +29,8 @@ def evaluate_checkpoint(
     plots: bool = True,
     scoring: Optional[str] = None,
     trusted: bool = False,
+    postprocess: Optional[str] = None,
+    conf_threshold: Optional[float] = None,
 ) -> dict[str, EvalResult]:
     """Predict every sequence of ``split`` in stream mode, then evaluate under each protocol.
 
@@ -43,11 +45,15 @@ def evaluate_checkpoint(
         out_dir: when set, ``save_evaluation`` writes each protocol's files there.
         scoring: "class" (RVT) or "obj_x_cls" (YOLOX); None: each protocol's default.
         trusted: read a checkpoint holding arbitrary pickled objects (``--trusted``; can run code).
+        postprocess, conf_threshold: "rvt" / "clip_cap" and its obj x cls threshold
+            (``evdet.evaluation.postprocessing``); None: each protocol's default. The checkpoint's own
+            head threshold must not exceed it (evdet's runs predict at 0.001).
     Returns:
         protocol name -> EvalResult.
     """
     setup, truth, predictions = _predict_split(ckpt, pre_root, split, protocols, scoring, pr_confidence,
                                                confusion_iou, groups, max_sequences, device, progress, trusted)
+    setup = replace(setup, postprocess=postprocess, conf_threshold=conf_threshold)
     results = evaluate_split(setup, truth, predictions)
     if out_dir is not None:
         for result in results.values():
