@@ -142,3 +142,17 @@ def test_bad_input_is_rejected():
         stacked_histogram(unsorted, 2, 4)
     with pytest.raises(ValueError, match=r"count_cutoff must lie in 0..255"):
         stacked_histogram(ev, 2, 8, count_cutoff=300)
+
+
+@pytest.mark.parametrize("height, width, seed", [(6, 8, 0), (7, 9, 1), (2, 5, 2)])
+def test_nearest_ds2_equals_rvt_nearest_exact_interpolation(random_events, height, width, seed):
+    """The fused half-size histogram equals RVT's: full histogram, then torch nearest-exact 0.5x."""
+    torch = pytest.importorskip("torch")
+    ev = random_events(2000, height, width, seed=seed, t_max_us=50_000)
+    full = torch.from_numpy(histogram_like_rvt(ev, height, width, 10, 10))[None]
+    expected = torch.nn.functional.interpolate(full, size=(height // 2, width // 2), mode="nearest-exact")
+    got = stacked_histogram(ev, height, width, nearest_ds2=True)
+    assert got.shape == (20, height // 2, width // 2)
+    np.testing.assert_array_equal(got, expected[0].numpy())
+    # Time bins come from the whole window: events at even pixels still set t_first / t_last.
+    np.testing.assert_array_equal(got, stacked_histogram(ev, height, width)[:, 1::2, 1::2][:, :height // 2, :width // 2])

@@ -60,6 +60,8 @@ def build_representation(name: RepresentationName, events: np.ndarray, height: i
     if downsample == "none":
         return builder(events, height, width, **params)
     if downsample == "ds2_nearest":
+        if builder is stacked_histogram:         # fused: never builds the full-size histogram
+            return stacked_histogram(events, height, width, **params, nearest_ds2=True)
         full = builder(events, height, width, **params)
         return np.ascontiguousarray(full[:, 1::2, 1::2][:, : height // 2, : width // 2])
     if downsample == "ds2_sum":
