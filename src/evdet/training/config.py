@@ -19,9 +19,15 @@ class EmaTeacherConfig:
 @dataclass(frozen=True)
 class TrainConfig:
     max_steps: int = 400_000
-    lr: float = 2e-4                        # at batch 8; scaled by sqrt(batch / 8)
+    lr: float = 2e-4                        # at effective batch 8; scaled by sqrt(effective batch / 8), effective
+                                            # batch = devices x num_nodes x accumulate_grad_batches x data.batch_size
+                                            # (RVT README "Training")
     weight_decay: float = 0.0
     warmup_frac: float = 0.005              # OneCycle pct_start
+    div_factor: float = 20.0                # OneCycle initial lr = lr / div_factor (RVT experiment yamls: 20)
+    final_div_factor: float = 10_000.0      # final lr = lr / final_div_factor (RVT's meaning, not torch's)
+    sync_batchnorm: bool = True             # SyncBatchNorm under DDP (RVT: on whenever several GPUs); no effect
+                                            # on one process
     grad_clip_value: float = 1.0
     accumulate_grad_batches: int = 1
     precision: Literal["auto", "32", "16-mixed", "bf16-mixed"] = "auto"  # auto: fp16 on GPU, fp32 on CPU

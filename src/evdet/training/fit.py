@@ -165,6 +165,7 @@ def _build_trainer(train_cfg: TrainConfig, loggers: list, callbacks: list, out_d
         precision=resolve_precision(train_cfg.precision, train_cfg.accelerator),
         accelerator=train_cfg.accelerator, devices=train_cfg.devices, num_nodes=train_cfg.num_nodes,
         strategy=train_cfg.strategy,
+        sync_batchnorm=train_cfg.sync_batchnorm and train_cfg.devices * train_cfg.num_nodes > 1,
         logger=loggers, callbacks=callbacks, log_every_n_steps=train_cfg.log_every_n_steps,
         enable_checkpointing=False, enable_progress_bar=progress, enable_model_summary=False,
         use_distributed_sampler=False, default_root_dir=str(out_dir),

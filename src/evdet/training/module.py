@@ -30,7 +30,7 @@ from evdet.models import build_loss, build_model
 from evdet.models.config import LossConfig, ModelConfig
 from evdet.training.config import TrainConfig
 from evdet.training.checkpoints import rng_states, set_rng_states
-from evdet.training.optim import build_optimizer
+from evdet.training.optim import build_optimizer, effective_batch
 from evdet.training.state import StreamStates
 from evdet.training.teacher import build_teacher
 
@@ -287,8 +287,9 @@ class DetectionModule(L.LightningModule):
 
     # ---- optimisation ----
     def configure_optimizers(self):
-        # lr scaled by sqrt(batch / 8) with batch = data_cfg.batch_size, the batch of one process
-        opt, sched = build_optimizer(self.model.parameters(), self.train_cfg, self.data_cfg.batch_size)
+        # lr scaled by sqrt(effective batch / 8): devices x nodes x accumulation x per-process batch (RVT's formula)
+        opt, sched = build_optimizer(self.model.parameters(), self.train_cfg,
+                                     effective_batch(self.data_cfg.batch_size, self.train_cfg))
         return {"optimizer": opt, "lr_scheduler": sched}
 
 
