@@ -71,7 +71,9 @@ def draw_augment(cfg: AugmentConfig, rng: np.random.Generator, height: int, widt
     noise_seed = None
     if cfg.noise_prob > 0 and rng.random() < cfg.noise_prob:
         noise_seed = int(rng.integers(0, 2**31 - 1))
-    return AugmentParams(flip, zoom, x0, y0, suppress, noise_seed, cfg.noise_density if noise_seed is not None else 0.0)
+    # with noise_rate_hz > 0 the noise is background activity (evdet.data.event_augment), not the density form
+    density = cfg.noise_density if noise_seed is not None and cfg.noise_rate_hz == 0 else 0.0
+    return AugmentParams(flip, zoom, x0, y0, suppress, noise_seed, density)
 
 
 def _scaled_size(height: int, width: int, factor: float) -> tuple[int, int]:

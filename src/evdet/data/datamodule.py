@@ -11,6 +11,12 @@ Batch (``dict``; every loader of this module yields this)::
     seq_names   list[str] (B)   "" for padding items
     t_us        int64 (B, T)    end time of each representation, -1 on padding steps
     stream_slot int64 (B,)      recurrent-state slot of a stream item, -1 for random items
+    track_ids   list (B) of list (T) of int64 Tensor (n,): GT track id of each target row
+    input_scale float32 (B, 2)  (sy, sx): input pixels per stored pixel (``data.multires``; 1 without it)
+
+Training strategies (all off by default): event augmentations (``evdet.data.event_augment``) on the
+stored counts before the geometry, weighted draws (``evdet.data.sampling_weights``) of the random
+windows or stream sequences, and resolution draws (``evdet.data.multires``) after the geometry.
 
 Stream loaders and workers: the B slots are split into G groups (G = gcd(B, num_workers), at least
 1); the dataset in worker g produces the sub-batches of group g only, and a DataLoader over an
@@ -39,8 +45,12 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset, Sampler
 
 from evdet.data.augment import IDENTITY, AugmentParams, augment_boxes, augment_frames, draw_augment
 from evdet.data.classes import load_class_map
-from evdet.data.config import AugmentConfig, DataConfig
+from evdet.data.config import AugmentConfig, DataConfig, MultiResConfig
+from evdet.data.event_augment import NO_EVENT_AUGMENT, EventAugmentParams, EventLayout, apply_event_augment
+from evdet.data.event_augment import draw_event_augment, event_layout
+from evdet.data.multires import draw_scale, multires_on, resize_counts, scale_targets, scaled_hw
 from evdet.data.samplers import Window, random_windows, stream_plan
+from evdet.data.sampling_weights import weighted_order
 
 
 @dataclass(frozen=True)
@@ -74,7 +84,7 @@ class SequenceStore:
     def get(self, index: int):
         """The sequence object of index (opened on first use in this process)."""
         if index not in self._open:
-            from evdet.data.sequence import PreprocessedSequence
+            from evdet.data.preprocessed import PreprocessedSequence
 
             self._open[index] = PreprocessedSequence(Path(self.paths[index]), representation=self.representation)
         return self._open[index]
@@ -82,7 +92,7 @@ class SequenceStore:
 
 def read_split_meta(root: str | Path, split: str, representation: str) -> list[SequenceMeta]:
     """Names, lengths and label frames of every sequence of a split (sorted by name)."""
-    from evdet.data.sequence import PreprocessedSequence, list_sequences
+    from evdet.data.preprocessed import PreprocessedSequence, list_sequences
 
     out = []
     for path in list_sequences(Path(root), split):
@@ -92,12 +102,16 @@ def read_split_meta(root: str | Path, split: str, representation: str) -> list[S
 
 
 def load_window(
-    store: SequenceStore, window: Window, frame_shape: tuple[int, int, int], params: AugmentParams = IDENTITY
+    store: SequenceStore, window: Window, frame_shape: tuple[int, int, int], params: AugmentParams = IDENTITY, *,
+    events: EventAugmentParams = NO_EVENT_AUGMENT, layout: Optional[EventLayout] = None, scale: float = 1.0,
+    multires: MultiResConfig = MultiResConfig(),
 ) -> dict:
     """One batch item (unbatched batch fields) from a window.
 
     Args:
         frame_shape: (C, H, W) of one representation (used for padding steps).
+        events, layout: event augmentations and the count layout (``evdet.data.event_augment``).
+        scale: input resolution factor (``evdet.data.multires``), resampled per ``multires``.
     """
     channels, height, width = frame_shape
     t_steps = window.length
@@ -106,6 +120,7 @@ def load_window(
     unlabelled_mask = torch.zeros(t_steps, dtype=torch.bool)
     t_us = torch.full((t_steps,), -1, dtype=torch.int64)
     targets = [torch.zeros((0, 5), dtype=torch.float32) for _ in range(t_steps)]
+    track_ids = [torch.zeros(0, dtype=torch.int64) for _ in range(t_steps)]
     name = ""
     if window.seq_index >= 0:
         seq = store.get(window.seq_index)
@@ -113,6 +128,8 @@ def load_window(
         lo = window.pad_before
         hi = lo + window.stop - window.start
         data = torch.from_numpy(np.ascontiguousarray(seq.reprs(window.start, window.stop))).float()
+        data = apply_event_augment(data, events, layout, noise_seed=params.noise_seed,
+                                   step_ids=np.arange(window.start, window.stop))
         frames[lo:hi] = augment_frames(data, params)
         t_us[lo:hi] = torch.from_numpy(np.asarray(seq.repr_timestamps_us[window.start : window.stop], np.int64))
         for step, r in enumerate(range(window.start, window.stop), start=lo):
@@ -123,19 +140,28 @@ def load_window(
                 unlabelled_mask[step] = True   # the boxes are never handed to training
                 continue
             label_mask[step] = True
-            targets[step] = boxes_to_targets(boxes, params, height, width)
+            targets[step], track_ids[step] = boxes_to_targets(boxes, params, height, width)
+    sy = sx = 1.0
+    if scale != 1.0:
+        out_hw = scaled_hw(height, width, scale)
+        frames = resize_counts(frames, out_hw, multires.resample, multires.count_cutoff)
+        sy, sx = out_hw[0] / height, out_hw[1] / width
+        targets = [scale_targets(t, sx, sy) for t in targets]
     return {"frames": frames, "targets": targets, "label_mask": label_mask, "unlabelled_mask": unlabelled_mask,
-            "is_first": window.is_first, "seq_name": name, "t_us": t_us}
+            "is_first": window.is_first, "seq_name": name, "t_us": t_us, "track_ids": track_ids,
+            "input_scale": torch.tensor([sy, sx], dtype=torch.float32)}
 
 
-def boxes_to_targets(boxes: np.ndarray, params: AugmentParams, height: int, width: int) -> torch.Tensor:
-    """BBOX array (top-left x, y, w, h; frame pixels) -> augmented (n, 5) class_id, cx, cy, w, h."""
+def boxes_to_targets(boxes: np.ndarray, params: AugmentParams, height: int,
+                     width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """BBOX array (top-left x, y, w, h; frame pixels) -> augmented (n, 5) class_id, cx, cy, w, h and (n,) track ids."""
     xyxy = np.stack([boxes["x"], boxes["y"], boxes["x"] + boxes["w"], boxes["y"] + boxes["h"]], axis=1)
     moved, keep = augment_boxes(xyxy, params, height, width)
     cls = boxes["class_id"][keep].astype(np.float32)
     out = np.stack([cls, (moved[:, 0] + moved[:, 2]) / 2, (moved[:, 1] + moved[:, 3]) / 2,
                     moved[:, 2] - moved[:, 0], moved[:, 3] - moved[:, 1]], axis=1)
-    return torch.from_numpy(out.astype(np.float32).reshape(-1, 5))
+    tracks = torch.from_numpy(np.asarray(boxes["track_id"][keep], dtype=np.int64))
+    return torch.from_numpy(out.astype(np.float32).reshape(-1, 5)), tracks
 
 
 def collate_items(items: list[dict], slots: Optional[list[int]] = None) -> dict:
@@ -149,6 +175,8 @@ def collate_items(items: list[dict], slots: Optional[list[int]] = None) -> dict:
         "seq_names": [it["seq_name"] for it in items],
         "t_us": torch.stack([it["t_us"] for it in items]),
         "stream_slot": torch.tensor(slots if slots is not None else [-1] * len(items), dtype=torch.int64),
+        "track_ids": [it["track_ids"] for it in items],
+        "input_scale": torch.stack([it["input_scale"] for it in items]),
     }
 
 
@@ -166,39 +194,53 @@ def concat_batches(batches: list[dict]) -> dict:
 class RandomWindowDataset(Dataset):
     """Map-style dataset: one random window per label frame, augmentation drawn per sample.
 
-    Indexed by the ``(window index, draw seed)`` keys of ``WindowSampler``: the augmentation of an
-    item is drawn from ``numpy.random.default_rng(draw seed)``, whatever process loads it.
+    Indexed by the ``(window index, draw seed, batch key)`` keys of ``WindowSampler``: the augmentation
+    of an item is drawn from ``numpy.random.default_rng(draw seed)``, whatever process loads it; the
+    resolution (``multires``) from the batch key (``scale_per="batch"``) or from (seed, epoch)
+    (``"epoch"``: mixed sampling, where the stream half fixes the size).
     """
 
-    def __init__(self, store: SequenceStore, windows: list[Window], frame_shape, augment: Optional[AugmentConfig]):
+    def __init__(self, store: SequenceStore, windows: list[Window], frame_shape, augment: Optional[AugmentConfig],
+                 *, layout: Optional[EventLayout] = None, multires: MultiResConfig = MultiResConfig(),
+                 scale_per: str = "batch"):
         self.store, self.windows, self.frame_shape, self.augment = store, windows, tuple(frame_shape), augment
+        self.layout, self.multires, self.scale_per = layout, multires, scale_per
 
     def __len__(self) -> int:
         return len(self.windows)
 
-    def __getitem__(self, key: tuple[int, tuple[int, ...]]) -> dict:
-        index, draw_seed = key
-        params = IDENTITY
+    def __getitem__(self, key: tuple[int, tuple[int, ...], tuple[int, ...]]) -> dict:
+        index, draw_seed, batch_key = key
+        params, events = IDENTITY, NO_EVENT_AUGMENT
         if self.augment is not None:
             rng = np.random.default_rng(draw_seed)
             params = draw_augment(self.augment, rng, self.frame_shape[1], self.frame_shape[2])
-        return load_window(self.store, self.windows[index], self.frame_shape, params)
+            events = draw_event_augment(self.augment, rng)
+        scale = draw_scale(self.multires, batch_key if self.scale_per == "batch" else draw_seed[:2])
+        return load_window(self.store, self.windows[index], self.frame_shape, params, events=events,
+                           layout=self.layout, scale=scale, multires=self.multires)
 
 
 class WindowSampler(Sampler):
-    """Random window order per (seed, epoch, pass) and this rank's share, yielding (index, draw seed) keys.
+    """Random window order per (seed, epoch, pass) and this rank's share, yielding (index, draw seed, batch key).
 
     Like ``DistributedSampler`` (drop_last=False), the permutation is padded with its first indices to
     a multiple of ``world`` and rank r takes every world-th index from r. Each iteration is the next
     pass; ``start(epoch, pass_index, skip)`` makes the next iteration pass ``pass_index`` of ``epoch``
     without its first ``skip`` items (a resumed epoch).
 
+    With ``weights`` (``evdet.data.sampling_weights``) the pass is ``num_windows`` draws with
+    replacement, P(i) ~ weights[i], instead of a permutation. The batch key is (seed, epoch, pass,
+    position in this rank's share // batch_size).
+
     Args:
         num_windows: windows of the dataset; seed: base seed; rank, world: DDP rank and world size.
     """
 
-    def __init__(self, num_windows: int, *, seed: int = 0, rank: int = 0, world: int = 1):
+    def __init__(self, num_windows: int, *, seed: int = 0, rank: int = 0, world: int = 1,
+                 weights: Optional[np.ndarray] = None, batch_size: int = 1):
         self.num_windows, self.seed, self.rank, self.world = int(num_windows), int(seed), int(rank), int(world)
+        self.weights, self.batch_size = weights, int(batch_size)
         self.num_samples = math.ceil(self.num_windows / self.world)
         self._epoch, self._pass, self._skip = 0, 0, 0
 
@@ -208,13 +250,17 @@ class WindowSampler(Sampler):
     def start(self, epoch: int, pass_index: int = 0, skip: int = 0) -> None:
         self._epoch, self._pass, self._skip = int(epoch), int(pass_index), int(skip)
 
-    def __iter__(self) -> Iterator[tuple[int, tuple[int, ...]]]:
+    def __iter__(self) -> Iterator[tuple[int, tuple[int, ...], tuple[int, ...]]]:
         epoch, pass_index, skip = self._epoch, self._pass, self._skip
         self._pass, self._skip = pass_index + 1, 0
-        order = np.random.default_rng([self.seed, epoch, pass_index]).permutation(self.num_windows)
+        if self.weights is None:
+            order = np.random.default_rng([self.seed, epoch, pass_index]).permutation(self.num_windows)
+        else:
+            order = weighted_order(self.weights, (self.seed, epoch, pass_index))
         order = np.resize(order, self.num_samples * self.world)[self.rank :: self.world]
-        for index in order[skip:].tolist():
-            yield index, (self.seed, epoch, pass_index, index)
+        for position, index in enumerate(order[skip:].tolist(), start=skip):
+            yield index, (self.seed, epoch, pass_index, index), (self.seed, epoch, pass_index,
+                                                                 position // self.batch_size)
 
 
 class StreamDataset(IterableDataset):
@@ -226,24 +272,30 @@ class StreamDataset(IterableDataset):
         total_slots: slots over all ranks (the plan is made over all of them).
         num_groups: slot groups (= DataLoader workers, or 1 without workers).
         augment: None (no augmentation) or the config; geometry drawn once per sequence and slot.
+        layout: count layout of the event augmentations (None: none on).
+        multires: resolution settings; ``train`` draws the size per epoch, else ``eval_scale`` is used.
+        seq_weights: per sequence, weight of the epoch's draws with replacement (None: every sequence once).
     """
 
     def __init__(self, store: SequenceStore, num_reprs: list[int], frame_shape, *, seq_len: int, num_slots: int,
                  slot_offset: int = 0, total_slots: Optional[int] = None, num_groups: int = 1,
-                 shuffle: bool = False, seed: int = 0, augment: Optional[AugmentConfig] = None):
+                 shuffle: bool = False, seed: int = 0, augment: Optional[AugmentConfig] = None,
+                 layout: Optional[EventLayout] = None, multires: MultiResConfig = MultiResConfig(),
+                 train: bool = False, seq_weights: Optional[np.ndarray] = None):
         if num_slots % num_groups:
             raise ValueError(f"num_slots={num_slots} is not divisible by num_groups={num_groups}")
         self.store, self.num_reprs, self.frame_shape = store, list(num_reprs), tuple(frame_shape)
         self.seq_len, self.num_slots, self.slot_offset = seq_len, num_slots, slot_offset
         self.total_slots = total_slots or num_slots
         self.num_groups, self.shuffle, self.seed, self.augment = num_groups, shuffle, seed, augment
+        self.layout, self.multires, self.train, self.seq_weights = layout, multires, train, seq_weights
         self.epoch = 0
         self.skip_chunks = 0  # resume inside an epoch: start at this chunk, states reset there
 
     def plan(self) -> list[list[Window]]:
         """This rank's slots' windows for the current epoch."""
         full = stream_plan(self.num_reprs, self.total_slots, self.seq_len, shuffle=self.shuffle,
-                           seed=self.seed + self.epoch)
+                           seed=self.seed + self.epoch, weights=self.seq_weights)
         return full[self.slot_offset : self.slot_offset + self.num_slots]
 
     def num_batches(self) -> int:
@@ -255,7 +307,8 @@ class StreamDataset(IterableDataset):
         groups = range(self.num_groups) if info is None else [info.id]
         plan = self.plan()
         per_group = self.num_slots // self.num_groups
-        params: dict[int, AugmentParams] = {}
+        params: dict[int, tuple[AugmentParams, EventAugmentParams]] = {}
+        scale = draw_scale(self.multires, (self.seed, self.epoch)) if self.train else self.multires.eval_scale
         skip = self.skip_chunks
         for k in range(skip, len(plan[0]) if plan else 0):
             for g in groups:
@@ -270,14 +323,17 @@ class StreamDataset(IterableDataset):
                         params[s] = self._draw(s, start)
                     elif w.is_first:
                         params[s] = self._draw(s, k)
-                    items.append(load_window(self.store, w, self.frame_shape, params[s]))
+                    geo, events = params[s]
+                    items.append(load_window(self.store, w, self.frame_shape, geo, events=events, layout=self.layout,
+                                             scale=scale, multires=self.multires))
                 yield collate_items(items, [self.slot_offset + s for s in slots])
 
-    def _draw(self, slot: int, chunk: int) -> AugmentParams:
+    def _draw(self, slot: int, chunk: int) -> tuple[AugmentParams, EventAugmentParams]:
         if self.augment is None:
-            return IDENTITY
+            return IDENTITY, NO_EVENT_AUGMENT
         rng = np.random.default_rng([self.seed, self.epoch, self.slot_offset + slot, chunk])
-        return draw_augment(self.augment, rng, self.frame_shape[1], self.frame_shape[2])
+        geo = draw_augment(self.augment, rng, self.frame_shape[1], self.frame_shape[2])
+        return geo, draw_event_augment(self.augment, rng)
 
 
 class StreamLoader:
@@ -382,6 +438,8 @@ class EventDataModule(L.LightningDataModule):
         self._meta: dict[str, list[SequenceMeta]] = {}
         self._frame_shape: Optional[tuple[int, int, int]] = None
         self._withheld: Optional[list[np.ndarray]] = None
+        self._frame_box_cache: Optional[tuple[list[np.ndarray], np.ndarray]] = None
+        self.sampling_report: dict = {}   # unit -> report of data.sample_weighting (logged at fit start)
 
     # ---- facts about the data (usable before the Trainer exists) ----
     def split_meta(self, split: str) -> list[SequenceMeta]:
@@ -397,7 +455,7 @@ class EventDataModule(L.LightningDataModule):
     def frame_shape(self) -> tuple[int, int, int]:
         """(C, H, W) of one representation."""
         if self._frame_shape is None:
-            from evdet.data.sequence import PreprocessedSequence
+            from evdet.data.preprocessed import PreprocessedSequence
 
             first = self.split_meta(self.train_split)[0]
             seq = PreprocessedSequence(Path(first.path), representation=self.cfg.representation)
@@ -450,25 +508,82 @@ class EventDataModule(L.LightningDataModule):
         rank, world = self._rank_world()
         groups = math.gcd(num_slots, self.cfg.num_workers) if self.cfg.num_workers > 0 else 1
         withheld = self.withheld_reprs() if train else None
+        seq_weights = self._train_weights("sequences") if train else None
         ds = StreamDataset(
             SequenceStore([m.path for m in meta], self.cfg.representation, withheld), [m.num_reprs for m in meta],
             self.frame_shape, seq_len=self.cfg.seq_len, num_slots=num_slots, slot_offset=rank * num_slots,
             total_slots=num_slots * world, num_groups=max(1, groups), shuffle=train, seed=self.seed,
-            augment=self.cfg.augment if train else None)
+            augment=self.cfg.augment if train else None, layout=self.event_layout() if train else None,
+            multires=self.cfg.multires, train=train, seq_weights=seq_weights)
         return StreamLoader(ds, pin_memory=torch.cuda.is_available())
+
+    # ---- training strategies (evdet.data.event_augment, sampling_weights, multires) ----
+    def event_layout(self) -> Optional[EventLayout]:
+        """Count layout for the event augmentations (None when none is on)."""
+        return event_layout(self.cfg.representation, self.frame_shape[0], self.cfg.augment)
+
+    def _labelled_reprs(self) -> list[np.ndarray]:
+        meta, withheld = self.split_meta(self.train_split), self.withheld_reprs()
+        return [m.label_repr_idx if withheld is None else np.setdiff1d(m.label_repr_idx, w)
+                for m, w in zip(meta, withheld or [None] * len(meta))]
+
+    def _frame_boxes(self) -> tuple[list[np.ndarray], np.ndarray]:
+        """Boxes of every used train label frame (random-window order) and each frame's sequence index."""
+        if self._frame_box_cache is None:
+            from evdet.data.sampling_weights import read_frame_boxes
+
+            labelled = self._labelled_reprs()
+            frames = read_frame_boxes([m.path for m in self.split_meta(self.train_split)], self.cfg.representation,
+                                      labelled)
+            seq = np.concatenate([np.full(np.unique(r).size, i, np.int64) for i, r in enumerate(labelled)])
+            self._frame_box_cache = (frames, seq)
+        return self._frame_box_cache
+
+    def class_map(self):
+        """The ClassMap of the data (``class_map`` setting or the dataset's dataset.yaml)."""
+        from evdet.data.classes import KNOWN_CLASS_MAPS
+
+        if self.cfg.class_map != "auto":
+            self.class_names  # noqa: B018  (validates the name)
+            return KNOWN_CLASS_MAPS[self.cfg.class_map]
+        return load_class_map(Path(self.cfg.root), default="etram")
+
+    def class_counts(self) -> np.ndarray:
+        """(K,) boxes per class over the used train label frames (class-balanced loss weighting)."""
+        frames, _ = self._frame_boxes()
+        k = len(self.class_names)
+        counts = np.zeros(k, dtype=np.int64)
+        for b in frames:
+            cls = np.asarray(b["class_id"], dtype=np.int64)
+            counts += np.bincount(cls[cls < k], minlength=k)
+        return counts
+
+    def _train_weights(self, unit: str) -> Optional[np.ndarray]:
+        """Sampling weights per random window ("frames") or stream sequence; the report in ``sampling_report``."""
+        if self.cfg.sample_weighting.mode == "off":
+            return None
+        from evdet.data.sampling_weights import train_sampling
+
+        frames, seq = self._frame_boxes()
+        weights, report = train_sampling(self.cfg.sample_weighting, self.class_map(), frames, seq,
+                                         len(self.split_meta(self.train_split)), unit)
+        self.sampling_report[unit] = report
+        return weights
 
     def _random_loader(self, batch_size: int) -> DataLoader:
         meta = self.split_meta(self.train_split)
         withheld = self.withheld_reprs()
-        labelled = [m.label_repr_idx if withheld is None else np.setdiff1d(m.label_repr_idx, w)
-                    for m, w in zip(meta, withheld or [None] * len(meta))]
+        labelled = self._labelled_reprs()
         ds = RandomWindowDataset(SequenceStore([m.path for m in meta], self.cfg.representation, withheld),
                                  random_windows(labelled, self.cfg.seq_len),
-                                 self.frame_shape, self.cfg.augment)
+                                 self.frame_shape, self.cfg.augment, layout=self.event_layout(),
+                                 multires=self.cfg.multires,
+                                 scale_per="batch" if self.cfg.sampling == "random" else "epoch")
         if len(ds) == 0:
             raise ValueError(f"{Path(self.cfg.root) / self.train_split}: no label frames to sample")
         rank, world = self._rank_world()
-        sampler = WindowSampler(len(ds), seed=self.seed, rank=rank, world=world)
+        sampler = WindowSampler(len(ds), seed=self.seed, rank=rank, world=world, weights=self._train_weights("frames"),
+                                batch_size=batch_size)
         return DataLoader(ds, batch_size=batch_size, sampler=sampler, num_workers=self.cfg.num_workers,
                           collate_fn=collate_items, drop_last=len(ds) >= batch_size * world,
                           pin_memory=torch.cuda.is_available(), persistent_workers=self.cfg.num_workers > 0)

@@ -16,7 +16,7 @@ Pure index logic (no I/O, no torch), so that the plans can be checked by hand. A
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -102,7 +102,8 @@ def assign_sequences_to_slots(num_chunks: Sequence[int], num_slots: int, order: 
 
 
 def stream_plan(
-    num_reprs: Sequence[int], num_slots: int, seq_len: int, *, shuffle: bool = False, seed: int = 0
+    num_reprs: Sequence[int], num_slots: int, seq_len: int, *, shuffle: bool = False, seed: int = 0,
+    weights: Optional[Sequence[float]] = None,
 ) -> list[list[Window]]:
     """Per slot, the chunks it walks; all slots padded to the same number of chunks.
 
@@ -111,12 +112,17 @@ def stream_plan(
         num_slots: batch slots (streams walked in parallel).
         seq_len: representations per chunk (truncated-backprop length).
         shuffle: permute the sequence order first (training; a new seed per epoch).
+        weights: per sequence; with shuffle, the order is len(num_reprs) draws with replacement,
+            P(s) ~ weights[s] (``data.sample_weighting``), instead of a permutation.
     Returns:
         plan[slot][k] is the window of slot ``slot`` at batch k.
     """
     num_chunks = [-(-int(n) // seq_len) for n in num_reprs]
     order = np.arange(len(num_reprs))
-    if shuffle:
+    if shuffle and weights is not None:
+        w = np.asarray(weights, dtype=np.float64)
+        order = np.random.default_rng(seed).choice(len(w), size=len(w), replace=True, p=w / w.sum())
+    elif shuffle:
         order = np.random.default_rng(seed).permutation(order)
     slots = assign_sequences_to_slots(num_chunks, num_slots, order)
     plan = [[w for s in seqs for w in sequence_chunks(s, int(num_reprs[s]), seq_len)] for seqs in slots]

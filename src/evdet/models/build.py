@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 from evdet.models.backbone import RecurrentBackbone
 from evdet.models.config import LossConfig, ModelConfig
 from evdet.models.detector import Detector, padded_size
 from evdet.models.fusion import build_fusion
+from evdet.models.loss_strategies import SizeFeedback
 from evdet.models.losses import YoloxLoss
 from evdet.models.modules.registry import build_level_modules, build_stage_modules
 from evdet.models.pafpn import PAFPN
@@ -100,4 +102,17 @@ def build_loss(cfg: LossConfig, num_classes: int) -> YoloxLoss:
     return YoloxLoss(num_classes=num_classes, iou_type=cfg.iou_type, iou_weight=cfg.iou_weight,
                      obj_weight=cfg.obj_weight, cls_weight=cfg.cls_weight,
                      size_aware_alpha=cfg.size_aware.alpha, size_aware_tau_px2=cfg.size_aware.tau_px2,
-                     focal_gamma=cfg.focal.gamma, focal_alpha=cfg.focal.alpha)
+                     focal_gamma=cfg.focal.gamma, focal_alpha=cfg.focal.alpha,
+                     class_balance=cfg.class_balance.mode, class_balance_beta=cfg.class_balance.beta,
+                     hard_negative_ratio=cfg.hard_negative.ratio, hard_negative_radius_px=cfg.hard_negative.radius_px,
+                     hard_negative_small_area_px2=cfg.hard_negative.small_area_px2,
+                     hard_negative_weight=cfg.hard_negative.weight, size_feedback=_size_feedback(cfg))
+
+
+def _size_feedback(cfg: LossConfig) -> Optional[SizeFeedback]:
+    """The size-aware v2 feedback state, or None when ``loss.size_feedback.enabled`` is False."""
+    fb = cfg.size_feedback
+    if not fb.enabled:
+        return None
+    return SizeFeedback(fb.edges_px, momentum=fb.momentum, gamma=fb.gamma, min_weight=fb.min_weight,
+                        max_weight=fb.max_weight)

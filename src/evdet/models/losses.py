@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal, Sequence
+from typing import Literal, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from evdet.models.boxes import paired_iou_giou
+from evdet.models.loss_strategies import SizeFeedback, hard_negative_weights
 from evdet.models.simota import simota_assign
 from evdet.models.yolox_head import HeadOutput
 
@@ -51,12 +52,26 @@ class YoloxLoss(nn.Module):
         loss = iou + obj + cls       (num_fg = max(total foreground anchors in the batch, 1))
     BCE_f is focal-modulated when focal_gamma > 0. With alpha = 1 and gamma = 0 this is RVT's loss
     (RVT also reports the weighted IoU term).
+    Training strategies (``evdet.models.loss_strategies``, off by default): w_p is multiplied by the
+    class-balanced weight of p's class (``set_class_counts``), replaced by the size-feedback bucket
+    weight (``size_feedback``), and mined hard negatives near small boxes get w_a = hard_negative_weight.
     """
 
     def __init__(self, num_classes: int, *, iou_type: Literal["iou", "giou"] = "iou", iou_weight: float = 5.0,
                  obj_weight: float = 1.0, cls_weight: float = 1.0, size_aware_alpha: float = 1.0,
-                 size_aware_tau_px2: float = 1024.0, focal_gamma: float = 0.0, focal_alpha: float = 0.25) -> None:
+                 size_aware_tau_px2: float = 1024.0, focal_gamma: float = 0.0, focal_alpha: float = 0.25,
+                 class_balance: Literal["off", "inverse", "effective"] = "off", class_balance_beta: float = 0.999,
+                 hard_negative_ratio: float = 0.0, hard_negative_radius_px: float = 32.0,
+                 hard_negative_small_area_px2: float = 1024.0, hard_negative_weight: float = 2.0,
+                 size_feedback: Optional[SizeFeedback] = None) -> None:
         super().__init__()
+        if class_balance not in ("off", "inverse", "effective"):
+            raise ValueError(f"loss.class_balance.mode must be off, inverse or effective, got {class_balance!r}")
+        if hard_negative_ratio < 0 or hard_negative_radius_px <= 0 or hard_negative_weight < 0:
+            raise ValueError("loss.hard_negative: ratio >= 0, radius_px > 0 and weight >= 0 required, got "
+                             f"{hard_negative_ratio}, {hard_negative_radius_px}, {hard_negative_weight}")
+        if size_feedback is not None and size_aware_alpha > 1.0:
+            raise ValueError("loss.size_feedback.enabled replaces loss.size_aware: set loss.size_aware.alpha=1")
         if iou_type not in ("iou", "giou"):
             raise ValueError(f"loss.iou_type must be 'iou' or 'giou', got {iou_type!r}")
         if size_aware_alpha < 1.0:
@@ -74,6 +89,34 @@ class YoloxLoss(nn.Module):
         self.size_aware_tau_px2 = size_aware_tau_px2
         self.focal_gamma = focal_gamma
         self.focal_alpha = focal_alpha
+        self.class_balance, self.class_balance_beta = class_balance, class_balance_beta
+        if class_balance != "off":
+            self.register_buffer("class_weights", torch.ones(num_classes))
+        self.hard_negative = (hard_negative_ratio, hard_negative_radius_px, hard_negative_small_area_px2,
+                              hard_negative_weight)
+        self.size_feedback = size_feedback
+
+    def set_class_counts(self, counts: Sequence[float]) -> None:
+        """Class-balanced weights from the train split's boxes per class (no-op when class balance is off)."""
+        if self.class_balance == "off":
+            return
+        from evdet.utils.class_balance import class_balanced_weights
+
+        w = class_balanced_weights(counts, self.class_balance, self.class_balance_beta)
+        if len(w) != self.num_classes:
+            raise ValueError(f"class counts: expected {self.num_classes} classes, got {len(w)}")
+        self.class_weights.copy_(torch.as_tensor(w, dtype=self.class_weights.dtype))
+
+    def _positive_weight(self, gt: Tensor) -> Tensor:
+        """(P,) weight of each positive from its assigned GT rows (class_id, cx, cy, w, h)."""
+        area = gt[:, 3] * gt[:, 4]
+        if self.size_feedback is not None:
+            weight = self.size_feedback.weight_of(area)
+        else:
+            weight = size_aware_weight(area, self.size_aware_alpha, self.size_aware_tau_px2)
+        if self.class_balance != "off":
+            weight = weight * self.class_weights.to(weight)[gt[:, 0].long()]
+        return weight
 
     def _check_targets(self, head: HeadOutput, targets: Sequence[Tensor]) -> None:
         n = head.boxes.shape[0]
@@ -96,6 +139,7 @@ class YoloxLoss(nn.Module):
         obj_targets = torch.zeros_like(head.obj_logits)
         obj_weights = torch.ones_like(head.obj_logits)
         fg_boxes, fg_targets, fg_cls_logits, fg_cls_targets, fg_weights = [], [], [], [], []
+        fg_masks: list[tuple[int, Tensor, Tensor]] = []   # (item, fg mask, GT boxes) for mining / feedback
         for i, target in enumerate(targets):
             target = target.to(device=device, dtype=dtype)
             assignment = simota_assign(head.boxes[i].detach(), head.obj_logits[i].detach(),
@@ -104,7 +148,8 @@ class YoloxLoss(nn.Module):
             if assignment.num_fg == 0:
                 continue
             gt = target[assignment.matched_gt]
-            weight = size_aware_weight(gt[:, 3] * gt[:, 4], self.size_aware_alpha, self.size_aware_tau_px2)
+            weight = self._positive_weight(gt)
+            fg_masks.append((i, assignment.fg_mask, target[:, 1:5]))
             obj_targets[i, assignment.fg_mask] = 1.0
             obj_weights[i, assignment.fg_mask] = weight
             fg_boxes.append(head.boxes[i, assignment.fg_mask])
@@ -117,6 +162,12 @@ class YoloxLoss(nn.Module):
         num_fg = sum(b.shape[0] for b in fg_boxes)
         norm = float(max(num_fg, 1))
         obj_elem = focal_bce_with_logits(head.obj_logits, obj_targets, self.focal_gamma, self.focal_alpha)
+        if self.hard_negative[0] > 0:
+            ratio, radius, small_area, hn_weight = self.hard_negative
+            for i, fg_mask, gt_boxes in fg_masks:
+                hn = hard_negative_weights(obj_elem[i].detach(), fg_mask, head.anchor_centers, gt_boxes, ratio=ratio,
+                                           radius_px=radius, small_area_px2=small_area, weight=hn_weight)
+                obj_weights[i] = torch.where(fg_mask, obj_weights[i], hn)
         loss_obj = (obj_elem * obj_weights).sum() / norm
         if num_fg:
             weights = torch.cat(fg_weights)
@@ -126,6 +177,11 @@ class YoloxLoss(nn.Module):
             cls_elem = focal_bce_with_logits(torch.cat(fg_cls_logits), torch.cat(fg_cls_targets),
                                              self.focal_gamma, self.focal_alpha).sum(1)
             loss_cls = (cls_elem * weights).sum() / norm
+            if self.size_feedback is not None and self.training:
+                obj_pos = torch.cat([obj_elem[i, m] for i, m, _ in fg_masks])
+                per_pos = self.iou_weight * box_elem + self.cls_weight * cls_elem + self.obj_weight * obj_pos
+                fg_gt = torch.cat(fg_targets)
+                self.size_feedback.update(fg_gt[:, 2] * fg_gt[:, 3], per_pos.detach())
         else:
             # Keep the graph connected so that backward works on batches without objects.
             loss_iou = head.boxes.sum() * 0.0

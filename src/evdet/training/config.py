@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Optional
 
+from evdet.utils.value_checks import AT_LEAST_ONE, BELOW_ONE, NON_NEGATIVE, POSITIVE, PROBABILITY, check_fields
+
 
 @dataclass(frozen=True)
 class EmaTeacherConfig:
@@ -14,6 +16,34 @@ class EmaTeacherConfig:
     score_thr: float = 0.4                  # a teacher box becomes a pseudo-target at obj x cls >= score_thr ...
     class_thr: float = 0.35                 # ... and class probability >= class_thr
     burn_in_steps: int = 0                  # before this step: teacher = student copy, no pseudo loss
+
+    def __post_init__(self) -> None:
+        check_fields(self, decay=BELOW_ONE, score_thr=PROBABILITY, class_thr=PROBABILITY, burn_in_steps=NON_NEGATIVE)
+
+
+@dataclass(frozen=True)
+class TemporalConsistencyConfig:
+    """Pull predictions of one GT track together over consecutive labelled steps (temporal_consistency)."""
+
+    weight: float = 0.0                     # 0 = off
+    box_weight: float = 1.0                 # smooth-L1 of the box residuals (relative to GT size)
+    cls_weight: float = 1.0                 # squared difference of class probabilities
+
+    def __post_init__(self) -> None:
+        check_fields(self, weight=NON_NEGATIVE, box_weight=NON_NEGATIVE, cls_weight=NON_NEGATIVE)
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    """Frozen high-resolution teacher guides the student (evdet.training.distill)."""
+
+    teacher_ckpt: str = ""                  # "" = off; an evdet DetectionModule checkpoint
+    teacher_scale: float = 2.0              # teacher input = student input resized by this (nearest-exact)
+    feature_weight: float = 1.0             # MSE of adapted student FPN levels to the teacher's matched levels
+    response_weight: float = 1.0            # BCE of student obj / cls logits to the teacher's probabilities
+
+    def __post_init__(self) -> None:
+        check_fields(self, teacher_scale=POSITIVE, feature_weight=NON_NEGATIVE, response_weight=NON_NEGATIVE)
 
 
 @dataclass(frozen=True)
@@ -47,3 +77,12 @@ class TrainConfig:
     divergence_factor: float = 20.0         # stop when loss exceeds this times its running median
     ema_teacher: EmaTeacherConfig = field(default_factory=EmaTeacherConfig)
     pseudo_weight: float = 1.0              # weight of the loss on the EMA teacher's pseudo-targets
+    temporal_consistency: TemporalConsistencyConfig = field(default_factory=TemporalConsistencyConfig)  # added
+    distill: DistillConfig = field(default_factory=DistillConfig)                                       # added
+
+    def __post_init__(self) -> None:
+        check_fields(self, max_steps=AT_LEAST_ONE, lr=POSITIVE, weight_decay=NON_NEGATIVE, warmup_frac=PROBABILITY,
+                     grad_clip_value=NON_NEGATIVE, accumulate_grad_batches=AT_LEAST_ONE, num_nodes=AT_LEAST_ONE,
+                     val_every_n_steps=AT_LEAST_ONE, limit_val_batches=AT_LEAST_ONE,
+                     checkpoint_every_n_steps=NON_NEGATIVE, log_every_n_steps=AT_LEAST_ONE,
+                     loss_cv_window=AT_LEAST_ONE, divergence_factor=POSITIVE, pseudo_weight=NON_NEGATIVE)
