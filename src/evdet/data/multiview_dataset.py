@@ -210,6 +210,8 @@ def stream_windows(scenes: list[MultiViewScene], seq_len: int, slots: int, rng: 
                    ) -> list[list[Window]]:
     """Batches of ``slots`` streams: each slot walks whole scenes (random order) in chunks of ``seq_len``;
     ``first`` at each scene's first chunk. Ends when the shortest slot runs out (a rest is dropped)."""
+    if not 1 <= slots <= len(scenes):
+        raise ValueError(f"stream slots must lie in [1, {len(scenes)}] (the number of scenes), got {slots}")
     order = rng.permutation(len(scenes))
     lanes: list[list[Window]] = [[] for _ in range(slots)]
     for n, i in enumerate(order):
