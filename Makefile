@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Idle OpenMP threads sleep instead of spinning: 3-5x faster torch on shared 2-core machines.
 export OMP_WAIT_POLICY := PASSIVE
 
-.PHONY: install demo results results-gpu test test-fast bench clean
+.PHONY: install demo results results-gpu test test-fast golden bench clean
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -32,6 +32,10 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
+
+# Re-measure the golden runs (24 steps of every shipped recipe) after a change that moves them; say so in the commit.
+golden: $(STAMP)
+	OMP_NUM_THREADS=1 $(BIN)/python tests/golden/golden_runs.py --update
 
 bench: $(STAMP)
 	for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done

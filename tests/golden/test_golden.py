@@ -1,0 +1,68 @@
+"""Golden runs: every shipped recipe, 24 steps at tiny size, against the committed losses and evaluation.
+
+A failure means a change moved what a recipe trains or scores. Keep the numbers, or re-measure
+with ``make golden`` and say so (and why) in the commit. See ``golden_runs.py`` for the sizes and
+tolerances.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from tests.golden.golden_runs import (COUNT_RTOL, GOLDEN, LOSS_RTOL, METRIC_ATOL, make_data, measure,
+                                      recipe_names)
+
+GOLDEN_RUNS = json.loads(GOLDEN.read_text())["runs"] if GOLDEN.exists() else {}
+
+
+def compare(expected: dict, got: dict) -> list[str]:
+    """Every difference beyond the tolerances, as text (empty: the run reproduces)."""
+    out = []
+    if expected["steps"] != got["steps"]:
+        out.append(f"logged steps {got['steps'][:5]}... != {expected['steps'][:5]}...")
+    for step, a, b in zip(expected["steps"], expected["loss"], got["loss"]):
+        if not math.isclose(a, b, rel_tol=LOSS_RTOL):
+            out.append(f"loss at step {step}: {b:.6f}, golden {a:.6f} (rtol {LOSS_RTOL})")
+            break
+    for proto, metrics in expected["evaluation"].items():
+        for name, a in metrics.items():
+            b = got["evaluation"].get(proto, {}).get(name)
+            if (a is None) != (b is None) or (a is not None and abs(a - b) > METRIC_ATOL):
+                out.append(f"{proto}/{name}: {b}, golden {a} (atol {METRIC_ATOL})")
+    for key in ("detections", "score_sum"):
+        if not math.isclose(expected[key], got[key], rel_tol=COUNT_RTOL):
+            out.append(f"{key}: {got[key]}, golden {expected[key]} (rtol {COUNT_RTOL})")
+    return out
+
+
+def test_compare_hand_cases():
+    gold = {"steps": [1, 2], "loss": [10.0, 9.0], "evaluation": {"full": {"AP": 0.1}}, "detections": 100,
+            "score_sum": 5.0}
+    same = {**gold, "loss": [10.0 * (1 + LOSS_RTOL / 2), 9.0]}
+    assert compare(gold, same) == []
+    moved = {**gold, "loss": [10.0, 9.0 * (1 + 2 * LOSS_RTOL)], "evaluation": {"full": {"AP": 0.1 + 2 * METRIC_ATOL}},
+             "detections": 110}
+    problems = compare(gold, moved)
+    assert [p.split(":")[0] for p in problems] == ["loss at step 2", "full/AP", "detections"]
+
+
+def test_every_shipped_recipe_has_a_golden_run():
+    missing = sorted(set(recipe_names()) - set(GOLDEN_RUNS))
+    assert not missing, f"no golden run for {missing}: run `make golden` and commit tests/golden/golden.json"
+
+
+@pytest.fixture(scope="module")
+def golden_data(tmp_path_factory):
+    return make_data(tmp_path_factory.mktemp("golden"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("recipe", sorted(GOLDEN_RUNS))
+def test_golden_run_reproduces(recipe, golden_data, tmp_path):
+    got = measure(recipe, golden_data, tmp_path)
+    problems = compare(GOLDEN_RUNS[recipe], got)
+    assert not problems, (f"{recipe} moved: " + "; ".join(problems)
+                          + ". Keep the numbers, or re-measure with `make golden` and say so in the commit.")
