@@ -32,7 +32,7 @@ sys.path.insert(0, str(HERE.parent / "tests" / "experiments"))
 
 from design_fixtures import OracleExecutor, make_record  # noqa: E402
 
-from evdet.experiments.bisect import bisect_experiments  # noqa: E402
+from evdet.experiments.designs.bisect import bisect_experiments  # noqa: E402
 
 NOISE_KEYS = ["data.augment.flip_prob", "data.augment.noise_density", "data.augment.zoom_in_max",
               "data.augment.zoom_out_max", "eval.confusion_iou", "eval.pr_confidence", "loss.focal.alpha",
@@ -109,7 +109,7 @@ def main() -> None:
                   f"{row['trainings_min']:>10}/{row['trainings_mean']:>5}/{row['trainings_max']:<6}"
                   f"{row['one_key_at_a_time_trainings']:>12}{row['probes_when_top_suspect']:>20}")
         if not args.quick:
-            from evdet.data.preprocess import preprocess_dataset
+            from evdet.data.preprocess.dataset import preprocess_dataset
             from evdet.data.synthetic import generate_dataset
 
             generate_dataset(tmp / "raw", sequences=3, duration_s=1.6, resolution=(72, 128), seed=0, progress=False)

@@ -30,8 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from evdet.data.labels import BBOX_DTYPE, save_labels
-from evdet.data.preprocess import preprocess_dataset
-from evdet.data.sequence import PreprocessedSequence
+from evdet.data.preprocess.dataset import preprocess_dataset
+from evdet.data.preprocessed import PreprocessedSequence
 from evdet.events import EVENT_DTYPE, write_events_h5
 
 HEIGHT, WIDTH = 720, 1280

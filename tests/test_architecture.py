@@ -20,6 +20,7 @@ ALLOWED = {
     "tracking": {"events", "data"},
     "interop": {"events", "data", "evaluation", "experiments"},
     "pseudo": {"events", "data", "models", "training", "evaluation", "tracking"},
+    "studies": {"events", "data", "models", "training", "evaluation", "tracking", "pseudo", "experiments"},
 }
 
 

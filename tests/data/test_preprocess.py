@@ -16,13 +16,13 @@ from hypothesis import strategies as st
 
 from evdet.data.label_filter import filter_boxes, select_label_frames
 from evdet.data.labels import BBOX_DTYPE, save_labels
-from evdet.data.preprocess import (
+from evdet.data.preprocess.dataset import (
     EventWindows,
     PreprocessError,
     preprocess_dataset,
     representation_timestamps,
 )
-from evdet.data.sequence import PreprocessedSequence, list_sequences, read_preprocess_info
+from evdet.data.preprocessed import PreprocessedSequence, list_sequences, read_preprocess_info
 from evdet.events import EVENT_DTYPE, write_events_h5
 
 REPR = "stacked_histogram_dt=50_nbins=10"
@@ -662,7 +662,7 @@ def test_killing_the_main_process_alone_kills_its_workers_and_reruns_lose_nothin
     raw, dst = tmp_path / "raw", tmp_path / "pre"
     write_long_raw(raw)
     preprocess_dataset(raw, tmp_path / "ref", workers=1, progress=False)
-    code = ("from evdet.data.preprocess import preprocess_dataset; "
+    code = ("from evdet.data.preprocess.dataset import preprocess_dataset; "
             f"preprocess_dataset({str(raw)!r}, {str(dst)!r}, workers=2, progress=False)")
 
     def cmdline(pid):
@@ -748,7 +748,7 @@ def test_a_whole_folder_without_manifest_is_checked_and_kept(small_raw, small_pr
 def test_verify_sequence_by_checksum_finds_a_changed_byte(small_pre, tmp_path):
     import shutil
 
-    from evdet.data.preprocess_manifest import IncompleteSequenceError, verify_sequence
+    from evdet.data.preprocess.manifest import IncompleteSequenceError, verify_sequence
 
     seq = tmp_path / "seq"
     shutil.copytree(small_pre[0] / "train" / "train_seq", seq)
@@ -767,7 +767,7 @@ def test_survivors_of_a_killed_run_are_waited_for_or_named(small_raw, tmp_path):
     import subprocess
     import sys
 
-    from evdet.data.preprocess_workers import OutputLock
+    from evdet.data.preprocess.workers import OutputLock
 
     dst = tmp_path / "pre"
     dst.mkdir()
@@ -801,7 +801,7 @@ def test_die_with_parent_ends_a_process_whose_parent_is_killed(tmp_path, platfor
     import sys
 
     child = ("import sys, time; sys.platform = %r; "
-             "from evdet.data.preprocess_workers import die_with_parent; import os; "
+             "from evdet.data.preprocess.workers import die_with_parent; import os; "
              "die_with_parent(os.getppid()); print('ready', flush=True); time.sleep(30)") % platform
     middle = ("import subprocess, sys; "
               f"c = subprocess.Popen([sys.executable, '-c', {child!r}], stdout=subprocess.PIPE); "

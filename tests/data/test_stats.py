@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from evdet.cli import app
 from evdet.data.classes import ClassMap, write_dataset_yaml
 from evdet.data.labels import BBOX_DTYPE, save_labels
-from evdet.data.preprocess import preprocess_dataset
+from evdet.data.preprocess.dataset import preprocess_dataset
 from evdet.data.stats import dataset_stats, event_rate, position_grid
 from evdet.events import EVENT_DTYPE, write_events_h5
 

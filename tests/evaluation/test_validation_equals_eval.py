@@ -11,9 +11,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))
 from tiny_dataset import REPR_NAME, make_tiny_dataset  # noqa: E402
 
 from evdet.evaluation.run import evaluate_checkpoint  # noqa: E402
-from evdet.experiments.records import create_experiment  # noqa: E402
-from evdet.experiments.run_config import dump_run_config, load_run_config  # noqa: E402
-from evdet.experiments.runner import run_experiment  # noqa: E402
+from evdet.experiments.records.record import create_experiment  # noqa: E402
+from evdet.experiments.records.run_config import dump_run_config, load_run_config  # noqa: E402
+from evdet.experiments.running.runner import run_experiment  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-from evdet.experiments.config_diff import flatten
-from evdet.experiments.records import atomic_write_json, create_experiment, load_experiment, write_status
-from evdet.experiments.run_config import dump_run_config, load_run_config
+from evdet.experiments.analysis.config_diff import flatten
+from evdet.experiments.records.record import atomic_write_json, create_experiment, load_experiment, write_status
+from evdet.experiments.records.run_config import dump_run_config, load_run_config
 
 
 def make_record(root: Path, exp_id: str, overrides: Sequence[str] = (), data_root: str = "/nonexistent") -> Path:
@@ -80,7 +80,7 @@ _TINY: dict[str, Path] = {}
 def tiny_dataset(tmp_path_factory) -> Path:
     """A miniature generated + preprocessed dataset (3 sequences of 1.6 s at 128x72), made once per session."""
     if "pre" not in _TINY:
-        from evdet.data.preprocess import preprocess_dataset
+        from evdet.data.preprocess.dataset import preprocess_dataset
         from evdet.data.synthetic import generate_dataset
 
         out = tmp_path_factory.mktemp("tiny_data")

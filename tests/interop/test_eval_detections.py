@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from evdet.cli import app
 from evdet.data.labels import save_labels
-from evdet.data.sequence import PreprocessedSequence
+from evdet.data.preprocessed import PreprocessedSequence
 from tests.training.tiny_dataset import REPR_NAME, make_tiny_dataset
 
 runner = CliRunner()

@@ -9,7 +9,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from evdet.cli import app
-from evdet.data.sequence import PreprocessedSequence
+from evdet.data.preprocessed import PreprocessedSequence
 from evdet.interop.export_yolo import render_frame
 from tests.training.tiny_dataset import REPR_NAME, make_tiny_dataset
 

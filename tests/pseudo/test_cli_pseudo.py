@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from evdet.cli import app
 from evdet.data.datamodule import EventDataModule
 from evdet.data.label_subset import withheld_label_frames
-from evdet.data.sequence import PreprocessedSequence
+from evdet.data.preprocessed import PreprocessedSequence
 from evdet.pseudo.dataset import load_provenance
 
 runner = CliRunner()

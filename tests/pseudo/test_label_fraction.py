@@ -14,7 +14,7 @@ from tiny_dataset import box_of_frame, label_reprs
 from evdet.data.config import DataConfig
 from evdet.data.datamodule import EventDataModule
 from evdet.data.label_subset import kept_count, select_kept_frames, withheld_label_frames
-from evdet.experiments.run_config import load_run_config
+from evdet.experiments.records.run_config import load_run_config
 
 TRAIN_LENGTHS = {"seq_train_0": 11, "seq_train_1": 7, "seq_train_2": 9}   # -> 5, 3, 4 label frames
 

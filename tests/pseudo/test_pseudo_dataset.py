@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from evdet.data.labels import DETECTION_DTYPE
-from evdet.data.sequence import PreprocessedSequence
+from evdet.data.preprocessed import PreprocessedSequence
 from evdet.pseudo.dataset import PseudoLabelSettings, load_provenance, write_pseudo_sequence
 from tiny_dataset import REPR_NAME, REPR_US
 

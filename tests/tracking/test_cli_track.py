@@ -70,7 +70,7 @@ def test_eval_tracks_errors_name_the_file(tmp_path):
 
 
 def test_eval_tracks_in_representation_pixels(tmp_path):
-    from evdet.data.sequence import PreprocessedSequence
+    from evdet.data.preprocessed import PreprocessedSequence
     from tests.training.tiny_dataset import REPR_NAME, make_tiny_dataset
 
     pre = make_tiny_dataset(tmp_path / "pre", lengths={"val": [12]})

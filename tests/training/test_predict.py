@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from tiny_dataset import label_reprs
 
-from evdet.data.sequence import PreprocessedSequence, list_sequences
+from evdet.data.preprocessed import PreprocessedSequence, list_sequences
 from evdet.models.config import HeadConfig
 from evdet.training.module import DetectionModule
 from evdet.training.predict import predict_sequences

@@ -30,11 +30,11 @@ def _executor(root: Path, storage: Optional[str], study: str, signature: dict, m
     """Local executor, or the Optuna queue when --storage is given (every worker runs the same command)."""
     from functools import partial
 
-    from evdet.experiments.designs import LocalExecutor, run_record
+    from evdet.experiments.designs.arms import LocalExecutor, run_record
 
     if storage is None:
         return LocalExecutor(root, progress=_progress(), echo=typer.echo)
-    from evdet.experiments.queue import QueueExecutor
+    from evdet.experiments.designs.queue import QueueExecutor
 
     _quiet_optuna()
     return QueueExecutor(root, storage, study, signature, metric=metric, echo=typer.echo,
@@ -54,10 +54,10 @@ def exp_ablate(
     root: Path = ROOT_OPT,
 ) -> None:
     """One-key-added and leave-one-out runs of every changed key, effects with intervals, interaction check."""
-    from evdet.experiments.ablate import ablate_experiments, effect_word
-    from evdet.experiments.designs import DesignError
-    from evdet.experiments.records import RecordError
-    from evdet.experiments.run_config import ConfigError
+    from evdet.experiments.designs.ablate import ablate_experiments, effect_word
+    from evdet.experiments.designs.arms import DesignError
+    from evdet.experiments.records.record import RecordError
+    from evdet.experiments.records.run_config import ConfigError
 
     try:
         seed_list = [int(s) for s in seeds.split(",")] if seeds else None
@@ -108,10 +108,10 @@ def exp_bisect(
     root: Path = ROOT_OPT,
 ) -> None:
     """Smallest set of changed keys that turns GOOD into BAD (delta debugging; failed runs count as bad)."""
-    from evdet.experiments.bisect import bisect_experiments
-    from evdet.experiments.designs import DesignError
-    from evdet.experiments.records import RecordError
-    from evdet.experiments.run_config import ConfigError
+    from evdet.experiments.designs.bisect import bisect_experiments
+    from evdet.experiments.designs.arms import DesignError
+    from evdet.experiments.records.record import RecordError
+    from evdet.experiments.records.run_config import ConfigError
 
     if mode not in ("max", "min"):
         fail(f"--mode {mode!r}: use max or min")
@@ -135,7 +135,7 @@ def exp_bisect(
     out = console()
     out.print(table)
     if res.regression and res.regression.get("low") is not None:
-        from evdet.experiments.intervals import Difference
+        from evdet.experiments.statistics.intervals import Difference
 
         noise = " [yellow](within noise)[/]" if res.regression_within_noise else ""
         out.print(f"BAD - GOOD: {Difference(**res.regression).text()}{noise}")
@@ -189,13 +189,13 @@ def exp_sweep(
     root: Path = ROOT_OPT,
 ) -> None:
     """Work on an Optuna sweep (TPE, pruning) until the study holds --trials trials; start as many as you like."""
-    from evdet.experiments.designs import DesignError
-    from evdet.experiments.records import RecordError
-    from evdet.experiments.run_config import ConfigError
+    from evdet.experiments.designs.arms import DesignError
+    from evdet.experiments.records.record import RecordError
+    from evdet.experiments.records.run_config import ConfigError
     from functools import partial
 
-    from evdet.experiments.designs import run_record
-    from evdet.experiments.sweep import SweepSettings, load_sweep, plot_sweep, run_sweep
+    from evdet.experiments.designs.arms import run_record
+    from evdet.experiments.designs.sweep import SweepSettings, load_sweep, plot_sweep, run_sweep
 
     _quiet_optuna()
     settings = SweepSettings(name=name, base=base, space_file=space, trials=trials, metric=metric,
@@ -217,8 +217,8 @@ def exp_sweep_status(
     plots: Optional[Path] = typer.Option(None, "--plots", help="Write history / importances PNGs here."),
 ) -> None:
     """Trial counts, best trials and parameter importances of a sweep (while it runs or after)."""
-    from evdet.experiments.queue import QueueError
-    from evdet.experiments.sweep import load_sweep, plot_sweep, sweep_summary
+    from evdet.experiments.designs.queue import QueueError
+    from evdet.experiments.designs.sweep import load_sweep, plot_sweep, sweep_summary
 
     _quiet_optuna()
     try:

@@ -38,7 +38,7 @@ ROOT_OPT = typer.Option(Path("experiments"), "--root", help="Folder holding the 
 
 
 def load_exp(root: Path, exp_id: str):
-    from evdet.experiments.records import RecordError, load_experiment
+    from evdet.experiments.records.record import RecordError, load_experiment
 
     try:
         return load_experiment(root, exp_id)
@@ -48,7 +48,7 @@ def load_exp(root: Path, exp_id: str):
 
 def list_exps(root: Path) -> list:
     """Every experiment under ``root``; exits with an error when there is none or a record is bad."""
-    from evdet.experiments.records import RecordError, list_experiments
+    from evdet.experiments.records.record import RecordError, list_experiments
 
     try:
         exps = list_experiments(root)

@@ -52,7 +52,7 @@ def preprocess(
     progress: bool = typer.Option(True, help="Show a progress bar"),
 ) -> None:
     """Convert raw recordings + labels into the RVT-compatible preprocessed layout (resumable)."""
-    from evdet.data.preprocess import preprocess_dataset
+    from evdet.data.preprocess.dataset import preprocess_dataset
 
     if downsample not in ("auto", "none", "nearest", "sum"):
         fail(f"--downsample must be auto, none, nearest or sum, got {downsample!r}")

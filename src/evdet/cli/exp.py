@@ -16,7 +16,7 @@ INTERVALS_OPT = typer.Option(True, "--intervals/--no-intervals",
 
 def list_exps_marked(root: Path) -> list:
     """Every experiment under ``root``; unreadable records are listed as broken (exit 1 only when none)."""
-    from evdet.experiments.records import list_experiments
+    from evdet.experiments.records.record import list_experiments
 
     exps = list_experiments(root, on_error="mark")
     if not exps:
@@ -52,9 +52,9 @@ def exp_new(
     """Create an experiment record: hypothesis, fully resolved config (base or presets + overrides)."""
     import shlex
 
-    from evdet.experiments.new import new_experiment
-    from evdet.experiments.records import RecordError
-    from evdet.experiments.run_config import ConfigError
+    from evdet.experiments.records.new import new_experiment
+    from evdet.experiments.records.record import RecordError
+    from evdet.experiments.records.run_config import ConfigError
 
     try:
         text = Path(hypothesis).read_text() if Path(hypothesis).is_file() else hypothesis
@@ -78,9 +78,9 @@ def exp_run(exp_id: str, resume: bool = typer.Option(False, "--resume", help="Co
                                                      "resume the interrupted one from its last.ckpt."),
             root: Path = ROOT_OPT) -> None:
     """Train an experiment (one run per seed, in order) with evaluation attached; fills results.json."""
-    from evdet.experiments.records import RecordError
-    from evdet.experiments.run_config import ConfigError
-    from evdet.experiments.runner import AlreadyCompleted, run_experiment
+    from evdet.experiments.records.record import RecordError
+    from evdet.experiments.records.run_config import ConfigError
+    from evdet.experiments.running.runner import AlreadyCompleted, run_experiment
 
     try:
         res = run_experiment(root, exp_id, resume=resume,
@@ -98,7 +98,7 @@ def exp_run(exp_id: str, resume: bool = typer.Option(False, "--resume", help="Co
 @exp_app.command("list")
 def exp_list(root: Path = ROOT_OPT) -> None:
     """Table of experiments: id, status, steps, headline metrics, architecture (broken records marked)."""
-    from evdet.experiments.tables import experiments_table
+    from evdet.experiments.analysis.tables import experiments_table
 
     console().print(experiments_table(list_exps_marked(root)))
 
@@ -111,9 +111,9 @@ def exp_rank(by: str = typer.Option("AP", "--by", help="AP, small_AP, AP_S, per_
              root: Path = ROOT_OPT) -> None:
     """Rank experiments by a metric, with the delta to the baseline, its 95% interval and whether it is
     within noise (Welch t over seeds; one seed: paired bootstrap over evaluation sequences / frame blocks)."""
-    from evdet.experiments.metrics import UnknownMetricError
-    from evdet.experiments.rank import rank_experiments
-    from evdet.experiments.tables import rank_table
+    from evdet.experiments.records.metric_keys import UnknownMetricError
+    from evdet.experiments.analysis.rank import rank_experiments
+    from evdet.experiments.analysis.tables import rank_table
 
     exps = list_exps_marked(root)
     try:
@@ -134,8 +134,8 @@ def exp_compare(ids: List[str] = typer.Argument(..., help="Two or more experimen
                 root: Path = ROOT_OPT) -> None:
     """Metric, per-class and per-size deltas between experiments with 95% intervals (within noise marked),
     and overlaid curves."""
-    from evdet.experiments.compare import IncomparableError, compare_experiments, plot_curves
-    from evdet.experiments.tables import comparison_tables
+    from evdet.experiments.analysis.compare import IncomparableError, compare_experiments, plot_curves
+    from evdet.experiments.analysis.tables import comparison_tables
 
     if len(ids) < 2:
         fail("compare needs at least two experiment ids")
@@ -159,9 +159,9 @@ def exp_diff(a: str = typer.Argument(..., help="Experiment id or config YAML (al
              b: str = typer.Argument(..., help="Experiment id or config YAML."),
              root: Path = ROOT_OPT) -> None:
     """Changed config keys with relative change and a risk note each, highest risk first."""
-    from evdet.experiments.config_diff import ConfigDiffError, diff_configs, load_config_tree
-    from evdet.experiments.records import read_status
-    from evdet.experiments.tables import diff_table
+    from evdet.experiments.analysis.config_diff import ConfigDiffError, diff_configs, load_config_tree
+    from evdet.experiments.records.record import read_status
+    from evdet.experiments.analysis.tables import diff_table
 
     try:
         old, new = load_config_tree(a, root), load_config_tree(b, root)
@@ -186,8 +186,8 @@ def exp_verdict(exp_id: str, n_boot: int = N_BOOT_OPT, root: Path = ROOT_OPT) ->
     """Judge each success criterion of hypothesis.md with noise: supported only when the 95% interval of the
     difference to the base (or of the value) lies wholly on the criterion's side of the threshold, rejected
     when wholly on the other side, inconclusive otherwise. Each line shows the interval and its method."""
-    from evdet.experiments.intervals import IntervalError
-    from evdet.experiments.verdict import CriteriaError, judge, parse_criteria, verdict_lines
+    from evdet.experiments.statistics.intervals import IntervalError
+    from evdet.experiments.analysis.verdict import CriteriaError, judge, parse_criteria, verdict_lines
 
     exp = load_exp(root, exp_id)
     try:
@@ -213,7 +213,7 @@ def exp_report(ids: Optional[List[str]] = typer.Argument(None, help="Experiment 
                by: str = typer.Option("AP", "--by", help="Ranking metric."),
                root: Path = ROOT_OPT) -> None:
     """Write one self-contained HTML report (plots embedded) of the given experiments."""
-    from evdet.experiments.report import write_report
+    from evdet.experiments.report.build import write_report
 
     exps = [load_exp(root, i) for i in ids] if ids else [e for e in list_exps_marked(root) if not e.error]
     target = out or (exps[0].path / "report.html" if ids and len(ids) == 1 else root / "report.html")
@@ -230,9 +230,9 @@ def analyze(data: Path = typer.Argument(..., help="Raw (<split>/*_bbox.npy) or p
             plot: Optional[Path] = typer.Option(None, "--plot", help="Write box-size histograms PNG."),
             root: Path = ROOT_OPT) -> None:
     """Per-class data analysis: support, share, AP efficiency, box sizes, FPN level ownership."""
-    from evdet.experiments.analysis import AnalysisError, analysis_json, analyze_dataset, plot_histograms
+    from evdet.evaluation.class_analysis import AnalysisError, analysis_json, analyze_dataset, plot_histograms
     from evdet.utils.atomic import write_text_atomic
-    from evdet.experiments.tables import analysis_table
+    from evdet.experiments.analysis.tables import analysis_table
 
     hw = None
     if input_size:
@@ -265,11 +265,11 @@ def demo(
     """End-to-end demo on generated data: simulate, preprocess, train a 3-scale baseline and the same with
     the size-aware loss (one change), evaluate both, judge the variant with 95% intervals, rank and compare
     them, and write an HTML report led by the small road users (resumable)."""
-    from evdet.experiments.compare import compare_experiments
-    from evdet.experiments.demo import BASELINE_ID, VARIANT_ID, DemoSettings, run_demo
-    from evdet.experiments.rank import rank_experiments
-    from evdet.experiments.records import list_experiments, load_experiment
-    from evdet.experiments.tables import comparison_tables, rank_table
+    from evdet.experiments.analysis.compare import compare_experiments
+    from evdet.studies.demo import BASELINE_ID, VARIANT_ID, DemoSettings, run_demo
+    from evdet.experiments.analysis.rank import rank_experiments
+    from evdet.experiments.records.record import list_experiments, load_experiment
+    from evdet.experiments.analysis.tables import comparison_tables, rank_table
 
     settings = DemoSettings(sequences=sequences, duration_s=duration_s, seed=seed, max_steps=steps,
                             val_every_n_steps=steps)

@@ -55,7 +55,7 @@ def eval_detections_cmd(
     import sys
 
     from evdet.cli.train import _print_eval
-    from evdet.experiments.records import RecordError
+    from evdet.experiments.records.record import RecordError
     from evdet.interop.external import evaluate_external, save_external_record
 
     protocols = tuple(p for item in (protocol or ["prophesee", "full"]) for p in item.split(",") if p)

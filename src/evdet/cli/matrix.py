@@ -36,10 +36,10 @@ def exp_matrix(
     full; writes a results table with 95% intervals. Rerun the same command to resume; the training prints
     where it stands every minute. Training is seed-major (every variant's first seed before any second seed),
     so a partly finished matrix already compares every variant."""
-    from evdet.data.preprocess_inputs import PreprocessError
-    from evdet.experiments.matrix import MatrixError, make_plan, run_matrix
-    from evdet.experiments.records import RecordError
-    from evdet.experiments.run_config import ConfigError
+    from evdet.data.preprocess.inputs import PreprocessError
+    from evdet.studies.matrix import MatrixError, make_plan, run_matrix
+    from evdet.experiments.records.record import RecordError
+    from evdet.experiments.records.run_config import ConfigError
 
     try:
         seed_list = [int(s) for s in seeds.split(",") if s.strip()] if seeds else None

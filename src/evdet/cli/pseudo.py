@@ -116,10 +116,10 @@ def self_train(
     """Teacher (labelled fraction) -> pseudo-labels -> student, for --rounds rounds; each round is an
     experiment record (compare them with `evdet exp compare <name>_r0 <name>_r1`)."""
     from evdet.cli.train import _split_shorthands
-    from evdet.experiments.new import new_experiment
-    from evdet.experiments.records import RecordError
-    from evdet.experiments.run_config import ConfigError
-    from evdet.experiments.runner import AlreadyCompleted, run_experiment
+    from evdet.experiments.records.new import new_experiment
+    from evdet.experiments.records.record import RecordError
+    from evdet.experiments.records.run_config import ConfigError
+    from evdet.experiments.running.runner import AlreadyCompleted, run_experiment
     from evdet.pseudo.selftrain import self_train as run_self_train
     from evdet.training.checkpoints import CheckpointError
 

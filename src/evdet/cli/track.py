@@ -82,7 +82,7 @@ def eval_tracks_cmd(
     except (FileNotFoundError, ValueError) as err:
         fail(str(err))
     if json_out is not None:
-        from evdet.experiments.records import atomic_write_json
+        from evdet.experiments.records.record import atomic_write_json
 
         atomic_write_json(json_out, res)
     print_tracking_table(res, f"tracking, split {split}: {len(res['sequences'])} sequence(s)")

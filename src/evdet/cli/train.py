@@ -48,10 +48,10 @@ def train(
     """Train a detector; the run is kept as an experiment record (config, logs, checkpoints, results)."""
     import time
 
-    from evdet.experiments.new import new_experiment
-    from evdet.experiments.records import RecordError
-    from evdet.experiments.run_config import ConfigError
-    from evdet.experiments.runner import AlreadyCompleted, run_experiment
+    from evdet.experiments.records.new import new_experiment
+    from evdet.experiments.records.record import RecordError
+    from evdet.experiments.records.run_config import ConfigError
+    from evdet.experiments.running.runner import AlreadyCompleted, run_experiment
 
     exp_id = name or time.strftime("train_%Y%m%d_%H%M%S")
     presets, rest = _split_shorthands(list(overrides or []))

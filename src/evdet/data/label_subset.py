@@ -70,7 +70,7 @@ def select_kept_frames(frame_counts: Sequence[int], fraction: float, by: LabelFr
 
 def frame_counts(pre_root: str | Path, split: str) -> tuple[list[str], list[int]]:
     """Sequence names (sorted) and their label frame counts (``labels_v2/timestamps_us.npy``)."""
-    from evdet.data.sequence import LABELS_DIR, list_sequences
+    from evdet.data.preprocessed import LABELS_DIR, list_sequences
 
     paths = list_sequences(Path(pre_root), split)
     counts = [int(np.load(p / LABELS_DIR / "timestamps_us.npy", allow_pickle=False).size) for p in paths]

@@ -17,8 +17,8 @@ import numpy as np
 
 from evdet.data.classes import load_class_map
 from evdet.data.labels import BBOX_DTYPE, LabelFormatError, load_labels, to_bbox_array
-from evdet.data.preprocess_inputs import EVENT_SUFFIXES, yaml_resolution
-from evdet.data.sequence import LABELS_DIR, is_sequence_dir, read_preprocess_info
+from evdet.data.preprocess.inputs import EVENT_SUFFIXES, yaml_resolution
+from evdet.data.preprocessed import LABELS_DIR, is_sequence_dir, read_preprocess_info
 
 PERCENTILES = (5, 25, 50, 75, 95)
 SMALL_AREA_PX2 = 32 * 32          # COCO "small", at source resolution

@@ -50,7 +50,7 @@ def load_ground_truth(pre_root: str | Path, split: str, representation: str,
     Raises:
         FileNotFoundError: no sequence in the split, or a named sequence is missing.
     """
-    from evdet.data.sequence import PreprocessedSequence, list_sequences
+    from evdet.data.preprocessed import PreprocessedSequence, list_sequences
 
     paths = {Path(p).name: Path(p) for p in list_sequences(Path(pre_root), split)}
     if not paths:
@@ -119,7 +119,7 @@ class EvalSetup:
     def from_dataset(cls, pre_root: str | Path, cfg: EvalConfig,
                      class_map: ClassMap | str = "auto") -> "EvalSetup":
         """Geometry and label rate from ``preprocess.json``, classes from the dataset (or the given map)."""
-        from evdet.data.sequence import read_preprocess_info
+        from evdet.data.preprocessed import read_preprocess_info
 
         info = read_preprocess_info(pre_root)
         cmap = class_map if isinstance(class_map, ClassMap) else dataset_class_map(pre_root, class_map)

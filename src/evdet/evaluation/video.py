@@ -6,7 +6,7 @@ One video frame per detection window (the windows the detector saw, t = window e
     | events of (t - window, t] + predicted boxes | same events + ground-truth boxes   |
     +----------------------------------------------+-----------------------------------+
 
-Event frames are drawn as in ``evdet.data.render`` (white background, red ON, blue OFF), scaled to
+Event frames are drawn as in ``evdet.data.pictures`` (white background, red ON, blue OFF), scaled to
 ``panel_width`` pixels. A box is coloured by its track id when it has one (``track_id`` >= 1,
 label ``name score #id``), else by its class. Frames are padded with white to multiples of 16
 pixels (video codecs work on 16x16 blocks), so the size is known in advance: see ``frame_size``.
@@ -88,7 +88,7 @@ def render_frame(events: np.ndarray, boxes: np.ndarray, *, sensor_hw: Sequence[i
     """
     from PIL import Image, ImageDraw, ImageFont
 
-    from evdet.data.render import event_frame_rgb
+    from evdet.data.pictures import event_frame_rgb
 
     ph, pw = panel_size(sensor_hw, panel_width)
     height, width = frame_size(sensor_hw, panel_width, gt is not None)

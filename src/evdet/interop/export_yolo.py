@@ -118,7 +118,7 @@ def export_yolo(pre_root: str | Path, out_dir: str | Path, *, representation: Fr
     from tqdm import tqdm
 
     from evdet.data.classes import load_class_map
-    from evdet.data.sequence import (
+    from evdet.data.preprocessed import (
         PreprocessedSequence,
         list_sequences,
         read_preprocess_info,

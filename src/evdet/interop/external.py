@@ -108,7 +108,7 @@ def evaluate_external(pre_root: str | Path, dets: str | Path, fmt: DetectionForm
     Raises:
         FileNotFoundError, ValueError (incl. YoloFormatError): naming the file (and line).
     """
-    from evdet.data.sequence import read_preprocess_info
+    from evdet.data.preprocessed import read_preprocess_info
     from evdet.evaluation.config import EvalConfig
     from evdet.evaluation.dataset import EvalSetup, load_ground_truth, split_inputs
 
@@ -150,8 +150,8 @@ def save_external_record(root: str | Path, exp_id: str, results: dict, info: dic
     """
     import yaml
 
-    from evdet.experiments.intervals import DETECTIONS_FILE, save_validation_detections
-    from evdet.experiments.records import (
+    from evdet.experiments.statistics.intervals import DETECTIONS_FILE, save_validation_detections
+    from evdet.experiments.records.record import (
         atomic_write_json,
         create_experiment,
         read_json,

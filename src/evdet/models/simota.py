@@ -38,7 +38,7 @@ def in_center_region(anchor_px, center_px, stride, radius: float = CENTER_RADIUS
     of the box centre (no condition on the box extent).
 
     Elementwise with broadcasting, on torch tensors or NumPy arrays alike (the data analysis of
-    ``evdet.experiments.analysis`` counts candidates with it).
+    ``evdet.evaluation.class_analysis`` counts candidates with it).
     """
     return abs(anchor_px - center_px) < radius * stride
 

@@ -140,7 +140,7 @@ def write_pseudo_sequence(seq, out_dir: Path, withheld_frames: np.ndarray, candi
     Returns:
         counts: frames_true, frames_pseudo, frames_empty (withheld, nothing kept), boxes_true, boxes_pseudo.
     """
-    from evdet.data.sequence import LABELS_DIR, REPR_DIR
+    from evdet.data.preprocessed import LABELS_DIR, REPR_DIR
     from evdet.utils.atomic import save_npy_atomic
 
     scale = _repr_scale(seq)
@@ -202,7 +202,7 @@ def load_provenance(seq_dir: str | Path) -> dict[str, np.ndarray]:
     Raises:
         FileNotFoundError: the sequence has no provenance (not written by ``pseudo_label_dataset``).
     """
-    from evdet.data.sequence import LABELS_DIR
+    from evdet.data.preprocessed import LABELS_DIR
 
     path = Path(seq_dir) / LABELS_DIR / PROVENANCE_FILE
     if not path.is_file():
@@ -237,7 +237,7 @@ def pseudo_label_dataset(ckpt: str | Path, data_root: str | Path, out_root: str 
 
     from evdet.data.datamodule import SequenceStore, read_split_meta
     from evdet.data.label_subset import withheld_label_frames
-    from evdet.data.sequence import read_preprocess_info
+    from evdet.data.preprocessed import read_preprocess_info
     from evdet.training.predict import check_data_fits, load_module
     from evdet.utils.atomic import write_text_atomic
 

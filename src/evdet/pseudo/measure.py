@@ -39,7 +39,7 @@ def measure_pseudo_labels(data_root: str | Path, pseudo_root: str | Path, *, spl
     """
     from evdet.data.classes import load_class_map
     from evdet.data.labels import to_bbox_array
-    from evdet.data.sequence import LABELS_DIR, list_sequences
+    from evdet.data.preprocessed import LABELS_DIR, list_sequences
     from evdet.pseudo.dataset import load_provenance
 
     data_root, pseudo_root = Path(data_root), Path(pseudo_root)

@@ -93,7 +93,7 @@ def load_ground_truth(data_root: str | Path, split: str, pixels: Literal["source
     if pixels not in ("source", "repr"):
         raise ValueError(f"pixels must be 'source' or 'repr', got {pixels!r}")
     from evdet.data.classes import load_class_map
-    from evdet.data.sequence import (
+    from evdet.data.preprocessed import (
         PreprocessedSequence,
         is_sequence_dir,
         read_preprocess_info,

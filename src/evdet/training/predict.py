@@ -169,7 +169,7 @@ class RecordingWindows:
 
     def iterate(self, progress: bool = True, label: str = "predict"):
         """Yield (t_end_us, representation (C, H, W)) for every window, in time order."""
-        from evdet.data.preprocess import EventSource, EventWindows
+        from evdet.data.preprocess.dataset import EventSource, EventWindows
         from evdet.events import build_representation
 
         steps = self.ends
@@ -255,7 +255,7 @@ def save_recording_predictions(recording: str | Path, boxes: np.ndarray, info: d
         {"boxes": path, "strip": path} ("strip" absent when there is no detection to show).
     """
     from evdet.data.labels import save_labels
-    from evdet.data.render import render_strip
+    from evdet.data.pictures import render_strip
     from evdet.events import parse_representation_name, read_events
 
     recording, out_dir = Path(recording), Path(out_dir)

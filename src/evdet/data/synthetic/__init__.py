@@ -17,7 +17,7 @@ from evdet.data.synthetic.config import ClassSpec, SceneConfig, preset_config
 from evdet.data.synthetic.dataset import generate_dataset, split_counts
 from evdet.data.synthetic.dvs import events_from_log_frames
 from evdet.data.synthetic.preview import render_preview
-from evdet.data.synthetic.sequence import SyntheticSequence, simulate_sequence
+from evdet.data.synthetic.simulate import SyntheticSequence, simulate_sequence
 
 __all__ = ["ClassSpec", "SceneConfig", "SyntheticSequence", "events_from_log_frames",
            "generate_dataset", "preset_config", "render_preview", "simulate_sequence", "split_counts"]

@@ -20,7 +20,7 @@ import numpy as np
 from evdet.data.classes import ETRAM, write_dataset_yaml
 from evdet.data.labels import save_labels
 from evdet.data.synthetic.config import Preset, SceneConfig, preset_config
-from evdet.data.synthetic.sequence import simulate_sequence
+from evdet.data.synthetic.simulate import simulate_sequence
 
 SPLITS = ("train", "val", "test")
 GENERATOR_NAME = "evdet.data.synthetic"

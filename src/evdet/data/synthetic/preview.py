@@ -9,7 +9,7 @@ import numpy as np
 
 from evdet.data.classes import load_class_map
 from evdet.data.labels import load_labels
-from evdet.data.render import event_frame_rgb
+from evdet.data.pictures import event_frame_rgb
 from evdet.utils.atomic import atomic_path
 
 PREVIEW_WINDOW_US = 50_000

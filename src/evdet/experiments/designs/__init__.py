@@ -1,0 +1,1 @@
+"""Designed experiments: ablation, bisection, Optuna sweeps and the Optuna trial queue."""

@@ -1,0 +1,389 @@
+"""Shared parts of designed experiments (ablate, bisect, sweep): changed keys, arm configs, records, metrics.
+
+A design arm is an ordinary experiment record whose config is a base config with some keys taken
+from another config. Arms are content-addressed: before creating a record, the design looks for an
+existing record under the same root whose config (ignoring ``name``) is identical and reuses it, so
+a design that is run again (after an interruption, or a second design that needs the same arm)
+never re-runs finished work::
+
+    <root>/<ID>/            ordinary records (hypothesis.md generated from the design, config.yaml resolved)
+    <root>/_designs/<name>.json   summary of each ablation / bisection (written at its end, atomic)
+
+Runs go through an executor: ``LocalExecutor`` trains them one after another in this process;
+``evdet.experiments.designs.queue.QueueExecutor`` enqueues them as fixed Optuna trials so that any number
+of workers share them. ``run_record`` trains a record under ``<record>/.design_run.lock`` (created
+exclusively; taken over when its process is gone), so two workers never train one record at once.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Optional, Protocol, Sequence
+
+from evdet.experiments.analysis.config_diff import flatten, load_config_tree
+from evdet.experiments.statistics.intervals import (CONFIDENCE, METHOD_NONE, Difference, IntervalError, difference_interval,
+                                         seed_values, welch_interval)
+from evdet.experiments.records.metric_keys import metric_value, split_metric_key
+from evdet.experiments.records.record import (DEFAULT_STALE_AFTER_S, Experiment, RecordError, atomic_write_json,
+                                       create_experiment, list_experiments, load_experiment, read_metrics_csv)
+from evdet.utils.processes import process_alive
+
+# keys that never count as a change between two configs: the record name and the seed(s), whose
+# differences are noise, not effects
+IGNORED_KEYS = ("name", "seeds", "training.seed")
+TERMINAL_STATES = ("completed", "failed")
+CURVE_PREFIXES = ("train/", "val/", "monitor/")
+LOGGED_EVAL_METRICS = ("AP", "AP50", "AP75", "AP_S", "AP_M", "AP_L", "AP_tiny", "small_AP")
+TRAIN_COLUMNS = ("train/loss", "train/iou", "train/obj", "train/cls", "train/num_fg", "train/lr", "val/loss")
+MONITORS = ("loss_cv", "peak_rss_mb", "cuda_max_mem_mb", "stopped_reason")
+_ABSENT = "<absent>"
+
+
+class DesignError(ValueError):
+    """A design cannot be built or run (bad ids, metric, nothing changed, GOOD not better than BAD...)."""
+
+
+# ---------------------------------------------------------------- config arithmetic
+def changed_keys(old: dict, new: dict, ignore: Sequence[str] = IGNORED_KEYS) -> list[str]:
+    """Flattened dotted keys whose values differ between two config trees (sorted; ``ignore`` left out)."""
+    fo, fn = flatten(old), flatten(new)
+    return sorted(k for k in set(fo) | set(fn)
+                  if k not in ignore and fo.get(k, _ABSENT) != fn.get(k, _ABSENT))
+
+
+def _set_path(tree: dict, key: str, value: Any) -> None:
+    parts = key.split(".")
+    node = tree
+    for p in parts[:-1]:
+        node = node.setdefault(p, {})
+    if value is _ABSENT:
+        node.pop(parts[-1], None)
+    else:
+        node[parts[-1]] = copy.deepcopy(value)
+
+
+def apply_keys(base: dict, source: dict, keys: Iterable[str]) -> dict:
+    """Copy of config tree ``base`` with the values of ``keys`` taken from ``source`` (absent: removed)."""
+    out = copy.deepcopy(base)
+    flat = flatten(source)
+    for k in keys:
+        _set_path(out, k, flat.get(k, _ABSENT))
+    return out
+
+
+def with_overrides(tree: dict, values: dict[str, Any]) -> dict:
+    """Copy of ``tree`` with dotted ``key: value`` pairs set."""
+    out = copy.deepcopy(tree)
+    for k, v in values.items():
+        _set_path(out, k, v)
+    return out
+
+
+def config_digest(tree: dict) -> str:
+    """sha1 of a config tree without its ``name`` (two records with equal digests ran the same thing)."""
+    flat = {k: v for k, v in flatten(tree).items() if k != "name"}
+    return hashlib.sha1(json.dumps(flat, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def resolve_config_yaml(tree: dict, exp_id: str) -> str:
+    """Validated, fully resolved YAML of ``tree`` named ``exp_id`` (unknown keys / bad values: ConfigError)."""
+    import yaml
+
+    from evdet.experiments.records.run_config import dump_run_config, load_run_config
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "config.yaml"
+        path.write_text(yaml.safe_dump(tree, sort_keys=False))
+        cfg = load_run_config([path], [f"name={exp_id}"], use_default=False)
+    return dump_run_config(cfg)
+
+
+def config_of(root: Path, exp_id: str) -> dict:
+    """The config tree of experiment ``exp_id`` (errors name the file)."""
+    try:
+        return load_config_tree(exp_id, Path(root))
+    except ValueError as err:
+        raise DesignError(str(err)) from None
+
+
+# ---------------------------------------------------------------- records
+@dataclass(frozen=True)
+class Arm:
+    """One run a design needs: a config tree, the id it gets if it must be created, and why."""
+
+    exp_id: str
+    config: dict
+    hypothesis: str
+    base: Optional[str]
+    command: str = ""
+
+
+class RecordIndex:
+    """Existing records under ``root`` by config digest (content addressing of design arms)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.refresh()
+
+    def refresh(self) -> None:
+        self._by_digest: dict[str, list[str]] = {}
+        for exp in list_experiments(self.root):
+            if exp.config:
+                self._by_digest.setdefault(config_digest(exp.config), []).append(exp.id)
+
+    def find(self, tree: dict) -> Optional[str]:
+        """Id of a record with the same config; completed ones first, then any."""
+        ids = self._by_digest.get(config_digest(tree), [])
+        if not ids:
+            return None
+        states = {i: record_state(self.root, i) for i in ids}
+        for wanted in ("completed", "failed", "running", "killed", "created"):
+            for i in ids:
+                if states[i] == wanted:
+                    return i
+        return ids[0]
+
+    def ensure(self, arm: Arm) -> str:
+        """Id of a record running ``arm.config``: an existing equal one, else a new record ``arm.exp_id``.
+
+        Configs are compared resolved (as the record would store them), so 50 and 50.0 are the same.
+        """
+        import yaml
+
+        yaml_text = resolve_config_yaml(arm.config, arm.exp_id)
+        resolved = yaml.safe_load(yaml_text)
+        found = self.find(resolved)
+        if found is not None:
+            return found
+        try:
+            create_experiment(self.root, arm.exp_id, yaml_text, arm.hypothesis, base=arm.base,
+                              command=arm.command)
+        except RecordError:
+            # another worker created it meanwhile (same id, same config): reuse it; a different config
+            # under that id is a real clash. Its config.yaml may still be being written: wait for it.
+            for _ in range(50):
+                if (self.root / arm.exp_id / "config.yaml").exists():
+                    break
+                time.sleep(0.1)
+            existing = config_of(self.root, arm.exp_id)
+            if config_digest(existing) != config_digest(resolved):
+                raise DesignError(f"{self.root / arm.exp_id}: exists with a different config; "
+                                  "choose another --name") from None
+        self._by_digest.setdefault(config_digest(resolved), []).append(arm.exp_id)
+        return arm.exp_id
+
+
+# ---------------------------------------------------------------- metrics
+def is_curve_metric(metric: str) -> bool:
+    """True for metrics read from ``logs/metrics.csv`` columns (``train/loss``, ``val/full/AP``...)."""
+    return metric.startswith(CURVE_PREFIXES)
+
+
+def read_metric(exp: Experiment, metric: str) -> Optional[float]:
+    """Final value of ``metric`` for one record (None when not logged or NaN).
+
+    ``train/*``, ``val/*``, ``monitor/*``: last logged value of that metrics.csv column; everything
+    else as ``rank`` / ``verdict`` read it (``full/AP``, ``prophesee/small_AP``, ``monitors.loss_cv``).
+    """
+    if is_curve_metric(metric):
+        finals = curve_finals(exp, metric)
+        value = sum(finals) / len(finals) if finals else None   # mean over seed runs
+    else:
+        value = metric_value(exp.results, metric)
+    return None if value is None or not math.isfinite(value) else value
+
+
+def curve_finals(exp: Experiment, column: str) -> list[float]:
+    """Last logged value of a metrics.csv column in each seed run (the record's own curves when it has one run)."""
+    from evdet.experiments.records.record import run_dirs
+
+    folders = list(run_dirs(exp).values())
+    if not folders:
+        curve = exp.results.get("curves", {}).get(column)
+        values = curve["value"] if curve else read_metrics_csv(exp.metrics_csv).get(column, ([], []))[1]
+        return [float(values[-1])] if values else []
+    finals = []
+    for d in folders:
+        values = read_metrics_csv(d / "logs" / "metrics.csv").get(column, ([], []))[1]
+        if values:
+            finals.append(float(values[-1]))
+    return finals
+
+
+def arm_values(exp: Experiment, metric: str) -> list[float]:
+    """The metric of each seed run of an arm (curve metrics: last logged value per run)."""
+    if is_curve_metric(metric):
+        return curve_finals(exp, metric)
+    return [v for v in seed_values(exp, metric) if v is not None and math.isfinite(v)]
+
+
+def effect(base: Experiment, other: Experiment, metric: str) -> Difference:
+    """Interval of ``other - base`` on ``metric`` (intervals.difference_interval; curve metrics over seeds)."""
+    if not is_curve_metric(metric):
+        try:
+            return difference_interval(base, other, metric)
+        except IntervalError as err:
+            a, b = arm_values(base, metric), arm_values(other, metric)
+            point = sum(b) / len(b) - sum(a) / len(a) if a and b else None
+            return Difference(point, None, None, METHOD_NONE, len(a), len(b), CONFIDENCE, str(err))
+    a, b = arm_values(base, metric), arm_values(other, metric)
+    if not a or not b:
+        return Difference(None, None, None, METHOD_NONE, len(a), len(b), CONFIDENCE,
+                          f"{base.id if not a else other.id} has no value for {metric}")
+    if len(a) >= 2 and len(b) >= 2:
+        mean, low, high, dof = welch_interval(a, b)
+        return Difference(mean, low, high, "welch-t over seeds", len(a), len(b), CONFIDENCE,
+                          f"{dof:.1f} degrees of freedom")
+    return Difference(sum(b) / len(b) - sum(a) / len(a), None, None, METHOD_NONE, len(a), len(b), CONFIDENCE,
+                      "one seed: a training curve has no evaluation data to resample")
+
+
+def check_metric(metric: str, config: dict, finished: Sequence[Experiment] = ()) -> None:
+    """Fail early when no run of ``config`` would log ``metric``.
+
+    Accepted: a metrics.csv column some finished record logs, a known training column (``train/loss``...),
+    ``val/<protocol>/<AP...>`` and ``<protocol>/<metric>`` for a protocol in ``eval.protocols``
+    (AP family, small_AP, ``per_class.<c>.<m>``, ``groups.<g>.<m>``), ``monitors.<name>``.
+    Raises:
+        DesignError: naming the metric and what is available.
+    """
+    protocols = list((config.get("eval") or {}).get("protocols") or [])
+    for exp in finished:
+        if read_metric(exp, metric) is not None:
+            return
+    if is_curve_metric(metric):
+        if metric in TRAIN_COLUMNS or metric.startswith("monitor/"):
+            return
+        parts = metric.split("/")
+        if len(parts) == 3 and parts[0] == "val" and parts[1] in protocols and parts[2] in LOGGED_EVAL_METRICS:
+            return
+        raise DesignError(f"metric {metric!r}: no run logs it; logged columns are {list(TRAIN_COLUMNS)} and "
+                          f"val/<protocol>/<{'|'.join(LOGGED_EVAL_METRICS)}> for protocols {protocols}")
+    if metric.startswith("monitors."):
+        if metric.split(".", 1)[1] in MONITORS:
+            return
+        raise DesignError(f"metric {metric!r}: unknown monitor; known: {['monitors.' + m for m in MONITORS]}")
+    proto, name = split_metric_key(metric)
+    proto = proto or (protocols[0] if protocols else None)
+    if proto not in protocols:
+        raise DesignError(f"metric {metric!r}: protocol {proto!r} is not evaluated by these runs "
+                          f"(eval.protocols = {protocols})")
+    head = name.split(".", 1)[0]
+    if name in LOGGED_EVAL_METRICS or (head in ("per_class", "groups") and name.count(".") == 2):
+        return
+    raise DesignError(f"metric {metric!r}: unknown metric {name!r}; use one of {list(LOGGED_EVAL_METRICS)}, "
+                      "per_class.<class>.AP, groups.<group>.AP, monitors.<name> or a metrics.csv column "
+                      "such as train/loss")
+
+
+# ---------------------------------------------------------------- execution
+def record_state(root: Path, exp_id: str) -> str:
+    """State of a record from its status.json alone (a dead ``running`` reads ``killed``); cheap to poll."""
+    from evdet.experiments.records.record import read_status
+
+    if not (Path(root) / exp_id).is_dir():
+        raise RecordError(f"{Path(root) / exp_id}: no such experiment")
+    return str(read_status(Path(root) / exp_id).get("state", "created"))
+
+
+class Executor(Protocol):
+    """Brings records to a terminal state (completed / failed)."""
+
+    def run(self, exp_ids: Sequence[str], *, stop_at_first: Optional[Callable[[str], bool]] = None) -> None:
+        ...
+
+
+RUN_LOCK = ".design_run.lock"
+
+
+def _take_run_lock(exp_dir: Path, stale_after_s: float) -> bool:
+    """Create ``<record>/.design_run.lock`` (O_EXCL, "host pid"); a lock whose process is gone is taken over.
+
+    Two workers that saw the same record as not running cannot both start it.
+    """
+    import socket
+
+    lock = exp_dir / RUN_LOCK
+    me = f"{socket.gethostname()} {os.getpid()}"
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                host, pid = lock.read_text().split()
+                age_s = time.time() - lock.stat().st_mtime
+            except (OSError, ValueError):
+                return False      # being written right now
+            dead = (not process_alive(int(pid))) if host == socket.gethostname() else age_s > stale_after_s
+            if not dead:
+                return False
+            lock.unlink(missing_ok=True)
+            continue
+        with os.fdopen(fd, "w") as fh:
+            fh.write(me)
+        return True
+    return False
+
+
+def run_record(root: Path, exp_id: str, *, progress: bool = False, callbacks: Sequence = (),
+               poll_s: float = 2.0, stale_after_s: float = DEFAULT_STALE_AFTER_S) -> Experiment:
+    """Train record ``exp_id`` unless it already finished; resume a killed one; wait for one running elsewhere.
+
+    Returns the record after it reached completed / failed (a failed training does not raise).
+    """
+    from evdet.experiments.running.runner import run_experiment
+
+    exp_dir = Path(root) / exp_id
+    while True:
+        if record_state(root, exp_id) in TERMINAL_STATES:
+            return load_experiment(root, exp_id)
+        if record_state(root, exp_id) == "running" or not _take_run_lock(exp_dir, stale_after_s):
+            time.sleep(poll_s)       # another live process trains it: wait for it
+            continue
+        try:
+            exp = load_experiment(root, exp_id)
+            if exp.state in TERMINAL_STATES:   # finished between the check and the lock
+                return exp
+            runs = (exp.results.get("runs") or {}).values()
+            resume = any(exp.path.rglob("checkpoints/last.ckpt")) or any(
+                isinstance(r, dict) and r.get("status") == "completed" for r in runs)
+            try:
+                run_experiment(root, exp_id, resume=resume, progress=progress, extra_callbacks=list(callbacks),
+                               command=f"evdet design run {exp_id}{' --resume' if resume else ''} --root {root}")
+            except (RecordError, KeyboardInterrupt):
+                raise
+            except Exception:  # noqa: BLE001 - the record says failed (message + logs/error.txt): a bad arm
+                pass
+            return load_experiment(root, exp_id)
+        finally:
+            (exp_dir / RUN_LOCK).unlink(missing_ok=True)
+
+
+class LocalExecutor:
+    """Runs records one after another in this process (``stop_at_first`` ends the batch early)."""
+
+    def __init__(self, root: Path, *, progress: bool = False, echo: Callable[[str], None] = print) -> None:
+        self.root, self.progress, self.echo = Path(root), progress, echo
+        self.trained: list[str] = []
+
+    def run(self, exp_ids: Sequence[str], *, stop_at_first: Optional[Callable[[str], bool]] = None) -> None:
+        for exp_id in exp_ids:
+            if record_state(self.root, exp_id) not in TERMINAL_STATES:
+                self.echo(f"training {exp_id}")
+                self.trained.append(exp_id)
+                run_record(self.root, exp_id, progress=self.progress)
+            if stop_at_first is not None and stop_at_first(exp_id):
+                return
+
+
+def write_design_summary(root: Path, name: str, doc: dict) -> Path:
+    """``<root>/_designs/<name>.json`` (atomic)."""
+    return atomic_write_json(Path(root) / "_designs" / f"{name}.json", doc)

@@ -1,0 +1,268 @@
+"""Config bisection: the smallest set of changed keys that turns a GOOD run into a BAD one.
+
+``ddmin`` is Zeller's delta debugging (minimising variant) over the changed keys of BAD vs GOOD:
+split the current failing set into n parts, keep a failing part (n = 2) or a failing complement
+(n - 1), else double n; it ends with a set C that fails while every C minus one key passes
+(1-minimal). With one culprit among K keys it halves the set each round, about 1.5 runs per round.
+
+``bisect_experiments`` runs each probed subset as an ordinary record (GOOD's config with those keys
+taken from BAD; equal configs are reused, so a re-run or a resumed bisection trains nothing twice).
+A probe is bad when its run failed (diverged, NaN stop, crash), logged no value, or its value is on
+the wrong side of the threshold (default: midway between GOOD and BAD). The proof it prints: GOOD
+(good), BAD (bad), GOOD + C (bad), GOOD + C minus each key (good), and BAD minus C (does removing
+the culprit restore GOOD's value, or do other keys contribute too).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Literal, Optional, Sequence
+
+from evdet.experiments.designs.arms import (Arm, DesignError, Executor, LocalExecutor, RecordIndex, apply_keys,
+                                       changed_keys, check_metric, config_of, effect, read_metric, record_state,
+                                       write_design_summary)
+from evdet.experiments.records.record import load_experiment
+
+Mode = Literal["max", "min"]
+
+
+def split_parts(items: Sequence[str], n: int) -> list[list[str]]:
+    """``items`` cut into ``n`` contiguous parts of near-equal size (the first ones one longer)."""
+    size, extra = divmod(len(items), n)
+    out, start = [], 0
+    for i in range(n):
+        stop = start + size + (1 if i < extra else 0)
+        out.append(list(items[start:stop]))
+        start = stop
+    return [p for p in out if p]
+
+
+def ddmin(changes: Sequence[str], first_bad: Callable[[list[list[str]]], Optional[int]]) -> list[str]:
+    """1-minimal failing subset of ``changes`` (the whole set must fail, the empty set pass).
+
+    Args:
+        first_bad: given candidate subsets in order, the index of the first one that fails, or None.
+            It may evaluate them one by one and stop early, or all at once (parallel workers).
+    """
+    current, n = list(changes), 2
+    while len(current) > 1:
+        parts = split_parts(current, min(n, len(current)))
+        idx = first_bad(parts)
+        if idx is not None:
+            current, n = parts[idx], 2
+            continue
+        if len(parts) > 2:   # with two parts the complements are the parts themselves
+            complements = [[k for k in current if k not in set(p)] for p in parts]
+            idx = first_bad(complements)
+            if idx is not None:
+                current, n = complements[idx], max(len(parts) - 1, 2)
+                continue
+        if len(parts) >= len(current):
+            break
+        n = min(len(current), 2 * len(parts))
+    return current
+
+
+@dataclass
+class Probe:
+    """One probed configuration: GOOD plus ``keys`` from BAD."""
+
+    keys: list[str]
+    exp_id: str
+    state: str
+    value: Optional[float]
+    bad: bool
+    role: str = "probe"
+
+
+@dataclass
+class BisectResult:
+    good: str
+    bad: str
+    metric: str
+    mode: str
+    threshold: Optional[float]
+    keys: list[str]
+    culprit: list[str]
+    probes: list[Probe] = field(default_factory=list)      # every configuration looked at, in order
+    proof: list[Probe] = field(default_factory=list)
+    trained: list[str] = field(default_factory=list)       # records trained by this call
+    culprit_explains_all: Optional[bool] = None            # BAD minus the culprit is good
+    regression: Optional[dict] = None                      # BAD - GOOD with its interval (Difference.to_dict)
+    regression_within_noise: Optional[bool] = None         # that interval contains 0 (or there is none)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def suspects_first(good_cfg: dict, bad_cfg: dict) -> list[str]:
+    """Changed keys in the order ``exp diff`` ranks them (likely cause first), so the first half that
+    delta debugging tries holds the top suspects: when one of them is the culprit, each round costs one run."""
+    from evdet.experiments.analysis.config_diff import diff_configs
+
+    keys = changed_keys(good_cfg, bad_cfg)
+    ranked = [c.key for c in diff_configs(good_cfg, bad_cfg).changes if c.key in keys]
+    return ranked + [k for k in keys if k not in ranked]
+
+
+def default_threshold(good_value: float, bad_value: Optional[float]) -> Optional[float]:
+    """Midway between GOOD and BAD; None (only failed runs count as bad) when BAD has no value."""
+    return None if bad_value is None else (good_value + bad_value) / 2.0
+
+
+def is_bad_value(state: str, value: Optional[float], mode: Mode, threshold: Optional[float]) -> bool:
+    """Bad: the run failed (diverged / NaN / crash), has no value, or lies past the threshold."""
+    if state == "failed" or value is None:
+        return True
+    if threshold is None:
+        return False
+    return value < threshold if mode == "max" else value > threshold
+
+
+def _arm_hypothesis(exp_id: str, name: str, keys: Sequence[str], good_cfg: dict, bad_cfg: dict, good: str,
+                    bad: str, metric: str, mode: Mode, threshold: Optional[float], n_keys: int) -> str:
+    from evdet.experiments.analysis.config_diff import flatten
+
+    fg, fb = flatten(good_cfg), flatten(bad_cfg)
+    lines = "\n".join(f"- `{k}`: {fg.get(k, '<absent>')!r} -> {fb.get(k, '<absent>')!r}" for k in keys)
+    op = ">=" if mode == "max" else "<="
+    crit = f"- {metric} {op} {threshold:.6g}" if threshold is not None else f"- {metric} {op} base"
+    return f"""# {exp_id}
+
+## Question
+Do these {len(keys)} of the {n_keys} changes from `{good}` to `{bad}` turn the good run bad on {metric}?
+(bisection `{name}`)
+
+## Hypothesis
+`{good}` with only these keys taken from `{bad}` stays good:
+{lines}
+
+## Rationale
+Designed by `evdet exp bisect {good} {bad} --metric {metric} --mode {mode}` (delta debugging over the changed
+keys; a failed / diverged run counts as bad).
+
+## Success criteria
+{crit}
+
+## Risks
+One run per probe: a difference within run-to-run noise can mislead the search; check the culprit with seeds.
+"""
+
+
+def bisect_experiments(root: Path, good: str, bad: str, metric: str, mode: Mode, *,
+                       threshold: Optional[float] = None, name: Optional[str] = None,
+                       executor: Optional[Executor] = None, confirm: bool = True,
+                       echo: Callable[[str], None] = print) -> BisectResult:
+    """Find the smallest set of keys that turns GOOD into BAD on ``metric`` (see module doc).
+
+    Args:
+        mode: "max" (higher is better) or "min" (lower is better, e.g. train/loss).
+        threshold: values worse than this are bad (default: midway between GOOD and BAD).
+        name: prefix of the records it creates (default ``bisect_<GOOD>_<BAD>``).
+        executor: how records are trained (default: one after another in this process).
+        confirm: also run BAD minus the culprit (does the culprit explain the whole regression?).
+    Raises:
+        DesignError: nothing changed, unknown metric, GOOD not good / BAD not bad.
+    """
+    root = Path(root)
+    if mode not in ("max", "min"):
+        raise DesignError(f"--mode {mode!r}: use max or min")
+    name = name or f"bisect_{good}_{bad}"
+    good_cfg, bad_cfg = config_of(root, good), config_of(root, bad)
+    keys = suspects_first(good_cfg, bad_cfg)
+    if not keys:
+        raise DesignError(f"{good} and {bad} have the same config (seed and name aside): nothing to bisect")
+    finished = [e for e in (load_experiment(root, good), load_experiment(root, bad)) if e.state == "completed"]
+    check_metric(metric, bad_cfg, finished)
+    executor = executor or LocalExecutor(root, echo=echo)
+    index = RecordIndex(root)
+    cache: dict[frozenset, Probe] = {}
+    result = BisectResult(good=good, bad=bad, metric=metric, mode=mode, threshold=threshold, keys=keys, culprit=[])
+
+    def probe_of(exp_id: str, subset: Sequence[str], role: str) -> Probe:
+        exp = load_experiment(root, exp_id)
+        value = read_metric(exp, metric)
+        return Probe(keys=sorted(subset), exp_id=exp_id, state=exp.state, value=value,
+                     bad=is_bad_value(exp.state, value, mode, result.threshold), role=role)
+
+    def arm_id(subset: Sequence[str]) -> str:
+        if not subset:
+            return good
+        if set(subset) == set(keys):
+            return bad
+        digest = hashlib.sha1("\n".join(sorted(subset)).encode()).hexdigest()[:8]
+        exp_id = f"{name}-{len(subset)}k-{digest}"
+        return index.ensure(Arm(exp_id=exp_id, config=apply_keys(good_cfg, bad_cfg, subset), base=good,
+                                hypothesis=_arm_hypothesis(exp_id, name, sorted(subset), good_cfg, bad_cfg, good,
+                                                           bad, metric, mode, result.threshold, len(keys)),
+                                command=f"evdet exp bisect {good} {bad} --metric {metric} --mode {mode}"))
+
+    def evaluate(subsets: list[list[str]], role: str = "probe", lazy: bool = False) -> list[Probe]:
+        """Probes of ``subsets`` in order; ``lazy``: a sequential executor stops at the first bad one."""
+        ids = [arm_id(s) for s in subsets]
+        before = {i for i in ids if record_state(root, i) in ("completed", "failed")}
+
+        def stop(exp_id: str) -> bool:
+            return probe_of(exp_id, subsets[ids.index(exp_id)], role).bad
+
+        executor.run(ids, stop_at_first=stop if lazy else None)
+        out = []
+        for s, i in zip(subsets, ids):
+            key = frozenset(s)
+            if key not in cache:
+                if record_state(root, i) not in ("completed", "failed"):
+                    break          # a sequential executor stopped before this one
+                cache[key] = probe_of(i, s, role)
+                result.probes.append(cache[key])
+                if i not in before:
+                    result.trained.append(i)
+            out.append(replace(cache[key], role=role))
+        return out
+
+    # GOOD and BAD themselves (reused when finished)
+    echo(f"bisect {good} -> {bad}: {len(keys)} changed keys, metric {metric} ({mode})")
+    pre_done = {i for i in (good, bad) if record_state(root, i) in ("completed", "failed")}
+    executor.run([good, bad])
+    result.trained += [i for i in (good, bad) if i not in pre_done]
+    g_exp, b_exp = load_experiment(root, good), load_experiment(root, bad)
+    g_val, b_val = read_metric(g_exp, metric), read_metric(b_exp, metric)
+    if g_exp.state != "completed" or g_val is None:
+        raise DesignError(f"{good}: GOOD must complete with a value of {metric} (state {g_exp.state}, "
+                          f"value {g_val})")
+    if b_val is not None and (b_val >= g_val if mode == "max" else b_val <= g_val):
+        raise DesignError(f"{good} is not better than {bad} on {metric} with --mode {mode} "
+                          f"(GOOD {g_val:.6g}, BAD {b_val:.6g}): nothing regressed; check --mode")
+    if result.threshold is None:
+        result.threshold = default_threshold(g_val, b_val)
+    if b_exp.state == "completed":
+        diff = effect(g_exp, b_exp, metric)
+        result.regression, result.regression_within_noise = diff.to_dict(), diff.within_noise(0.0)
+        if diff.has_interval and diff.within_noise(0.0):
+            echo(f"warning: BAD - GOOD on {metric} is {diff.text()}: within noise, the bisection may chase noise")
+    g_probe, b_probe = evaluate([[]], "GOOD")[0], evaluate([list(keys)], "BAD")[0]
+    if g_probe.bad:
+        raise DesignError(f"{good}: GOOD is bad on {metric} ({g_val:.6g} vs threshold {result.threshold})")
+    if not b_probe.bad:
+        raise DesignError(f"{bad}: BAD is not bad on {metric} ({b_val} vs threshold {result.threshold}; "
+                          f"GOOD {g_val:.6g}); pass --threshold")
+
+    def first_bad(subsets: list[list[str]]) -> Optional[int]:
+        for i, p in enumerate(evaluate(subsets, lazy=True)):
+            if p.bad:
+                return i
+        return None
+
+    result.culprit = ddmin(keys, first_bad)
+    culprit = result.culprit
+    proof = [g_probe, b_probe, evaluate([culprit], "culprit alone on GOOD")[0]]
+    if len(culprit) > 1:
+        proof += evaluate([[k for k in culprit if k != drop] for drop in culprit], "culprit minus one key")
+    if confirm and len(culprit) < len(keys):
+        rest = evaluate([[k for k in keys if k not in culprit]], "BAD without the culprit")[0]
+        proof.append(rest)
+        result.culprit_explains_all = not rest.bad
+    result.proof = proof
+    write_design_summary(root, name, {"kind": "bisect", **result.to_dict()})
+    return result

@@ -1,0 +1,100 @@
+"""HTML sections of the designed experiments (ablations, bisections, sweeps) for the experiment report.
+
+Reads the summaries that ``ablate``, ``bisect`` and ``sweep`` leave in ``<root>/_designs/<name>.json``
+(a sweep also leaves ``<name>_history.png`` and ``<name>_importances.png`` there), so the report needs
+no database access: it adds ``designs_report_html(root)`` to its page.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+
+from evdet.experiments.statistics.intervals import Difference
+
+
+def load_design_summaries(root: Path) -> list[dict]:
+    """Every ``<root>/_designs/*.json`` summary, by name (unreadable files are skipped)."""
+    out = []
+    for path in sorted((Path(root) / "_designs").glob("*.json")):
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(doc, dict) and doc.get("kind") in ("ablate", "bisect", "sweep"):
+            out.append({"name": path.stem, **doc})
+    return out
+
+
+def _diff_text(d: dict) -> str:
+    return Difference(**d).text()
+
+
+def _word(d: dict) -> str:
+    side = Difference(**d).side(0.0)
+    return {"above": "raises", "below": "lowers", "straddles": "within noise", "unknown": "no interval"}[side]
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def ablation_html(s: dict) -> str:
+    """One ablation: per metric, each key's single and leave-one-out effect, and the interaction check."""
+    parts = [f"<h3>Ablation {html.escape(s['name'])}: {html.escape(s['base'])} &rarr; "
+             f"{html.escape(s['variant'])}</h3>"]
+    for eff in s["effects"]:
+        rows = [[k, _diff_text(eff["single"][k]), _word(eff["single"][k]), _diff_text(eff["leave_one_out"][k]),
+                 _word(eff["leave_one_out"][k])] for k in s["keys"]]
+        rows.append(["all keys", _diff_text(eff["full"]), _word(eff["full"]), "", ""])
+        parts.append(_table([f"{eff['metric']}: key", "alone on base", "", "left out of variant", ""], rows))
+        verdict = {True: "the single effects add up", False: "the keys interact (the effects do not add up)",
+                   None: "no interval: cannot tell whether they add up"}[eff["adds_up"]]
+        parts.append(f"<p>Interaction (all - sum of singles): {html.escape(_diff_text(eff['interaction']))}: "
+                     f"{verdict}.</p>")
+    return "".join(parts)
+
+
+def bisection_html(s: dict) -> str:
+    """One bisection: the culprit and the runs that prove it."""
+    rows = [[p["role"], "all" if len(p["keys"]) == len(s["keys"]) else ", ".join(p["keys"]) or "none", p["state"],
+             "-" if p["value"] is None else f"{p['value']:.6g}", "bad" if p["bad"] else "good", p["exp_id"]]
+            for p in s["proof"]]
+    noise = " (within noise)" if s.get("regression_within_noise") else ""
+    reg = f"<p>BAD - GOOD: {html.escape(_diff_text(s['regression']))}{noise}</p>" if s.get("regression") else ""
+    return (f"<h3>Bisection {html.escape(s['name'])}: {html.escape(s['good'])} &rarr; {html.escape(s['bad'])} "
+            f"on {html.escape(s['metric'])}</h3>{reg}<p>Culprit: <b>{html.escape(', '.join(s['culprit']))}</b> "
+            f"({len(s['probes'])} configurations looked at, {len(s['keys'])} changed keys).</p>"
+            + _table(["run", "keys from BAD", "state", s["metric"], "", "record"], rows))
+
+
+def sweep_html(s: dict, folder: Path) -> str:
+    """One sweep: trial counts, best trials, importances and the two plots (embedded)."""
+    import base64
+
+    defn = s.get("definition", {})
+    counts = ", ".join(f"{k.lower()} {v}" for k, v in sorted(s["counts"].items()))
+    rows = [[str(b["number"]), f"{b['value']:.6g}", str(b["exp_id"]), json.dumps(b["params"])] for b in s["best"]]
+    imp = ", ".join(f"{k} {v:.2f}" for k, v in (s.get("importances") or {}).items()) or s.get("importances_note", "")
+    imgs = ""
+    for kind, name in (s.get("plots") or {}).items():
+        path = folder / name
+        if path.exists():
+            imgs += f'<img alt="{kind}" src="data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()}">'
+    return (f"<h3>Sweep {html.escape(s['name'])}: {html.escape(s['direction'])} {html.escape(str(defn.get('metric')))} "
+            f"from {html.escape(str(defn.get('base')))}</h3><p>Trials: {html.escape(counts)}. Parameter importances: "
+            f"{html.escape(imp)}.</p>" + _table(["trial", "value", "record", "params"], rows) + imgs)
+
+
+def designs_report_html(root: Path) -> str:
+    """A ``<section>`` with every ablation and bisection under ``root`` ('' when there is none)."""
+    summaries = load_design_summaries(root)
+    if not summaries:
+        return ""
+    folder = Path(root) / "_designs"
+    render = {"ablate": ablation_html, "bisect": bisection_html, "sweep": lambda s: sweep_html(s, folder)}
+    body = "".join(render[s["kind"]](s) for s in summaries)
+    return f"<section><h2>Designed experiments</h2>{body}</section>"

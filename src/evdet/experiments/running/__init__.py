@@ -1,0 +1,1 @@
+"""Running: the runner that trains one record over its seeds and fills results.json."""

@@ -1,0 +1,1 @@
+"""Statistics: intervals of one metric and of differences (over seeds, over evaluation blocks)."""

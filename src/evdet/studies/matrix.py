@@ -1,0 +1,778 @@
+"""The small-object experiment matrix: six variants x seeds on generated eTraM-like data, resumable.
+
+Question: which change helps the small road users (pedestrian, bicycle, motorbike, wheelchair)?
+The seed researcher's table (one seed each, Prophesee-filtered eTraM) concluded "complexity hurts"
+and "resolution first"; this matrix re-asks it with exact ground truth, several seeds and intervals,
+under ``prophesee`` (size filter) and ``full`` (every box counts).
+
+Layout::
+
+    <work>/
+      matrix.json          the plan this work folder belongs to (a rerun with another plan is refused)
+      raw/                 generated sensors: <split>/<seq>_td.h5 + _bbox.npy, dataset.yaml, preview.png
+      input/               preprocessed at the recipe input: the sensor halved, reference 2x2 "nearest"
+      input_full/          preprocessed at the sensor resolution (the "resolution first" variant)
+      experiments/<id>/    one ordinary experiment record per variant, one run per seed
+    <out>/
+      results.md           commands, per-variant table with intervals, verdicts, run times, what finished
+      results.json         the same numbers
+      report.html          evdet's HTML report over the matrix records
+      preview.png          a generated frame beside the box statistics
+
+Every stage skips finished work: data and preprocessing are resumable, completed records are
+skipped, a killed record is resumed from its last checkpoint, and a record that another worker is
+running is left alone (so several ``evdet exp matrix`` processes can share one work folder).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Literal, Optional
+
+from evdet.experiments.statistics.intervals import CONFIDENCE
+from evdet.utils.atomic import write_text_atomic
+
+BASELINE_ID = "baseline_3scale"
+SMALL_METRIC = "small_AP"
+EFFECTS_PLOT = "effects.png"
+PROTOCOLS = ("prophesee", "full")
+PlanName = Literal["cpu", "gpu"]
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One row of the matrix: overrides of the baseline config.
+
+    Args:
+        id: experiment id.
+        change: what differs from the baseline, in words.
+        overrides: ``key=value`` overrides on the baseline's config.
+        full_input: train and evaluate at the sensor resolution (twice the recipe's input).
+        size_aware: the overrides switch on the size-aware loss (its tau is set per plan).
+        cost: time per training step relative to the baseline (measured on the CPU plan, one thread:
+            baseline 1.1 s, patch 2 3.0 s, twice the resolution 4.5 s); within a seed, the costliest
+            records train first, so that parallel workers finish together.
+    """
+
+    id: str
+    change: str
+    overrides: tuple[str, ...] = ()
+    full_input: bool = False
+    size_aware: bool = False
+    cost: float = 1.0
+
+
+VARIANTS: tuple[Variant, ...] = (
+    Variant(BASELINE_ID, "3-scale FPN (strides 8/16/32), plain YOLOX loss"),
+    Variant("4scale", "4-scale FPN (adds stride-4 P1)", ("model.in_stages=[1,2,3,4]",), cost=1.1),
+    Variant("3scale_sizeaware", "3-scale + size-aware loss (alpha 2.5)", size_aware=True),
+    Variant("4scale_sizeaware", "4-scale + size-aware loss", ("model.in_stages=[1,2,3,4]",), size_aware=True,
+            cost=1.1),
+    Variant("patch2_4scale", "patch size 2 + 4-scale (strides 2/4/8/16)",
+            ("model.patch_size=2", "model.in_stages=[1,2,3,4]"), cost=2.7),
+    Variant("resolution_first", "the baseline at twice the input resolution", full_input=True, cost=4.0),
+)
+
+
+@dataclass(frozen=True)
+class MatrixPlan:
+    """Data, recipe and seeds of one matrix.
+
+    Args:
+        name: "cpu" or "gpu".
+        sensor_hw: generated sensor (height, width); the recipe input is half of it.
+        sequences, duration_s, data_seed: the generated dataset (see ``generate_dataset``).
+        recipe: config preset of the baseline (``configs/recipes/...``).
+        seeds: training seeds of every variant.
+        max_steps: training steps per run.
+        tau_px2: size-aware tau in input pixels^2 (1024 at 640x360 input, scaled with the input area).
+        gen_workers, preprocess_workers: processes for data generation and preprocessing.
+        train_workers: training processes side by side (the default of ``run_matrix``'s caller).
+    """
+
+    name: PlanName
+    sensor_hw: tuple[int, int]
+    sequences: int
+    duration_s: float
+    data_seed: int
+    recipe: str
+    seeds: tuple[int, ...]
+    max_steps: int
+    tau_px2: float
+    gen_workers: int = 1
+    preprocess_workers: int = 2
+    train_workers: int = 1
+    variants: tuple[str, ...] = field(default_factory=lambda: tuple(v.id for v in VARIANTS))
+
+    @property
+    def input_hw(self) -> tuple[int, int]:
+        return self.sensor_hw[0] // 2, self.sensor_hw[1] // 2
+
+
+PLANS: dict[str, MatrixPlan] = {
+    "cpu": MatrixPlan("cpu", (360, 640), sequences=12, duration_s=15.0, data_seed=0,
+                      recipe="recipes/small_objects_cpu", seeds=(0, 1, 2), max_steps=800, tau_px2=256.0,
+                      gen_workers=1, preprocess_workers=2, train_workers=2),
+    "gpu": MatrixPlan("gpu", (720, 1280), sequences=12, duration_s=15.0, data_seed=0,
+                      recipe="recipes/small_objects_gpu", seeds=(0, 1, 2), max_steps=400, tau_px2=1024.0,
+                      gen_workers=12, preprocess_workers=12, train_workers=6),
+}
+
+
+class MatrixError(RuntimeError):
+    """The work folder belongs to another plan, or a variant id is unknown."""
+
+
+def make_plan(name: str, *, seeds: Optional[Sequence[int]] = None, max_steps: Optional[int] = None,
+              variants: Optional[Sequence[str]] = None) -> MatrixPlan:
+    """A named plan with optional changes (seeds, steps, a subset of the variants)."""
+    if name not in PLANS:
+        raise MatrixError(f"unknown matrix plan {name!r}; known: {sorted(PLANS)}")
+    plan = PLANS[name]
+    if seeds is not None:
+        if not seeds or len(set(seeds)) != len(seeds):
+            raise MatrixError(f"seeds {list(seeds)}: give distinct seeds, e.g. 0,1,2")
+        plan = replace(plan, seeds=tuple(int(s) for s in seeds))
+    if max_steps is not None:
+        if max_steps < 1:
+            raise MatrixError(f"max_steps must be >= 1, got {max_steps}")
+        plan = replace(plan, max_steps=int(max_steps))
+    if variants is not None:
+        known = [v.id for v in VARIANTS]
+        bad = [v for v in variants if v not in known]
+        if bad:
+            raise MatrixError(f"unknown variant {bad[0]!r}; known: {known}")
+        if BASELINE_ID not in variants:
+            variants = [BASELINE_ID, *variants]          # every delta refers to the baseline
+        plan = replace(plan, variants=tuple(v for v in known if v in variants))
+    return plan
+
+
+def variant(variant_id: str) -> Variant:
+    return next(v for v in VARIANTS if v.id == variant_id)
+
+
+# ---------------------------------------------------------------- records
+
+
+def hypothesis_text(v: Variant, plan: MatrixPlan) -> str:
+    """hypothesis.md of a variant: question, hypothesis, criteria under both protocols."""
+    if v.id == BASELINE_ID:
+        return (f"## Question\nDoes the {plan.name.upper()} recipe ({plan.recipe}, {plan.max_steps} steps, "
+                f"{plan.input_hw[1]}x{plan.input_hw[0]} input) learn the small road users at all?\n\n"
+                "## Hypothesis\nThe 3-scale baseline finds the small road users clearly above zero under `full`.\n\n"
+                "## Rationale\nReference row of the matrix: every variant is compared with it.\n\n"
+                "## Success criteria\n- full/small_AP >= 0.01\n- prophesee/AP >= 0.01\n\n"
+                "## Risks\nShort schedule: far from converged; seeds differ.\n")
+    return (f"## Question\nDoes \"{v.change}\" help the small road users (pedestrian, bicycle, motorbike, "
+            "wheelchair) compared with the 3-scale baseline?\n\n"
+            f"## Hypothesis\n{v.change} raises the small-road-user AP under both protocols.\n\n"
+            "## Rationale\nThe seed researcher's single-seed eTraM table ranked this change; generated data with "
+            "exact ground truth, several seeds and intervals test that ranking.\n\n"
+            "## Success criteria\n- full/small_AP >= base + 0.0\n- prophesee/small_AP >= base + 0.0\n\n"
+            "## Risks\nShort schedule; slower variants see the same steps, not the same time.\n")
+
+
+def _variant_overrides(v: Variant, plan: MatrixPlan, work: Path) -> list[str]:
+    out = list(v.overrides)
+    if v.size_aware:
+        out += ["loss.size_aware.alpha=2.5", f"loss.size_aware.tau_px2={plan.tau_px2:g}"]
+    if v.full_input:
+        out.append(f"data.root={(work / 'input_full').resolve()}")
+    return out
+
+
+def record_commands(plan: MatrixPlan, work: Path) -> dict[str, str]:
+    """The ``evdet exp new`` command equivalent to each record of the plan."""
+    root = work / "experiments"
+    seeds = ",".join(map(str, plan.seeds))
+    out = {}
+    for vid in plan.variants:
+        v = variant(vid)
+        if vid == BASELINE_ID:
+            args = [f"-c {plan.recipe}", f"data.root={work / 'input'}",
+                    f"training.max_steps={plan.max_steps}", f"--seeds {seeds}"]
+        else:
+            args = [f"--base {BASELINE_ID}",
+                    *(o.replace(str((work / 'input_full').resolve()), str(work / 'input_full'))
+                      for o in _variant_overrides(v, plan, work))]
+        out[vid] = f"evdet exp new {vid} {' '.join(args)} --hypothesis <text> --root {root}"
+    return out
+
+
+def create_records(plan: MatrixPlan, work: Path) -> list[str]:
+    """Create the records of the plan that do not exist yet (baseline first); returns their ids."""
+    from evdet.experiments.records.new import new_experiment
+
+    root = work / "experiments"
+    commands = record_commands(plan, work)
+    created = []
+    for vid in plan.variants:
+        if (root / vid).exists():
+            continue
+        v = variant(vid)
+        if vid == BASELINE_ID:
+            kw = dict(config_files=[plan.recipe],
+                      overrides=[f"data.root={(work / 'input').resolve()}", f"training.max_steps={plan.max_steps}",
+                                 f"seeds=[{','.join(map(str, plan.seeds))}]"])
+        else:
+            kw = dict(base=BASELINE_ID, overrides=_variant_overrides(v, plan, work))
+        new_experiment(root, vid, hypothesis_text(v, plan), command=commands[vid], **kw)
+        created.append(vid)
+    return created
+
+
+# ---------------------------------------------------------------- stages
+
+
+def _check_plan(plan: MatrixPlan, work: Path) -> None:
+    """Write ``matrix.json`` on first use; refuse a work folder made for other data or recipe."""
+    path = work / "matrix.json"
+    mine = {k: v for k, v in asdict(plan).items()
+            if k not in ("variants", "gen_workers", "preprocess_workers", "train_workers")}
+    mine = json.loads(json.dumps(mine))
+    if path.exists():
+        old = json.loads(path.read_text())
+        changed = [k for k in mine if old.get(k) != mine[k]]
+        if changed:
+            raise MatrixError(f"{path}: this work folder holds a matrix with other {changed} "
+                              f"({[old.get(k) for k in changed]} vs {[mine[k] for k in changed]}); "
+                              "use another --work folder")
+        return
+    work.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(path, json.dumps(mine, indent=1) + "\n")
+
+
+def prepare_data(plan: MatrixPlan, work: Path, echo: Callable[[str], None] = print) -> None:
+    """Generate the sensors (once), write the preview, preprocess at the input and the sensor size."""
+    from evdet.data.preprocess.dataset import preprocess_dataset
+    from evdet.data.synthetic import generate_dataset, render_preview
+
+    raw = work / "raw"
+    if (raw / "dataset.yaml").exists():
+        echo(f"data: already generated in {raw}")
+    else:
+        h, w = plan.sensor_hw
+        echo(f"data: generating {plan.sequences} sequences of {plan.duration_s:g} s at {w}x{h}")
+        generate_dataset(raw, sequences=plan.sequences, duration_s=plan.duration_s, resolution=plan.sensor_hw,
+                         seed=plan.data_seed, workers=plan.gen_workers)
+    if not (raw / "preview.png").exists():
+        render_preview(raw, raw / "preview.png")
+    uses_full = any(variant(v).full_input for v in plan.variants)
+    echo("data: preprocessing (input = sensor / 2, nearest)" + (" and at the sensor size" if uses_full else ""))
+    preprocess_dataset(raw, work / "input", downsample="nearest", workers=plan.preprocess_workers)
+    if uses_full:
+        preprocess_dataset(raw, work / "input_full", downsample="none", workers=plan.preprocess_workers)
+
+
+def _has_progress(exp) -> bool:
+    runs = exp.results.get("runs") or {}
+    return any(r.get("status") in ("completed", "running", "killed", "failed") for r in runs.values()) \
+        or any(exp.path.rglob("last.ckpt"))
+
+
+def _seeds_done(exp) -> int:
+    return sum((r or {}).get("status") == "completed" for r in (exp.results.get("runs") or {}).values())
+
+
+CLAIM_FILE = ".matrix_claim"
+
+
+def _claim(exp_dir: Path) -> bool:
+    """Take the record for this process (an exclusive claim file naming its pid); a claim whose
+    process is gone is taken over. False when a live process holds it."""
+    import os
+
+    from evdet.utils.processes import process_alive
+
+    path = exp_dir / CLAIM_FILE
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                pid = int(path.read_text().strip() or 0)
+            except (OSError, ValueError):
+                pid = 0
+            if pid and pid != os.getpid() and process_alive(pid):
+                return False
+            path.unlink(missing_ok=True)            # stale: its process is gone
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(str(os.getpid()))
+        return True
+    return False
+
+
+def _release(exp_dir: Path) -> None:
+    (exp_dir / CLAIM_FILE).unlink(missing_ok=True)
+
+
+def train_records(plan: MatrixPlan, work: Path, echo: Callable[[str], None] = print,
+                  progress: bool = True) -> dict[str, str]:
+    """Train every record that is not completed, seed-major (every record's first seed, then every
+    record's second, ...), the costliest first within a seed; returns {id: outcome}.
+
+    Records held by another process (claim file, or status ``running``) are skipped, so several
+    workers can share one work folder.
+    """
+    from evdet.experiments.records.record import RecordError, load_experiment
+    from evdet.experiments.running.runner import run_experiment
+
+    root = work / "experiments"
+    outcome = {}
+    passes = len(plan.seeds)
+    order = sorted(plan.variants, key=lambda v: -variant(v).cost)      # stable: ties keep plan order
+    for p in range(passes):
+        for vid in order:
+            exp = load_experiment(root, vid)
+            if exp.state == "completed":
+                outcome[vid] = "completed"
+                continue
+            if _seeds_done(exp) > p:                 # seed-major: every record gets its (p+1)-th seed first
+                continue
+            if exp.state == "failed":          # diverged or crashed: its record says why; not retried
+                outcome[vid] = f"failed: {exp.status.get('message', '')}"
+                echo(f"{vid}: {outcome[vid]}; skipped")
+                continue
+            if exp.state == "running" or not _claim(exp.path):
+                outcome[vid] = "running in another process"
+                echo(f"{vid}: {outcome[vid]}; skipped")
+                continue
+            try:
+                exp = load_experiment(root, vid)     # fresh, now that it is ours
+                if exp.state == "completed" or _seeds_done(exp) > p:
+                    outcome[vid] = exp.state
+                    continue
+                resume = _has_progress(exp)
+                echo(f"{vid}: training {len(plan.seeds)} seed(s) x {plan.max_steps} steps"
+                     + (" (resuming)" if resume else "") + f", pass {p + 1}/{passes}")
+                command = f"evdet exp run {vid}{' --resume' if resume else ''} --root {root}"
+                res = run_experiment(root, vid, resume=resume, progress=progress, command=command,
+                                     max_new_seeds=1)
+                outcome[vid] = str(res.get("status"))
+            except RecordError as err:
+                outcome[vid] = f"not run: {err}"
+                echo(f"{vid}: {outcome[vid]}")
+            except Exception as err:  # one failed variant must not stop the others; its record says why
+                outcome[vid] = f"failed: {type(err).__name__}: {err}"[:300]
+                echo(f"{vid}: {outcome[vid]}")
+            finally:
+                _release(exp.path)
+    return outcome
+
+
+def _train_worker(plan: MatrixPlan, work: Path, threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+    train_records(plan, work, echo=lambda m: print(m, flush=True), progress=False)
+
+
+def progress_line(plan: MatrixPlan, work: Path) -> str:
+    """``runs done x/N; <id> seed s step k/M, ...``: where the matrix stands (from the records)."""
+    from evdet.experiments.records.record import load_experiment
+
+    root = work / "experiments"
+    done, running = 0, []
+    for vid in plan.variants:
+        if not (root / vid / "results.json").exists():
+            continue
+        exp = load_experiment(root, vid)
+        done += _seeds_done(exp)
+        st = exp.status
+        if st.get("state") == "running":
+            running.append(f"{vid} seed {st.get('seed', '?')} step {st.get('step', 0)}/{plan.max_steps}")
+    return f"matrix: runs done {done}/{len(plan.variants) * len(plan.seeds)}" + \
+        ("; " + ", ".join(running) if running else "")
+
+
+def train_parallel(plan: MatrixPlan, work: Path, workers: int, echo: Callable[[str], None] = print,
+                   every_s: float = 60.0) -> None:
+    """``workers`` processes train the records side by side (each claims a different variant, with
+    cores / workers torch threads); the parent echoes :func:`progress_line` every ``every_s`` seconds."""
+    import multiprocessing as mp
+    import os
+
+    ctx = mp.get_context("spawn")
+    threads = max(1, (os.cpu_count() or 1) // workers)     # the cores shared out, not oversubscribed
+    procs = [ctx.Process(target=_train_worker, args=(plan, work, threads), name=f"matrix-worker-{i}")
+             for i in range(workers)]
+    for proc in procs:
+        proc.start()
+        time.sleep(2.0)                          # stagger: each takes the next unclaimed variant
+    last = time.monotonic()
+    while any(proc.is_alive() for proc in procs):
+        time.sleep(1.0)
+        if time.monotonic() - last >= every_s:
+            last = time.monotonic()
+            try:
+                echo(progress_line(plan, work))
+            except (OSError, ValueError):        # a record being rewritten (RecordError is a ValueError)
+                pass
+    for proc in procs:
+        proc.join()
+    bad = [p.name for p in procs if p.exitcode]
+    if bad:
+        echo(f"matrix: worker(s) {bad} exited with an error; rerun to resume")
+
+
+# ---------------------------------------------------------------- results
+
+
+def filter_effect(pre_root: Path, representation: str, class_names: Sequence[str],
+                  split: str = "val") -> dict[str, dict]:
+    """Per class: ground-truth boxes after the skip-first rule and the share the Prophesee size
+    filter removes, at the evaluated (input) resolution.
+
+    Returns:
+        {class name: {"boxes": n, "removed": n_removed, "removed_share": share or None}}, plus "all".
+    """
+    import numpy as np
+
+    from evdet.data.preprocessed import read_preprocess_info
+    from evdet.evaluation.dataset import load_ground_truth
+    from evdet.evaluation.protocols import get_protocol
+
+    h, w = read_preprocess_info(pre_root)["repr_hw"]
+    truth = load_ground_truth(pre_root, split, representation)
+    boxes = np.concatenate([t.boxes for t in truth.values()])
+    timed = get_protocol("full").box_filter(h, w).keep_mask(boxes)
+    kept = get_protocol("prophesee").box_filter(h, w).keep_mask(boxes)
+    out = {}
+    for cid, name in [*enumerate(class_names), (-1, "all")]:
+        sel = timed if cid < 0 else timed & (boxes["class_id"] == cid)
+        n, n_kept = int(sel.sum()), int((sel & kept).sum())
+        out[name] = {"boxes": n, "removed": n - n_kept, "removed_share": (n - n_kept) / n if n else None}
+    return out
+
+
+def _fmt(v: Optional[float], signed: bool = False) -> str:
+    if v is None:
+        return "–"
+    return f"{v:+.4f}" if signed else f"{v:.4f}"
+
+
+def _interval_text(d, signed: bool = False) -> str:
+    """``mean [low, high]`` of a Difference (signed for deltas); "–" without a result."""
+    if d is None or d.mean is None:
+        return "–"
+    fmt = "{:+.4f}" if signed else "{:.4f}"
+    if not d.has_interval:
+        return fmt.format(d.mean) + (" (no interval)" if signed else "")
+    return f"{fmt.format(d.mean)} [{fmt.format(d.low)}, {fmt.format(d.high)}]"
+
+
+def _effect_word(d) -> str:
+    """helps / hurts / within noise; a single-seed interval only covers the evaluation data's noise."""
+    if d is None or d.mean is None:
+        return "no result yet"
+    word = {"above": "helps", "below": "hurts", "straddles": "within noise"}.get(d.side(0.0), "no interval")
+    if word in ("helps", "hurts") and "seeds" not in d.method:
+        word += " (1 seed: evaluation noise only)"
+    return word
+
+
+def summarize_records(root: Path, changes: dict[str, str], base_id: str, pre_root: Optional[Path],
+                      seeds_planned: Sequence[int] = (), n_boot: int = 100) -> dict:
+    """Small-road-user numbers of some records, per protocol, with 95% intervals and verdicts.
+
+    Args:
+        root: experiment records folder.
+        changes: {experiment id: what it changes, in words}, in table order (the base first).
+        base_id: the reference every delta refers to.
+        pre_root: preprocessed dataset of the base (for the filter's effect), or None.
+        seeds_planned: seeds each record should have (default: its own config's).
+    Returns:
+        {"rows": [{id, change, state, seeds_planned, seeds_done, wall_s_per_run, step, protocols
+        {p: {AP, AP50, small_AP, *_seeds (per seed), *_interval, delta_small, delta_small_pooled}},
+        verdict, criteria}], "filter_effect",
+        "generated_at"}.
+    """
+    from evdet.experiments.statistics.intervals import IntervalError, difference_interval, seed_values
+    from evdet.experiments.records.metric_keys import metric_value
+    from evdet.experiments.records.record import load_experiment
+    from evdet.experiments.analysis.verdict import judge, overall_verdict, parse_criteria
+
+    exps = {vid: load_experiment(root, vid) for vid in changes if (root / vid).exists()}
+    base = exps.get(base_id)
+    design = DesignIntervals(exps)
+    rows = []
+    for vid, change in changes.items():
+        e = exps.get(vid)
+        runs = (e.results.get("runs") or {}) if e else {}
+        done = [r for r in runs.values() if r.get("status") == "completed"]
+        planned = list(seeds_planned) or list((e.config.get("seeds") if e else None) or [0])
+        row = {"id": vid, "change": change, "state": e.state if e else "not created",
+               "seeds_planned": planned, "seeds_done": [int(r["seed"]) for r in done],
+               "wall_s_per_run": [float((r.get("training") or {}).get("wall_s") or 0.0) for r in done],
+               "step": int(e.results.get("step", 0) or 0) if e else 0, "protocols": {}}
+        for proto in PROTOCOLS:
+            block = {}
+            for metric in ("AP", "AP50", SMALL_METRIC):
+                key = f"{proto}/{metric}"
+                block[metric] = metric_value(e.results, key) if e and done else None
+                block[f"{metric}_seeds"] = seed_values(e, key) if e and done else []
+                if e and done and block[metric] is not None:
+                    try:
+                        block[f"{metric}_interval"] = design.value(e, key, n_boot=n_boot).to_dict()
+                        if base is not None and vid != base_id and metric == SMALL_METRIC \
+                                and metric_value(base.results, key) is not None:
+                            # pooled over seeds first: it needs no shared ground truth (resolution_first)
+                            pooled = design.difference(base, e, key, pooled_only=True)
+                            block["delta_small_pooled"] = pooled.to_dict() if pooled else None
+                            block["delta_small"] = difference_interval(base, e, key, n_boot=n_boot).to_dict()
+                    except IntervalError as err:
+                        block[f"{metric}_interval_error"] = str(err)
+            row["protocols"][proto] = block
+        if e and done:
+            try:
+                results = judge(parse_criteria(e.hypothesis), e, base if vid != base_id else None, n_boot=n_boot,
+                                difference=design.difference)
+                row["verdict"] = overall_verdict(results)
+                row["criteria"] = [f"{r.criterion.text}: {r.decision} ({r.reason})" for r in results]
+            except Exception as err:  # a verdict that cannot be formed is reported, not fatal
+                row["verdict"] = f"error: {err}"
+        rows.append(row)
+    summary = {"rows": rows, "generated_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    names = list(base.results.get("class_names") or []) if base is not None else []
+    if names and pre_root is not None and Path(pre_root).exists():
+        cfg_repr = (base.config.get("data") or {}).get("representation", "stacked_histogram_dt=50_nbins=10")
+        effect = filter_effect(Path(pre_root), cfg_repr, names)
+        for name in names:
+            effect[name]["AP_full"] = metric_value(base.results, f"full/per_class.{name}.AP")
+            effect[name]["AP_prophesee"] = metric_value(base.results, f"prophesee/per_class.{name}.AP")
+        summary["filter_effect"] = effect
+    return summary
+
+
+class DesignIntervals:
+    """Intervals over the records ``exps`` ({id: Experiment}) of one design: the seed variance pooled
+    over every record (t, ``intervals.pooled_interval``) once a record holds two seeds, else the
+    record's own interval (``value_interval`` / ``difference_interval``: t / Welch over its seeds, or the
+    one-seed bootstrap). ``pooled_only=True`` returns None instead of that fallback."""
+
+    def __init__(self, exps: dict) -> None:
+        self.exps = exps
+
+    def _pooled(self, base, other, metric: str, confidence: float):
+        from evdet.experiments.statistics.intervals import METHOD_POOLED, Difference, pooled_interval, seed_values
+
+        groups = {vid: [v for v in seed_values(e, metric) if v is not None] for vid, e in self.exps.items()}
+        a = None if base is None else groups.get(base.id) or []
+        mean, low, high, dof = pooled_interval(a, groups.get(other.id) or [], list(groups.values()), confidence)
+        k = sum(len(g) >= 2 for g in groups.values())
+        return Difference(mean, low, high, METHOD_POOLED, 0 if a is None else len(a), len(groups[other.id]),
+                          confidence, f"{dof} degrees of freedom from {k} records with >= 2 seeds")
+
+    def difference(self, base, other, metric: str, *, confidence: float = CONFIDENCE, scale: float = 1.0,
+                   pooled_only: bool = False, **kwargs):
+        """Interval of ``other - scale * base`` (the signature of ``difference_interval``)."""
+        from evdet.experiments.statistics.intervals import IntervalError, difference_interval
+
+        try:
+            if scale != 1.0:
+                raise IntervalError("a scaled base is compared pairwise")
+            return self._pooled(base, other, metric, confidence)
+        except IntervalError:
+            return None if pooled_only else difference_interval(base, other, metric, confidence=confidence,
+                                                                scale=scale, **kwargs)
+
+    def value(self, exp, metric: str, *, confidence: float = CONFIDENCE, **kwargs):
+        """Interval of ``exp``'s value (the signature of ``value_interval``)."""
+        from evdet.experiments.statistics.intervals import IntervalError, value_interval
+
+        try:
+            return self._pooled(None, exp, metric, confidence)
+        except IntervalError:
+            return value_interval(exp, metric, confidence=confidence, **kwargs)
+
+
+def summarize(plan: MatrixPlan, work: Path, n_boot: int = 100) -> dict:
+    """Numbers of the matrix as it stands (see :func:`summarize_records`), with its plan."""
+    changes = {vid: variant(vid).change for vid in plan.variants}
+    summary = summarize_records(work / "experiments", changes, BASELINE_ID, work / "input",
+                                seeds_planned=plan.seeds, n_boot=n_boot)
+    return {"plan": asdict(plan), **summary}
+
+
+def _difference(d: Optional[dict]):
+    from evdet.experiments.statistics.intervals import Difference
+
+    return Difference.from_dict(d)
+
+
+def small_object_tables(summary: dict, base_id: str = BASELINE_ID,
+                        input_text: str = "the input") -> list[tuple[str, str, list[str], list[list[str]]]]:
+    """The small-road-user table, the overall table and the filter's effect, as data.
+
+    Returns:
+        [(title, note, headers, rows)] with cells as plain text (identifiers in backticks).
+    """
+    rows = summary["rows"]
+    small = []
+    for r in rows:
+        f, p = r["protocols"]["full"], r["protocols"]["prophesee"]
+        walls = r["wall_s_per_run"]
+        df, dp = (_difference(b.get("delta_small_pooled") or b.get("delta_small")) for b in (f, p))
+        is_base = r["id"] == base_id
+        small.append([f"`{r['id']}`", r["change"], f"{len(r['seeds_done'])}/{len(r['seeds_planned'])}",
+                      f"{sum(walls) / len(walls):.0f}" if walls else "–",
+                      _interval_text(_difference(f.get(SMALL_METRIC + "_interval"))),
+                      "(reference)" if is_base else _interval_text(df, signed=True), "" if is_base else _effect_word(df),
+                      _interval_text(_difference(p.get(SMALL_METRIC + "_interval"))),
+                      "(reference)" if is_base else _interval_text(dp, signed=True), "" if is_base else _effect_word(dp),
+                      r.get("verdict", "not evaluated")])
+    overall = [[f"`{r['id']}`", r["state"], str(r["step"]),
+                _fmt(r["protocols"]["prophesee"].get("AP")), _fmt(r["protocols"]["prophesee"].get("AP50")),
+                _fmt(r["protocols"]["full"].get("AP")), _fmt(r["protocols"]["full"].get("AP50"))] for r in rows]
+    tables = [("Small road users (pedestrian, bicycle, motorbike, wheelchair)",
+               "AP of the small_road_users group (mean over finished seeds) and Δ = variant - baseline, each "
+               "with a 95% t-interval whose seed variance is pooled over every record with two or more seeds "
+               "(one recipe, so one seed variance is assumed; results.json also holds each record's own "
+               "interval); before any record has two seeds, a paired bootstrap over the validation data "
+               "(evaluation noise only). 'helps' / 'hurts' only when the interval lies wholly above / below 0.",
+               ["variant", "change", "seeds done", "s per run", "full small AP", "Δ vs baseline (full)",
+                "effect (full)", "prophesee small AP", "Δ vs baseline (prophesee)", "effect (prophesee)",
+                "verdict"], small),
+              ("Overall", "", ["variant", "state", "step", "prophesee AP", "prophesee AP50", "full AP",
+                               "full AP50"], overall)]
+    effect = summary.get("filter_effect")
+    if effect:
+        cells = []
+        for name, d in effect.items():
+            share = "–" if d["removed_share"] is None else f"{100 * d['removed_share']:.0f}%"
+            cells.append([name, str(d["boxes"]), f"{d['removed']} ({share})", _fmt(d.get("AP_full")),
+                          _fmt(d.get("AP_prophesee"))])
+        tables.append(("What the Prophesee filter hides (validation ground truth, baseline AP)",
+                       f"Boxes after the skip-first 0.5 s rule at {input_text}; the filter drops boxes with a "
+                       "diagonal under 60 px or a side under 20 px at 1280x720 (scaled with the width). AP per "
+                       "class of the baseline under full (every box) and prophesee (filtered boxes only).",
+                       ["class", "boxes", "removed by the filter", "AP full (all boxes)",
+                        "AP prophesee (filtered)"], cells))
+    return tables
+
+
+def tables_markdown(tables, level: str = "##") -> list[str]:
+    lines = []
+    for title, note, headers, rows in tables:
+        lines += [f"{level} {title}", ""] + ([note, ""] if note else [])
+        lines += ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+        lines += ["| " + " | ".join(row) + " |" for row in rows] + [""]
+    return lines
+
+
+def tables_html(tables) -> str:
+    """The tables as an HTML section (for the top of a report)."""
+    import html
+    import re
+
+    def cell(text: str) -> str:
+        return re.sub(r"`([^`]*)`", r"<code>\1</code>", html.escape(text))
+
+    parts = []
+    for title, note, headers, rows in tables:
+        parts.append(f"<h2>{html.escape(title)}</h2>" + (f"<p>{html.escape(note)}</p>" if note else ""))
+        parts.append("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in headers) + "</tr>"
+                     + "".join("<tr>" + "".join(f"<td>{cell(c)}</td>" for c in row) + "</tr>" for row in rows)
+                     + "</table>")
+    return "\n".join(parts)
+
+
+def results_markdown(summary: dict, commands: dict[str, str], one_command: str, machine: str,
+                     root: Path, out_dir: Optional[Path] = None) -> str:
+    """results.md: what was run, how, what finished, and per variant the small-road-user effect."""
+    plan = summary["plan"]
+    rows = summary["rows"]
+    h, w = plan["sensor_hw"]
+    lines = [f"# Small-object matrix ({plan['name'].upper()} plan)", "",
+             f"Generated {summary['generated_at']} on {machine}.", "",
+             f"Data: {plan['sequences']} generated eTraM-like sequences of {plan['duration_s']:g} s at {w}x{h} "
+             f"(data seed {plan['data_seed']}), input {w // 2}x{h // 2} (reference 2x2 nearest downsampling; "
+             f"`resolution_first` at {w}x{h}). Recipe `{plan['recipe']}`, {plan['max_steps']} steps per run, "
+             f"seeds {plan['seeds']}. Validation split, `prophesee` and `full` protocols, RVT scoring "
+             "(each protocol's default).", "",
+             "Reproduce (resumes where it stopped; several processes may share the work folder):", "",
+             f"    {one_command}", "",
+             "Intervals: 95%. Δ vs the baseline: a t-interval with the seed variance pooled over every "
+             "record with >= 2 finished seeds (one recipe, one seed variance assumed), so variants with "
+             "fewer seeds still get the training noise; a variant's own AP likewise (mean +- t * s_pooled / "
+             "sqrt(seeds)). Before any record has two seeds: a paired bootstrap over validation sequences or "
+             "blocks of label frames (the spread of the evaluation data only, not of training). "
+             "results.json also holds the pairwise Welch / bootstrap interval of every Δ.", ""]
+    if out_dir is not None and (Path(out_dir) / EFFECTS_PLOT).exists():
+        lines += [f"![Δ small-road-user AP per variant]({EFFECTS_PLOT})", ""]
+    lines += tables_markdown(small_object_tables(summary, input_text=f"the {w // 2}x{h // 2} input"))
+    unfinished = [r for r in rows if len(r["seeds_done"]) < len(r["seeds_planned"])]
+    lines += ["## What finished", ""]
+    if not unfinished:
+        lines.append("Every variant finished every planned seed.")
+    for r in unfinished:
+        lines.append(f"- `{r['id']}`: {len(r['seeds_done'])} of {len(r['seeds_planned'])} seeds finished "
+                     f"(state {r['state']}, last evaluated step {r['step']}).")
+    lines += ["", "## Commands of the records", ""] + [f"    {c}" for c in commands.values()]
+    lines += ["", "Rank and compare them with the ordinary tools, e.g.:", "",
+              f"    evdet exp rank --root {root} --by full/small_AP",
+              f"    evdet exp verdict {rows[-1]['id']} --root {root}",
+              f"    evdet exp report --root {root}", ""]
+    return "\n".join(lines)
+
+
+def write_results(plan: MatrixPlan, work: Path, out: Path, one_command: str,
+                  machine: str = "this machine", n_boot: int = 100) -> Path:
+    """Write results.md, results.json, effects.png, report.html and preview.png of the matrix to ``out``."""
+    import shutil
+
+    from evdet.studies.matrix_plot import effects_plot
+    from evdet.experiments.records.record import list_experiments
+    from evdet.experiments.report.build import write_report
+
+    out.mkdir(parents=True, exist_ok=True)
+    summary = summarize(plan, work, n_boot=n_boot)
+    write_text_atomic(out / "results.json", json.dumps(summary, indent=1, default=str) + "\n")
+    if effects_plot(summary, out / EFFECTS_PLOT, BASELINE_ID) is None:
+        (out / EFFECTS_PLOT).unlink(missing_ok=True)
+    md = results_markdown(summary, record_commands(plan, work), one_command, machine, work / "experiments", out)
+    write_text_atomic(out / "results.md", md)
+    exps = [e for e in list_experiments(work / "experiments") if e.id in plan.variants
+            and any(r.get("status") == "completed" for r in (e.results.get("runs") or {}).values())]
+    if exps:                       # the report covers the records with at least one finished seed
+        write_report(exps, out / "report.html", root=work / "experiments", by="full/small_AP",
+                     title=f"evdet small-object matrix ({plan.name})", n_boot=n_boot)
+    if (work / "raw" / "preview.png").exists():
+        shutil.copyfile(work / "raw" / "preview.png", out / "preview.png")
+    return out / "results.md"
+
+
+def run_matrix(plan: MatrixPlan, work: Path, out: Path, *, one_command: str, train: bool = True,
+               workers: int = 1, machine: str = "this machine", echo: Callable[[str], None] = print,
+               progress: bool = True, n_boot: int = 100) -> Path:
+    """Prepare the data, create the records, train what is unfinished, write the results (resumable).
+
+    Args:
+        train: False only refreshes the results from the records as they are.
+        workers: training processes side by side (a GPU has room for several small runs).
+        n_boot: bootstrap resamples of the intervals of single-seed records (each resample
+            re-evaluates a validation run: about 1-2 s on 2 CPU cores).
+    Returns:
+        Path of results.md.
+    """
+    work, out = Path(work), Path(out)
+    _check_plan(plan, work)
+    t0 = time.monotonic()
+    prepare_data(plan, work, echo)
+    created = create_records(plan, work)
+    if created:
+        echo(f"records created: {', '.join(created)}")
+    if train and workers > 1:
+        train_parallel(plan, work, workers, echo)
+    elif train:
+        train_records(plan, work, echo, progress=progress)
+    echo("matrix: writing results (intervals of single-seed records bootstrap the evaluation)")
+    path = write_results(plan, work, out, one_command, machine, n_boot=n_boot)
+    echo(f"matrix: results in {path} ({time.monotonic() - t0:.0f} s)")
+    return path

@@ -1,0 +1,56 @@
+"""The matrix at a glance: each variant's Δ small-road-user AP vs the baseline, with its interval."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+from evdet.experiments.statistics.intervals import Difference
+from evdet.utils.atomic import atomic_path
+
+PROTOCOL_STYLE = {"full": ("#1f77b4", "full (every box)"), "prophesee": ("#d62728", "prophesee (filtered)")}
+
+
+def _delta(block: dict) -> Optional[Difference]:
+    d = block.get("delta_small_pooled") or block.get("delta_small")
+    return None if not d or d.get("mean") is None else Difference.from_dict(d)
+
+
+def effects_plot(summary: dict, path: Path, base_id: str) -> Optional[Path]:
+    """Forest plot of Δ small-road-user AP per variant and protocol (filled: the interval covers seed
+    noise; hollow: one seed, evaluation noise only; a cross: no interval). None when nothing to draw."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in summary["rows"] if r["id"] != base_id]
+    if not any(_delta(r["protocols"][p]) for r in rows for p in PROTOCOL_STYLE):
+        return None
+    fig, ax = plt.subplots(figsize=(7.5, 0.7 * len(rows) + 1.4))
+    for i, r in enumerate(rows):
+        for j, (proto, (color, label)) in enumerate(PROTOCOL_STYLE.items()):
+            d = _delta(r["protocols"][proto])
+            if d is None:
+                continue
+            y = i + (j - 0.5) * 0.3
+            if d.has_interval:
+                seeds = "seeds" in d.method
+                ax.errorbar(d.mean, y, xerr=[[d.mean - d.low], [d.high - d.mean]], fmt="o", color=color,
+                            mfc=color if seeds else "white", capsize=3, label=label if i == 0 else None)
+            else:
+                ax.plot(d.mean, y, "x", color=color, label=label if i == 0 else None)
+    ax.axvline(0.0, color="0.4", lw=1)
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels([f"{r['id']} ({len(r['seeds_done'])} seed{'s' * (len(r['seeds_done']) != 1)})"
+                        for r in rows])
+    ax.invert_yaxis()
+    ax.set_xlabel(f"Δ small-road-user AP vs {base_id} (95% interval)")
+    ax.set_title("Does the change help the small road users?\nfilled: seed noise included; hollow: one seed, "
+                 "evaluation noise only", fontsize=9)
+    ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return path
