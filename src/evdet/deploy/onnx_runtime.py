@@ -7,13 +7,13 @@ states passed in and returned explicitly, detections decoded by evdet's own post
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Literal, Optional, Sequence
 
 import numpy as np
 
-from evdet.deploy.export import FORMAT_VERSION, HEAD_OUTPUTS, METADATA_KEY
+from evdet.deploy.export import HEAD_OUTPUTS
+from evdet.deploy.onnx_metadata import read_metadata
 
 Optimization = Literal["disable", "basic", "extended", "all"]
 
@@ -95,13 +95,7 @@ class OnnxDetector:
         except Exception as err:  # onnxruntime raises its own Fail / InvalidProtobuf / InvalidGraph
             raise ValueError(f"{self.path}: not a loadable ONNX model ({type(err).__name__}: "
                              f"{str(err).splitlines()[0][:200]})") from None
-        meta_text = self.session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
-        if meta_text is None:
-            raise ValueError(f"{self.path}: metadata key {METADATA_KEY!r} missing (not written by evdet export onnx)")
-        self.meta = json.loads(meta_text)
-        if self.meta.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"{self.path}: metadata format_version {self.meta.get('format_version')} "
-                             f"(this evdet reads {FORMAT_VERSION})")
+        self.meta = read_metadata(self.path, self.session)
         self.class_names: tuple[str, ...] = tuple(self.meta["class_names"])
         self.input_hw: tuple[int, int] = tuple(self.meta["input_hw"])
         self.in_channels: int = int(self.meta["in_channels"])

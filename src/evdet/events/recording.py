@@ -72,12 +72,23 @@ def read_events(path: str | Path, t_start_us: int | None = None, t_end_us: int |
 def sensor_size(path: str | Path, default: tuple[int, int] | None = None) -> tuple[int, int]:
     """(height, width) of a recording's sensor.
 
-    Taken from the file's metadata (HDF5 scalars, DAT ``% Height``/``% Width``, RAW
-    ``% geometry`` / ``% format`` lines, else the RAW plugin name), else ``default``.
+    Taken from the file's metadata (``stated_sensor_size``), else ``default``.
 
     Raises:
         EventFormatError: the file states no size and no ``default`` was given.
     """
+    stated = stated_sensor_size(path)
+    if stated is not None:
+        return stated
+    if default is not None:
+        return int(default[0]), int(default[1])
+    raise EventFormatError(f"{path}: the file does not state its sensor size; pass it explicitly "
+                           f"(e.g. default=(240, 304) for Gen1, (720, 1280) for Gen4/eTraM)")
+
+
+def stated_sensor_size(path: str | Path) -> tuple[int, int] | None:
+    """(height, width) stated by the file (HDF5 scalars, DAT ``% Height``/``% Width``, RAW ``% geometry`` /
+    ``% format`` lines, else the RAW plugin name), or None (e.g. a ``.npy`` event array)."""
     path = Path(path)
     fmt = recording_format(path)
     height = width = None
@@ -97,10 +108,7 @@ def sensor_size(path: str | Path, default: tuple[int, int] | None = None) -> tup
         height, width = header.height, header.width
     if height is not None and width is not None:
         return int(height), int(width)
-    if default is not None:
-        return int(default[0]), int(default[1])
-    raise EventFormatError(f"{path}: the file does not state its sensor size; pass it explicitly "
-                           f"(e.g. default=(240, 304) for Gen1, (720, 1280) for Gen4/eTraM)")
+    return None
 
 
 def describe_recording(path: str | Path, *, height: int | None = None,

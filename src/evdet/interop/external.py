@@ -44,6 +44,7 @@ def read_yolo_split(dets: str | Path, truth: dict, *, height: int, width: int, n
         truth: ``evdet.evaluation.dataset.load_ground_truth`` output (gives each frame's time).
     Raises:
         YoloFormatError: a bad line (file and line named).
+        FileNotFoundError: no such folder, or no file in it for any labelled frame.
     """
     folder = _yolo_folder(Path(dets))
     if not folder.is_dir():
@@ -60,7 +61,17 @@ def read_yolo_split(dets: str | Path, truth: dict, *, height: int, width: int, n
                                                   num_classes=num_classes))
         out[seq] = np.concatenate(boxes) if boxes else empty_boxes(0)
     ignored = sorted(s for s in files if parse_stem(s) is None or parse_stem(s)[0] not in truth)
+    if not used:   # scoring nothing would report AP 0 as if a detector had run
+        raise FileNotFoundError(f"{folder}: no prediction file for any labelled frame of the split "
+                                f"({len(files)} .txt files; expected <sequence>_t<t_us>.txt, e.g. "
+                                f"{frame_stem(*_first_frame(truth))}.txt)")
     return out, {"files": used, "ignored": len(ignored), "folder": str(folder)}
+
+
+def _first_frame(truth: dict) -> tuple[str, int]:
+    """(sequence, time) of the first labelled frame, for examples of file names."""
+    seq = sorted(truth)[0]
+    return seq, int(np.unique(truth[seq].boxes["t"])[0]) if len(truth[seq].boxes) else 0
 
 
 def read_prophesee_split(dets: str | Path, split: str, names: Sequence[str], *, scale: float, num_classes: int

@@ -55,7 +55,8 @@ def read_prediction_file(path: str | Path, *, t_us: int, height: int, width: int
         t_us: the frame's time, written into ``t``.
         num_classes: class ids must lie in [0, num_classes).
     Raises:
-        YoloFormatError: ``<file>:<line>: <problem>`` for a wrong column count, a non-numeric or
+        YoloFormatError: ``<file>: <problem>`` for a file that is not UTF-8 text, and
+            ``<file>:<line>: <problem>`` for a wrong column count, a non-numeric or
             non-finite value, a class id that is not an integer in range, a coordinate outside [0, 1]
             or a confidence outside [0, 1].
     """
@@ -63,7 +64,11 @@ def read_prediction_file(path: str | Path, *, t_us: int, height: int, width: int
     ncols = 6 if with_conf else 5
     layout = "class cx cy w h conf" if with_conf else "class cx cy w h"
     rows = []
-    for line_no, line in enumerate(path.read_text().splitlines(), start=1):
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise YoloFormatError(f"{path}: not a text file of boxes ({err.reason} at byte {err.start})") from None
+    for line_no, line in enumerate(text.splitlines(), start=1):
         parts = line.split()
         if not parts:
             continue

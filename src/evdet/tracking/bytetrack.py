@@ -21,6 +21,7 @@ from evdet.data.labels import empty_boxes
 from evdet.tracking import kalman
 from evdet.tracking.assignment import linear_assignment
 from evdet.tracking.boxes import as_bbox_array, iou_xywh, xywh
+from evdet.utils.value_checks import NON_NEGATIVE, PROBABILITY, ConfigValueError, Range, check_fields
 
 
 @dataclass(frozen=True)
@@ -39,13 +40,11 @@ class TrackerConfig:
     output_box: Literal["detection", "filtered"] = "detection"  # box reported for a matched track
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.low_score <= self.high_score <= 1.0:
-            raise ValueError(f"need 0 <= low_score ({self.low_score}) <= high_score ({self.high_score}) <= 1")
-        for name in ("match_iou_high", "match_iou_low", "match_iou_unconfirmed"):
-            if not 0.0 < getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must lie in (0, 1], got {getattr(self, name)}")
-        if self.max_lost_us < 0:
-            raise ValueError(f"max_lost_us must be >= 0, got {self.max_lost_us}")
+        iou = Range(0.0, 1.0, lo_open=True)
+        check_fields(self, high_score=PROBABILITY, low_score=PROBABILITY, new_track_score=PROBABILITY,
+                     match_iou_high=iou, match_iou_low=iou, match_iou_unconfirmed=iou, max_lost_us=NON_NEGATIVE)
+        if self.low_score > self.high_score:
+            raise ConfigValueError("low_score", f"must be <= high_score ({self.high_score}), got {self.low_score}")
         if self.output_box not in ("detection", "filtered"):
             raise ValueError(f"output_box must be 'detection' or 'filtered', got {self.output_box!r}")
 

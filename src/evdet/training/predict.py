@@ -148,15 +148,20 @@ class RecordingWindows:
     def __init__(self, path: str | Path, representation: str, input_hw: tuple[int, int], *,
                  t_start_us: Optional[int] = None, t_end_us: Optional[int] = None,
                  sensor_hw: Optional[tuple[int, int]] = None, downsample: str = "nearest"):
-        from evdet.events import parse_representation_name, sensor_size
-        from evdet.events.recording import describe_recording
+        from evdet.events import EventFormatError, parse_representation_name
+        from evdet.events.recording import describe_recording, stated_sensor_size
 
         self.path = Path(path)
         self.representation = representation
         self.input_hw = tuple(input_hw)
         self.kind, self.params = parse_representation_name(representation)
         self.window_us = self.params.pop("window_ms") * 1000
-        self.source_hw = tuple(sensor_size(self.path, default=sensor_hw))
+        stated = stated_sensor_size(self.path)
+        if stated is None and sensor_hw is None:
+            raise EventFormatError(f"{self.path}: the file does not state its sensor size; pass --sensor WIDTHxHEIGHT "
+                                   f"(sensor_hw=(height, width) in Python), e.g. 304x240 for Gen1, 1280x720 for "
+                                   f"Gen4 / eTraM")
+        self.source_hw = stated or (int(sensor_hw[0]), int(sensor_hw[1]))
         self.mode = _downsample_for(self.source_hw, self.input_hw, downsample, self.path)
         self.scale = self.source_hw[1] / self.input_hw[1]
         if t_start_us is None or t_end_us is None:

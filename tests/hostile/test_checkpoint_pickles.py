@@ -1,0 +1,113 @@
+"""A checkpoint whose pickle runs code is refused by every command that reads a checkpoint.
+
+The planted object is a real ``__reduce__`` (``os.system("touch MARKER")``); each command must exit with
+one line that names the file and the ``--trusted`` opt-in, and the marker must not exist afterwards.
+"""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from evdet.training.checkpoints import read_checkpoint
+from evdet.training.predict import load_module
+from evdet.utils.safe_load import UntrustedCheckpointError, load_torch_file
+from hostile_files import RunsCode, one_line_error
+
+
+def assert_refused(line: str, path) -> None:
+    assert f"{path}: refused" in line and "posix.system" in line and "--trusted" in line, line
+
+
+def test_the_planted_object_really_runs_code_when_unpickled(evil_ckpt, marker):
+    """The proof is live: the full unpickler executes it (so the refusals below mean something)."""
+    torch.load(evil_ckpt, map_location="cpu", weights_only=False)
+    assert marker.exists()
+
+
+def test_library_readers_refuse_without_running_it(evil_ckpt, marker):
+    for read in (load_torch_file, read_checkpoint, load_module):
+        with pytest.raises(UntrustedCheckpointError, match="--trusted"):
+            read(evil_ckpt)
+    assert not marker.exists()
+
+
+def test_trusted_opt_in_uses_the_full_unpickler(evil_ckpt, marker):
+    load_module(evil_ckpt, trusted=True)
+    assert marker.exists()
+
+
+@pytest.mark.parametrize("fmt", ["zip", "legacy", "top_level"])
+def test_every_torch_file_layout_is_refused(good_ckpt, marker, tmp_path, fmt):
+    ckpt = torch.load(good_ckpt, weights_only=True)
+    path = tmp_path / f"{fmt}.ckpt"
+    if fmt == "top_level":
+        torch.save(RunsCode(marker), path)
+    else:
+        ckpt["state_dict"]["extra"] = RunsCode(marker)
+        torch.save(ckpt, path, _use_new_zipfile_serialization=fmt == "zip")
+    with pytest.raises(UntrustedCheckpointError, match="posix.system"):
+        load_torch_file(path)
+    assert not marker.exists()
+
+
+def test_plain_pickle_is_unreadable_without_trust(marker, tmp_path):
+    path = tmp_path / "plain.pkl"
+    path.write_bytes(pickle.dumps({"state_dict": RunsCode(marker)}))
+    with pytest.raises(ValueError, match="not a readable checkpoint.*--trusted"):
+        load_torch_file(path)
+    assert not marker.exists()
+
+
+def test_evdet_checkpoints_round_trip(good_ckpt, tmp_path):
+    """What evdet saves (tensors, NumPy RNG states of every dtype, plain configs) loads weights-only."""
+    module = load_module(good_ckpt)
+    ckpt = torch.load(good_ckpt, weights_only=True)
+    ckpt["evdet_resume"] = {"rng": [{"numpy": np.random.get_state(), "python": (3, tuple(range(5)), None)}],
+                            "arrays": [np.arange(3).astype(d) for d in ("u1", "i4", "i8", "f2", "f4", "f8", "?")],
+                            "scalar": np.float64(0.25)}
+    path = tmp_path / "roundtrip.ckpt"
+    torch.save(ckpt, path)
+    back = load_torch_file(path)
+    state = back["evdet_resume"]["rng"][0]["numpy"]
+    assert state[0] == "MT19937" and np.array_equal(state[1], np.random.get_state()[1])
+    for a, b in zip(back["evdet_resume"]["arrays"], ckpt["evdet_resume"]["arrays"]):
+        assert a.dtype == b.dtype and np.array_equal(a, b)
+    assert back["evdet_resume"]["scalar"] == 0.25
+    again = load_module(path)
+    for (k, v), (k2, v2) in zip(module.state_dict().items(), again.state_dict().items()):
+        assert k == k2 and torch.equal(v, v2)
+
+
+def test_eval_refuses(evil_ckpt, marker, tiny_root):
+    assert_refused(one_line_error(["eval", evil_ckpt, f"data={tiny_root}"]), evil_ckpt)
+    assert not marker.exists()
+
+
+def test_predict_refuses(evil_ckpt, marker, tmp_path):
+    rec = tmp_path / "rec.h5"   # not read: the checkpoint is refused first
+    assert_refused(one_line_error(["predict", evil_ckpt, rec, "--out", tmp_path / "p"]), evil_ckpt)
+    assert not marker.exists() and not (tmp_path / "p").exists()
+
+
+def test_export_onnx_refuses(evil_ckpt, marker, tmp_path):
+    assert_refused(one_line_error(["export", "onnx", evil_ckpt, tmp_path / "m.onnx"]), evil_ckpt)
+    assert not marker.exists() and not (tmp_path / "m.onnx").exists()
+
+
+def test_scoring_diff_refuses(evil_ckpt, marker, tiny_root):
+    assert_refused(one_line_error(["scoring-diff", evil_ckpt, "--data", tiny_root]), evil_ckpt)
+    assert not marker.exists()
+
+
+def test_pseudo_label_refuses(evil_ckpt, marker, tiny_root, tmp_path):
+    out = tmp_path / "pseudo"
+    assert_refused(one_line_error(["pseudo-label", evil_ckpt, tiny_root, out]), evil_ckpt)
+    assert not marker.exists() and not out.exists()
+
+
+def test_import_rvt_refuses(evil_ckpt, marker, tmp_path):
+    line = one_line_error(["import-rvt", evil_ckpt, tmp_path / "rvt.ckpt"])
+    assert "--trusted" in line and str(evil_ckpt) in line
+    assert not marker.exists()
