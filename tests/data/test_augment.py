@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from evdet.data.augment import IDENTITY, AugmentParams, augment_boxes, augment_frames, draw_augment
+from evdet.data.augment import IDENTITY, AugmentParams, augment_boxes, augment_frames, draw_augment, place_zoom_crop
 from evdet.data.config import AugmentConfig
 
 H, W = 40, 100
@@ -14,36 +14,91 @@ def boxes(*rows):
     return np.array(rows, dtype=np.float64).reshape(-1, 4)
 
 
-def test_flip_boxes_by_hand():
+def test_flip_boxes_by_hand_both_conventions():
     out, keep = augment_boxes(boxes([10, 5, 30, 15]), AugmentParams(flip=True), H, W)
-    np.testing.assert_allclose(out, [[70, 5, 90, 15]])
+    np.testing.assert_allclose(out, [[69, 5, 89, 15]])          # RVT: x' = W - 1 - x - w = 100 - 1 - 10 - 20
     assert keep.tolist() == [True]
+    out, _ = augment_boxes(boxes([10, 5, 30, 15]), AugmentParams(flip=True, flip_convention="mirror"), H, W)
+    np.testing.assert_allclose(out, [[70, 5, 90, 15]])          # exact mirror of pixel edges 10..30
 
 
-def test_zoom_in_boxes_by_hand():
-    # zoom 2: crop (20, 50) at x0=10, y0=5, scaled by 2
+def test_flipped_pixels_land_on_the_mirror_convention():
+    """torch.flip maps column i to W - 1 - i: columns 10..29 go to 70..89, edges [70, 90] (RVT's box: 69)."""
+    moved = augment_frames(block_frame(10, 5, 30, 15), AugmentParams(flip=True))[0, 0].numpy()
+    cols = np.flatnonzero(moved.sum(0))
+    assert (cols.min(), cols.max() + 1) == (70, 90)
+
+
+def test_zoom_in_boxes_by_hand_rvt_arithmetic():
+    # z = 2 at (10, 5): window (H/2, W/2) = (20, 50); right edge min(10 + 50, 99) = 60, bottom min(25, 39) = 25;
+    # boxes clamped to [10, 59] x [5, 24], shifted, scaled by 2, right / bottom edge clamped to 99 / 39
     p = AugmentParams(zoom=2.0, x0_px=10, y0_px=5)
     out, keep = augment_boxes(boxes([20, 10, 40, 20], [55, 0, 70, 10], [0, 30, 5, 35]), p, H, W)
-    np.testing.assert_allclose(out, [[20, 10, 60, 30], [90, 0, 100, 10]])
-    assert keep.tolist() == [True, True, False]  # the third box lies outside the crop
+    np.testing.assert_allclose(out, [[20, 10, 60, 30], [90, 0, 98, 10]])
+    assert keep.tolist() == [True, True, False]  # the third box is flat once clamped to the window
 
 
-def test_zoom_out_boxes_by_hand():
-    # zoom 0.5: frame shrunk to (20, 50) and pasted at x0=30, y0=10
-    p = AugmentParams(zoom=0.5, x0_px=30, y0_px=10)
+def test_zoom_out_boxes_by_hand_rvt_arithmetic():
+    # z = 2 pasted at (30, 10): boxes scaled by 1/2 into a (20, 50) frame, right / bottom edge <= 49 / 19
+    p = AugmentParams(zoom_out=2.0, x0_px=30, y0_px=10)
+    out, _ = augment_boxes(boxes([20, 10, 40, 20], [80, 30, 100, 40]), p, H, W)
+    np.testing.assert_allclose(out, [[40, 15, 50, 20], [70, 25, 79, 29]])
+
+
+def test_flip_then_zoom_out_by_hand():
+    # RVT flips first: x = 99 - 20 - 20 = 59, then x / 2 + 30 = 59.5, (59 + 20) / 2 + 30 = 69.5
+    p = AugmentParams(zoom_out=2.0, x0_px=30, y0_px=10, flip=True)
     out, _ = augment_boxes(boxes([20, 10, 40, 20]), p, H, W)
-    np.testing.assert_allclose(out, [[40, 15, 50, 20]])
+    np.testing.assert_allclose(out, [[59.5, 15, 69.5, 20]])
 
 
-def test_zoom_then_flip_by_hand():
-    p = AugmentParams(zoom=0.5, x0_px=30, y0_px=10, flip=True)
-    out, _ = augment_boxes(boxes([20, 10, 40, 20]), p, H, W)
-    np.testing.assert_allclose(out, [[50, 15, 60, 20]])
+def test_flat_boxes_after_clipping_are_dropped():
+    out, keep = augment_boxes(boxes([-10, 5, 0.0, 15], [0, 5, 0.5, 15]), IDENTITY, H, W)
+    assert keep.tolist() == [False, True] and out.shape == (1, 4)
 
 
-def test_boxes_below_min_side_after_clipping_are_dropped():
-    out, keep = augment_boxes(boxes([-10, 5, 0.5, 15]), IDENTITY, H, W, min_side_px=1.0)
-    assert out.shape == (0, 4) and keep.tolist() == [False]
+def test_label_centred_window_contains_the_box():
+    # box x 10..30, window int(100 / 2) = 50: corner in [max(30 - 50, 0), min(10 + 50, 99) - 50] = [0, 10];
+    # y 5..15, window 20: [0, min(5 + 20, 39) - 20] = [0, 5]
+    xs, ys = set(), set()
+    for seed in range(200):
+        p = place_zoom_crop(AugmentParams(zoom=2.0, crop_seed=seed), np.array([[10.0, 5, 20, 10]]), H, W)
+        assert p.crop_seed is None and 0 <= p.x0_px <= 10 and 0 <= p.y0_px <= 5
+        xs.add(p.x0_px)
+        ys.add(p.y0_px)
+    assert len(xs) >= 10 and len(ys) >= 5        # the whole valid range is reached
+    assert place_zoom_crop(AugmentParams(zoom=2.0, crop_seed=1), None, H, W).zoom == 1.0  # no box: no zoom
+
+
+@pytest.mark.parametrize("pick, last_reachable", [("rvt", False), ("any", True)])
+def test_rvt_never_centres_on_the_last_box(pick, last_reachable):
+    # zoom 10: window 10 wide; box 0 at x 2 gives corners [0, 2], box 2 at x 90 gives [81, 89]
+    three = np.array([[2.0, 1, 1, 1], [50, 1, 1, 1], [90, 1, 1, 1]])
+    corners = {place_zoom_crop(AugmentParams(zoom=10.0, crop_seed=s, label_pick=pick), three, H, W).x0_px
+               for s in range(200)}
+    assert any(c <= 2 for c in corners)
+    assert any(c >= 81 for c in corners) == last_reachable
+
+
+def _nearest_exact(src: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
+    """Plain-loop oracle: out[i, j] = src[floor((i + 0.5) * h / out_h), floor((j + 0.5) * w / out_w)]."""
+    h, w = src.shape
+    out = np.zeros((out_h, out_w), src.dtype)
+    for i in range(out_h):
+        for j in range(out_w):
+            out[i, j] = src[min(int((i + 0.5) * h / out_h), h - 1), min(int((j + 0.5) * w / out_w), w - 1)]
+    return out
+
+
+def test_zoom_resampling_is_nearest_exact():
+    f = torch.arange(H * W, dtype=torch.float32).reshape(1, 1, H, W)
+    zin = augment_frames(f, AugmentParams(zoom=1.3, x0_px=7, y0_px=3))[0, 0].numpy()
+    crop = f[0, 0, 3 : 3 + int(H / 1.3), 7 : 7 + int(W / 1.3)].numpy()
+    np.testing.assert_array_equal(zin, _nearest_exact(crop, H, W))
+    zout = augment_frames(f, AugmentParams(zoom_out=1.2, x0_px=5, y0_px=2))[0, 0].numpy()
+    small_h, small_w = int(H / 1.2), int(W / 1.2)                 # 33 x 83
+    np.testing.assert_array_equal(zout[2 : 2 + small_h, 5 : 5 + small_w], _nearest_exact(f[0, 0].numpy(), small_h, small_w))
+    assert zout.sum() == zout[2 : 2 + small_h, 5 : 5 + small_w].sum()  # nothing outside the pasted frame
 
 
 def block_frame(x1, y1, x2, y2):
@@ -53,10 +108,10 @@ def block_frame(x1, y1, x2, y2):
 
 
 @pytest.mark.parametrize("params", [
-    AugmentParams(flip=True),
+    AugmentParams(flip=True, flip_convention="mirror"),
     AugmentParams(zoom=2.0, x0_px=10, y0_px=5),
-    AugmentParams(zoom=0.5, x0_px=30, y0_px=10),
-    AugmentParams(zoom=0.5, x0_px=30, y0_px=10, flip=True),
+    AugmentParams(zoom_out=2.0, x0_px=30, y0_px=10),
+    AugmentParams(zoom_out=2.0, x0_px=30, y0_px=10, flip=True, flip_convention="mirror"),
 ])
 def test_frames_move_with_their_boxes(params):
     # a block of counts and its box must land in the same place
@@ -73,9 +128,9 @@ def test_flip_frames_mirror_columns():
     np.testing.assert_array_equal(augment_frames(f, AugmentParams(flip=True)).numpy(), f.numpy()[..., ::-1])
 
 
-def test_zoom_out_area_keeps_mean_counts_of_each_block():
+def test_smooth_zoom_out_area_keeps_mean_counts_of_each_block():
     f = torch.arange(H * W, dtype=torch.float32).reshape(1, 1, H, W)
-    out = augment_frames(f, AugmentParams(zoom=0.5, x0_px=0, y0_px=0))[0, 0]
+    out = augment_frames(f, AugmentParams(zoom_out=2.0, x0_px=0, y0_px=0, resample="smooth"))[0, 0]
     assert float(out[0, 0]) == pytest.approx(float(f[0, 0, :2, :2].mean()))
     assert float(out[20:, :].abs().sum()) == 0.0 and float(out[:, 50:].abs().sum()) == 0.0
 
@@ -105,13 +160,27 @@ def test_noise_adds_single_counts_at_about_the_density():
 def test_draw_respects_probabilities_and_stays_inside_the_frame():
     assert draw_augment(AugmentConfig(flip_prob=0.0), np.random.default_rng(0), H, W) == IDENTITY
     cfg = AugmentConfig(flip_prob=1.0, zoom_in_prob=1.0, zoom_in_max=3.0, polarity_suppression_prob=1.0,
-                        noise_prob=1.0, noise_density=0.01)
+                        noise_prob=1.0, noise_density=0.01, zoom_crop="uniform")
     for seed in range(50):
         p = draw_augment(cfg, np.random.default_rng(seed), H, W)
         assert p.flip and 1.0 <= p.zoom <= 3.0 and p.suppress_polarity in (0, 1) and p.noise_seed is not None
-        assert p.x0_px + round(W / p.zoom) <= W and p.y0_px + round(H / p.zoom) <= H
+        assert p.x0_px + int(W / p.zoom) <= W and p.y0_px + int(H / p.zoom) <= H
     out_cfg = AugmentConfig(flip_prob=0.0, zoom_out_prob=1.0, zoom_out_max=2.0)
     for seed in range(50):
         p = draw_augment(out_cfg, np.random.default_rng(seed), H, W)
-        assert 0.5 <= p.zoom <= 1.0
-        assert p.x0_px + round(W * p.zoom) <= W and p.y0_px + round(H * p.zoom) <= H
+        assert 1.0 <= p.zoom_out <= 2.0 and p.zoom == 1.0
+        assert p.x0_px + int(W / p.zoom_out) <= W and p.y0_px + int(H / p.zoom_out) <= H
+
+
+def test_rvt_zoom_rates_per_sampling_mode():
+    """RVT: random 0.8 x (8 in : 2 out) -> 0.64 / 0.16; streams: out 0.5, never in."""
+    cfg = AugmentConfig(zoom_in_prob=0.64, zoom_out_prob=0.16, stream_zoom_out_prob=0.5)
+    rnd = [draw_augment(cfg, np.random.default_rng(s), H, W) for s in range(4000)]
+    assert abs(np.mean([p.zoom > 1 for p in rnd]) - 0.64) < 0.025
+    assert abs(np.mean([p.zoom_out > 1 for p in rnd]) - 0.16) < 0.02
+    assert all(p.crop_seed is not None for p in rnd if p.zoom > 1)   # placed around a label later
+    streams = [draw_augment(cfg, np.random.default_rng(s), H, W, stream=True) for s in range(4000)]
+    assert all(p.zoom == 1.0 for p in streams)
+    assert abs(np.mean([p.zoom_out > 1 for p in streams]) - 0.5) < 0.03
+    with pytest.raises(ValueError, match="exceeds 1"):
+        AugmentConfig(zoom_in_prob=0.9, zoom_out_prob=0.2)

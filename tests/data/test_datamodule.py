@@ -192,12 +192,12 @@ def test_random_augmentation_is_drawn_per_sample(root):
             assert len(steps) == 1  # one draw for the whole window
             draws.append(steps.pop())
     assert set(draws) == {True, False}
-    # a flipped sample's box is mirrored too: x' = W - x2
+    # a flipped sample's box is mirrored too, RVT's convention: x' = W - 1 - x - w, so cx' = W - 1 - cx
     for batch in dm.train_dataloader():
         for b in range(batch["frames"].shape[0]):
             r = int(batch["t_us"][b, -1]) // tiny.REPR_US - 1
             x, y, w, h, c = tiny.box_of_frame((r - 1) // 2, 2)
-            cx = x + w / 2 if not flipped(batch, b, -1) else 96 - (x + w / 2)
+            cx = x + w / 2 if not flipped(batch, b, -1) else 95 - (x + w / 2)
             np.testing.assert_allclose(batch["targets"][b][-1].numpy(), [[c, cx, y + h / 2, w, h]])
 
 

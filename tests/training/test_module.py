@@ -140,3 +140,31 @@ def test_checkpoint_round_trip_of_stream_states_and_rng(tiny_cfgs):
         for (h0, c0), (h1, c1) in zip(saved.gather([slot], [False], torch.device("cpu")),
                                       restored.gather([slot], [False], torch.device("cpu"))):
             assert torch.equal(h0, h1) and torch.equal(c0, c1) and h0.abs().sum() > 0
+
+
+def test_empty_label_frames_are_left_out_of_the_loss_as_rvt():
+    """A labelled step without boxes adds objectness loss under "train" and nothing under "skip" (RVT)."""
+    import dataclasses
+
+    from evdet.data.config import DataConfig
+    from evdet.models.config import LossConfig, ModelConfig
+    from evdet.training.config import TrainConfig
+    from evdet.training.module import DetectionModule
+
+    torch.manual_seed(0)
+    frames = torch.rand(1, 2, 20, 32, 48) * 3
+    box = torch.tensor([[0.0, 20.0, 16.0, 10.0, 8.0]])
+    batch = {"frames": frames, "targets": [[box, torch.zeros((0, 5))]], "label_mask": torch.tensor([[True, True]]),
+             "is_first": torch.tensor([True]), "stream_slot": torch.tensor([-1]), "seq_names": ["s"],
+             "t_us": torch.tensor([[50_000, 100_000]])}
+    only_first = dict(batch, label_mask=torch.tensor([[True, False]]))
+    losses = {}
+    for mode in ("skip", "train"):
+        torch.manual_seed(1)
+        m = DetectionModule(DataConfig(empty_label_frames=mode), ModelConfig(preset="nano", partition_split=1),
+                            LossConfig(), TrainConfig(), num_classes=2, input_hw=(32, 48), in_channels=20,
+                            class_names=("car", "pedestrian"))
+        losses[mode] = float(m._run(batch, m.train_states)[0]["loss"])
+        losses[mode + "_first"] = float(m._run(only_first, m.train_states)[0]["loss"])
+    assert losses["skip"] == pytest.approx(losses["skip_first"], rel=1e-6)     # the empty frame is not counted
+    assert losses["train"] > losses["train_first"]                              # its objectness BCE is

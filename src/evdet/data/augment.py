@@ -1,9 +1,26 @@
-"""Augmentation of event representations and their boxes.
+"""Augmentation of event representations and their boxes, with RVT's semantics by default.
 
 Parameters are drawn once (``draw_augment``) and applied to every step of a sample, so that a
-stream keeps one geometry for a whole sequence (RVT draws zoom per sequence for streams) and a
-random window keeps it over its ``seq_len`` steps. Geometry (zoom, flip) moves boxes with the
-frames; boxes are clipped to the frame and dropped when less than ``min_side_px`` remains.
+stream keeps one geometry for a whole sequence and a random window keeps it over its ``seq_len``
+steps. RVT (``data/utils/augmentor.py``, ``data/genx_utils/labels.py``, ``config/dataset/base.yaml``):
+
+- random samples: flip with 0.5; zoom with 0.8, in or out with weights 8 : 2 (P(in) = 0.64,
+  P(out) = 0.16), factors uniform in [1, 1.5] (in) and [1, 1.2] (out). Streams: flip 0.5, zoom
+  out with 0.5, never in (``stream=True``).
+- order: flip, then zoom. Flip moves a box to ``x' = W - 1 - x - w`` (``flip_convention="rvt"``,
+  RVT's label convention, 1 px left of the exact mirror ``W - x - w`` that ``"mirror"`` gives).
+- zoom in by z: a window of ``(int(H / z), int(W / z))`` pixels whose top-left corner is drawn so
+  that the window holds one box of the latest labelled step (``zoom_crop="label"``; the box is
+  ``randint(0, n - 1)``, never the last of n >= 2 boxes, as RVT's code does, or any box with
+  ``zoom_label_pick="any"``; no box: no zoom), resized to (H, W) with ``nearest-exact``. Boxes
+  are clamped to the window (right / bottom edge one pixel inside), shifted, scaled by z and
+  clamped to ``W - 1`` / ``H - 1``; flat ones dropped.
+- zoom out by z: the frame resized to ``(int(H / z), int(W / z))`` (``nearest-exact``) and pasted
+  at a uniform integer corner into an empty frame; boxes scaled by 1 / z (right / bottom edge
+  clamped one pixel inside the small frame) and shifted.
+
+``zoom_resample="smooth"`` (bilinear in, area out) and ``zoom_crop="uniform"`` are evdet's
+earlier choices, kept by name. Boxes are finally clipped to the frame and dropped when flat.
 
 Frames are float tensors ``(T, C, H, W)`` of counts; channels are polarity-major (first half
 polarity 0), as in the stacked histogram. Boxes are ``(n, 4)`` corner arrays x1, y1, x2, y2 in
@@ -12,8 +29,8 @@ pixels of the same frame.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Optional
+from dataclasses import dataclass, replace
+from typing import Literal, Optional
 
 import numpy as np
 import torch
@@ -27,11 +44,14 @@ class AugmentParams:
     """One draw of the augmentations.
 
     Attributes:
-        flip: mirror left-right (after zoom).
-        zoom: 1 = none; > 1 zoom in (crop a (H/zoom, W/zoom) window at (x0_px, y0_px) and resize it
-            up to (H, W)); < 1 zoom out (shrink to (H*zoom, W*zoom) and paste at (x0_px, y0_px)
-            into an empty frame).
+        flip: mirror left-right (before zoom, as RVT).
+        zoom: 1 = none; > 1 zoom in by this factor (crop an (int(H/zoom), int(W/zoom)) window at
+            (x0_px, y0_px) and resize it up to (H, W)).
+        zoom_out: 1 = none; > 1 zoom out by this factor (shrink to (int(H/f), int(W/f)) and paste at
+            (x0_px, y0_px) into an empty frame). Zoom in and out exclude each other.
         x0_px, y0_px: crop origin (zoom in) or paste origin (zoom out), integer pixels.
+        crop_seed: zoom in around a box: the seed of that draw (``place_zoom_crop``), None once placed.
+        flip_convention, resample: see ``AugmentConfig``.
         suppress_polarity: None, or 0 / 1: zero the channels of that polarity.
         noise_seed: None, or the seed of the noise counts added to every step.
         noise_density: fraction of pixels per channel and step that receive one noise count.
@@ -44,27 +64,42 @@ class AugmentParams:
     suppress_polarity: Optional[int] = None
     noise_seed: Optional[int] = None
     noise_density: float = 0.0
+    zoom_out: float = 1.0
+    crop_seed: Optional[int] = None
+    flip_convention: Literal["rvt", "mirror"] = "rvt"
+    resample: Literal["nearest-exact", "smooth"] = "nearest-exact"
+    label_pick: Literal["rvt", "any"] = "rvt"
 
 
 IDENTITY = AugmentParams()
 
 
-def draw_augment(cfg: AugmentConfig, rng: np.random.Generator, height: int, width: int) -> AugmentParams:
+def draw_augment(cfg: AugmentConfig, rng: np.random.Generator, height: int, width: int,
+                 stream: bool = False) -> AugmentParams:
     """Draw one set of parameters from the configured probabilities.
 
-    Zoom in and zoom out exclude each other: zoom in is tried first with ``zoom_in_prob``, then
-    zoom out with ``zoom_out_prob``; factors are uniform in [1, max].
+    Random samples: zoom in with ``zoom_in_prob``, else zoom out with ``zoom_out_prob`` (one draw,
+    so these are the stated probabilities); streams (``stream=True``): zoom out with
+    ``stream_zoom_out_prob``, never in. Factors are uniform in [1, max]. A label-centred zoom-in
+    window is placed later, when the boxes are known (``place_zoom_crop``).
     """
     flip = bool(rng.random() < cfg.flip_prob)
-    zoom, x0, y0 = 1.0, 0, 0
-    if cfg.zoom_in_prob > 0 and rng.random() < cfg.zoom_in_prob and cfg.zoom_in_max > 1:
+    zoom, zoom_out, x0, y0, crop_seed = 1.0, 1.0, 0, 0, None
+    p_in = 0.0 if stream else cfg.zoom_in_prob
+    p_out = cfg.stream_zoom_out_prob if stream else cfg.zoom_out_prob
+    u = rng.random() if p_in + p_out > 0 else 1.0
+    if u < p_in and cfg.zoom_in_max > 1:
         zoom = float(rng.uniform(1.0, cfg.zoom_in_max))
-        crop_h, crop_w = _scaled_size(height, width, 1.0 / zoom)
-        y0, x0 = int(rng.integers(0, height - crop_h + 1)), int(rng.integers(0, width - crop_w + 1))
-    elif cfg.zoom_out_prob > 0 and rng.random() < cfg.zoom_out_prob and cfg.zoom_out_max > 1:
-        zoom = 1.0 / float(rng.uniform(1.0, cfg.zoom_out_max))
-        small_h, small_w = _scaled_size(height, width, zoom)
-        y0, x0 = int(rng.integers(0, height - small_h + 1)), int(rng.integers(0, width - small_w + 1))
+        crop_h, crop_w = _window(height, width, zoom)
+        if cfg.zoom_crop == "label":
+            crop_seed = int(rng.integers(0, 2**31 - 1))
+        else:
+            y0, x0 = int(rng.integers(0, height - crop_h + 1)), int(rng.integers(0, width - crop_w + 1))
+    elif p_in <= u < p_in + p_out and cfg.zoom_out_max > 1:
+        zoom_out = float(rng.uniform(1.0, cfg.zoom_out_max))
+        small_h, small_w = _window(height, width, zoom_out)
+        x0 = int(rng.uniform(0, width - small_w))     # RVT: int(uniform(0, W - w)), as torch_uniform_sample_scalar
+        y0 = int(rng.uniform(0, height - small_h))
     suppress = None
     if cfg.polarity_suppression_prob > 0 and rng.random() < cfg.polarity_suppression_prob:
         suppress = int(rng.integers(0, 2))
@@ -73,36 +108,80 @@ def draw_augment(cfg: AugmentConfig, rng: np.random.Generator, height: int, widt
         noise_seed = int(rng.integers(0, 2**31 - 1))
     # with noise_rate_hz > 0 the noise is background activity (evdet.data.event_augment), not the density form
     density = cfg.noise_density if noise_seed is not None and cfg.noise_rate_hz == 0 else 0.0
-    return AugmentParams(flip, zoom, x0, y0, suppress, noise_seed, density)
+    return AugmentParams(flip, zoom, x0, y0, suppress, noise_seed, density, zoom_out, crop_seed,
+                         cfg.flip_convention, cfg.zoom_resample, cfg.zoom_label_pick)
 
 
-def _scaled_size(height: int, width: int, factor: float) -> tuple[int, int]:
-    """(round(H * factor), round(W * factor)), at least 1 pixel each."""
-    return max(1, int(round(height * factor))), max(1, int(round(width * factor)))
+def _window(height: int, width: int, factor: float) -> tuple[int, int]:
+    """(int(H / factor), int(W / factor)), at least 1 pixel each (RVT truncates)."""
+    return max(1, int(height / factor)), max(1, int(width / factor))
+
+
+def place_zoom_crop(p: AugmentParams, xywh: Optional[np.ndarray], height: int, width: int) -> AugmentParams:
+    """Place a label-centred zoom-in window (RVT's ``randomly_sample_zoom_window_from_objframe``).
+
+    Args:
+        p: parameters whose ``crop_seed`` is set (others are returned unchanged).
+        xywh: (n, 4) boxes x, y, w, h of the latest labelled step (frame pixels, before the flip), or
+            None / empty: then no zoom (RVT warns and skips).
+    Returns:
+        parameters with x0_px, y0_px of a window that contains the picked box, crop_seed None.
+    """
+    if p.crop_seed is None:
+        return p
+    if xywh is None or len(xywh) == 0:
+        return replace(p, zoom=1.0, crop_seed=None)
+    rng = np.random.default_rng(p.crop_seed)
+    n = len(xywh)
+    index = 0 if n == 1 else int(rng.integers(0, n - 1 if p.label_pick == "rvt" else n))
+    x, y, w, h = (float(v) for v in xywh[index])
+    if p.flip:                                        # RVT flips before it zooms
+        x = float(flip_boxes_x(np.float64(x), np.float64(w), width, p.flip_convention))
+    x, y = max(x, 0.0), max(y, 0.0)
+    crop_h, crop_w = _window(height, width, p.zoom)
+    x0 = _window_origin(x, w, crop_w, width, rng)
+    y0 = _window_origin(y, h, crop_h, height, rng)
+    return replace(p, x0_px=x0, y0_px=y0, crop_seed=None)
+
+
+def _window_origin(lo: float, size: float, window: int, frame: int, rng: np.random.Generator) -> int:
+    """One axis of RVT's ``randomly_sample_zoom_window_from_label_rectangle``: uniform in the valid range."""
+    hi = min(lo + size, frame - 1)
+    start = max(hi - max(window, size), 0.0)
+    stop = min(lo + max(window, size), frame - 1)
+    stop = max(stop - window, start)
+    return min(max(int(start + (stop - start) * rng.random()), 0), frame - 1)
+
+
+def flip_boxes_x(x: np.ndarray, w: np.ndarray, width: int, convention: str) -> np.ndarray:
+    """Left edge after a left-right flip: RVT ``W - 1 - x - w``, mirror ``W - x - w``."""
+    return (width - 1 - x - w) if convention == "rvt" else (width - x - w)
 
 
 def augment_frames(frames: torch.Tensor, p: AugmentParams) -> torch.Tensor:
-    """Apply the parameters to frames (a new tensor).
+    """Apply the parameters to frames (a new tensor): flip, zoom, polarity suppression, noise.
 
     Args:
         frames: (T, C, H, W) float counts.
     Returns:
         (T, C, H, W) float.
     """
+    if p.crop_seed is not None:
+        raise ValueError("augment_frames: the zoom-in window is not placed yet (call place_zoom_crop)")
     t_steps, channels, height, width = frames.shape
-    out = frames
+    out = torch.flip(frames, dims=[-1]) if p.flip else frames
     if p.zoom > 1.0:
-        crop_h, crop_w = _scaled_size(height, width, 1.0 / p.zoom)
+        crop_h, crop_w = _window(height, width, p.zoom)
         crop = out[:, :, p.y0_px : p.y0_px + crop_h, p.x0_px : p.x0_px + crop_w]
-        out = F.interpolate(crop, size=(height, width), mode="bilinear", align_corners=False)
-    elif p.zoom < 1.0:
-        small_h, small_w = _scaled_size(height, width, p.zoom)
-        # area interpolation: each output pixel is the mean of the input pixels it covers
-        small = F.interpolate(out, size=(small_h, small_w), mode="area")
+        out = (F.interpolate(crop, size=(height, width), mode="nearest-exact") if p.resample == "nearest-exact"
+               else F.interpolate(crop, size=(height, width), mode="bilinear", align_corners=False))
+    elif p.zoom_out > 1.0:
+        small_h, small_w = _window(height, width, p.zoom_out)
+        # smooth: area interpolation, each output pixel the mean of the input pixels it covers
+        small = F.interpolate(out, size=(small_h, small_w),
+                              mode="nearest-exact" if p.resample == "nearest-exact" else "area")
         out = frames.new_zeros(frames.shape)
         out[:, :, p.y0_px : p.y0_px + small_h, p.x0_px : p.x0_px + small_w] = small
-    if p.flip:
-        out = torch.flip(out, dims=[-1])
     if p.suppress_polarity is not None:
         if channels % 2:
             raise ValueError(f"polarity suppression needs polarity-major channels (even C), got C={channels}")
@@ -117,30 +196,44 @@ def augment_frames(frames: torch.Tensor, p: AugmentParams) -> torch.Tensor:
 
 
 def augment_boxes(
-    xyxy: np.ndarray, p: AugmentParams, height: int, width: int, min_side_px: float = 1.0
+    xyxy: np.ndarray, p: AugmentParams, height: int, width: int, min_side_px: float = 0.0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Move boxes with the frame geometry, clip them to the frame and drop the lost ones.
+    """Move boxes with the frame geometry (RVT's label arithmetic), clip them to the frame, drop flat ones.
 
     Args:
         xyxy: (n, 4) x1, y1, x2, y2 in pixels of the (H, W) frame.
-        min_side_px: a box whose clipped width or height is below this is dropped.
+        min_side_px: a box whose final width or height is not above this is dropped (0: flat boxes, RVT).
     Returns:
         (m, 4) transformed boxes and (n,) bool mask of the kept input boxes.
     """
-    b = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4).copy()
-    if p.zoom > 1.0:
-        crop_h, crop_w = _scaled_size(height, width, 1.0 / p.zoom)
-        sx, sy = width / crop_w, height / crop_h
-        b[:, [0, 2]] = (b[:, [0, 2]] - p.x0_px) * sx
-        b[:, [1, 3]] = (b[:, [1, 3]] - p.y0_px) * sy
-    elif p.zoom < 1.0:
-        small_h, small_w = _scaled_size(height, width, p.zoom)
-        sx, sy = small_w / width, small_h / height
-        b[:, [0, 2]] = b[:, [0, 2]] * sx + p.x0_px
-        b[:, [1, 3]] = b[:, [1, 3]] * sy + p.y0_px
+    if p.crop_seed is not None:
+        raise ValueError("augment_boxes: the zoom-in window is not placed yet (call place_zoom_crop)")
+    b = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)
+    x, y, w, h = b[:, 0].copy(), b[:, 1].copy(), b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
     if p.flip:
-        b[:, [0, 2]] = width - b[:, [2, 0]]
-    b[:, [0, 2]] = b[:, [0, 2]].clip(0, width)
-    b[:, [1, 3]] = b[:, [1, 3]].clip(0, height)
-    keep = ((b[:, 2] - b[:, 0]) >= min_side_px) & ((b[:, 3] - b[:, 1]) >= min_side_px)
-    return b[keep].astype(np.float32), keep
+        x = flip_boxes_x(x, w, width, p.flip_convention)
+    if p.zoom > 1.0:
+        # ObjectLabels.zoom_in_and_rescale_: window of the float size (H/z, W/z), then scale_(z)
+        win_w, win_h = width / p.zoom, height / p.zoom
+        x1w, y1w = min(p.x0_px + win_w, width - 1), min(p.y0_px + win_h, height - 1)
+        bx0, bx1 = np.clip(x, p.x0_px, x1w - 1), np.clip(x + w, p.x0_px, x1w - 1)
+        by0, by1 = np.clip(y, p.y0_px, y1w - 1), np.clip(y + h, p.y0_px, y1w - 1)
+        x, y, w, h = bx0 - p.x0_px, by0 - p.y0_px, bx1 - bx0, by1 - by0
+        x, y, w, h = _scale(x, y, w, h, p.zoom, win_h, win_w)
+    elif p.zoom_out > 1.0:
+        x, y, w, h = _scale(x, y, w, h, 1.0 / p.zoom_out, height, width)
+        x, y = x + p.x0_px, y + p.y0_px
+    x1, y1 = np.clip(x, 0, width), np.clip(y, 0, height)
+    x2, y2 = np.clip(x + w, 0, width), np.clip(y + h, 0, height)
+    keep = ((x2 - x1) > min_side_px) & ((y2 - y1) > min_side_px) & (w > 0) & (h > 0)
+    out = np.stack([x1, y1, x2, y2], axis=1)[keep]
+    return out.astype(np.float32), keep
+
+
+def _scale(x, y, w, h, factor: float, frame_h: float, frame_w: float):
+    """RVT's ``ObjectLabels.scale_``: multiply, clamp the right / bottom edge to the new frame - 1."""
+    new_w, new_h = factor * frame_w, factor * frame_h
+    x2 = np.minimum((x + w) * factor, new_w - 1)
+    y2 = np.minimum((y + h) * factor, new_h - 1)
+    x, y = x * factor, y * factor
+    return x, y, x2 - x, y2 - y

@@ -43,7 +43,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, Sampler
 
-from evdet.data.augment import IDENTITY, AugmentParams, augment_boxes, augment_frames, draw_augment
+from evdet.data.augment import IDENTITY, AugmentParams, augment_boxes, augment_frames, draw_augment, place_zoom_crop
 from evdet.data.classes import load_class_map
 from evdet.data.config import AugmentConfig, DataConfig, MultiResConfig
 from evdet.data.event_augment import NO_EVENT_AUGMENT, EventAugmentParams, EventLayout, apply_event_augment
@@ -128,6 +128,7 @@ def load_window(
         lo = window.pad_before
         hi = lo + window.stop - window.start
         data = torch.from_numpy(np.ascontiguousarray(seq.reprs(window.start, window.stop))).float()
+        params = place_zoom_crop(params, latest_label_boxes(store, window), height, width)
         data = apply_event_augment(data, events, layout, noise_seed=params.noise_seed,
                                    step_ids=np.arange(window.start, window.stop))
         frames[lo:hi] = augment_frames(data, params)
@@ -150,6 +151,17 @@ def load_window(
     return {"frames": frames, "targets": targets, "label_mask": label_mask, "unlabelled_mask": unlabelled_mask,
             "is_first": window.is_first, "seq_name": name, "t_us": t_us, "track_ids": track_ids,
             "input_scale": torch.tensor([sy, sx], dtype=torch.float32)}
+
+
+def latest_label_boxes(store: SequenceStore, window: Window) -> Optional[np.ndarray]:
+    """(n, 4) x, y, w, h of the window's latest label frame that holds boxes (withheld frames aside), or
+    None (RVT's ``get_most_recent_objframe(check_if_nonempty=True)``, where a zoom-in window is placed)."""
+    seq = store.get(window.seq_index)
+    for r in range(window.stop - 1, window.start - 1, -1):
+        boxes = seq.labels_at_repr(r)
+        if boxes is not None and len(boxes) and not store.is_withheld(window.seq_index, r):
+            return np.stack([boxes["x"], boxes["y"], boxes["w"], boxes["h"]], axis=1).astype(np.float64)
+    return None
 
 
 def boxes_to_targets(boxes: np.ndarray, params: AugmentParams, height: int,
@@ -332,7 +344,7 @@ class StreamDataset(IterableDataset):
         if self.augment is None:
             return IDENTITY, NO_EVENT_AUGMENT
         rng = np.random.default_rng([self.seed, self.epoch, self.slot_offset + slot, chunk])
-        geo = draw_augment(self.augment, rng, self.frame_shape[1], self.frame_shape[2])
+        geo = draw_augment(self.augment, rng, self.frame_shape[1], self.frame_shape[2], stream=True)
         return geo, draw_event_augment(self.augment, rng)
 
 

@@ -164,6 +164,8 @@ class DetectionModule(L.LightningModule):
             (losses dict, DetectorOutput or None when no step of the batch has a label).
         """
         mask = batch["label_mask"].bool()
+        if store is self.train_states and self.data_cfg.empty_label_frames == "skip":
+            mask = mask & frames_with_boxes(batch)   # RVT: a label frame without boxes is not in the loss
         if not bool(mask.any()):
             # no labelled step: advance the states, zero loss that still touches every parameter (DDP)
             with torch.no_grad():
@@ -291,6 +293,11 @@ class DetectionModule(L.LightningModule):
         opt, sched = build_optimizer(self.model.parameters(), self.train_cfg,
                                      effective_batch(self.data_cfg.batch_size, self.train_cfg))
         return {"optimizer": opt, "lr_scheduler": sched}
+
+
+def frames_with_boxes(batch: dict) -> torch.Tensor:
+    """(B, T) bool: the step's targets hold at least one box."""
+    return torch.tensor([[len(t) > 0 for t in item] for item in batch["targets"]], dtype=torch.bool)
 
 
 def _as_dict(cfg) -> Any:
