@@ -124,10 +124,15 @@ def read_frame_boxes(paths: Sequence[str], representation: str, labelled: Sequen
 
 def train_sampling(cfg: SampleWeightConfig, class_map, frames: Sequence[np.ndarray], frame_seq: np.ndarray,
                    num_sequences: int, unit: str) -> tuple[Optional[np.ndarray], Optional[dict]]:
-    """(weights per frame or per sequence, report) for ``unit`` "frames" / "sequences"; (None, None) when off."""
+    """(weights per frame or per sequence, report) for ``unit`` "frames" / "sequences"; (None, None) when off.
+
+    The class modes report the small-box share over ``small_group`` when the class map has it, else over
+    every class; ``small_objects`` refuses a missing group.
+    """
     if cfg.mode == "off":
         return None, None
-    per_class, small = frame_box_counts(frames, class_map.num_classes, small_class_ids(class_map, cfg.small_group),
+    group = cfg.small_group if cfg.mode == "small_objects" or cfg.small_group in class_map.groups else ""
+    per_class, small = frame_box_counts(frames, class_map.num_classes, small_class_ids(class_map, group),
                                         cfg.small_area_px2)
     w = frame_weights(cfg, per_class, small)
     if unit == "sequences":

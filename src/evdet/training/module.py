@@ -33,7 +33,9 @@ from evdet.training.checkpoints import rng_states, set_rng_states
 from evdet.training.optim import build_optimizer, effective_batch
 from evdet.training.state import StreamStates
 from evdet.training.teacher import build_teacher
+from evdet.training import strategies
 
+DISTILL_KEY = "evdet_distill_adapters"   # training.distill: the 1x1 adapters' state_dict
 RESUME_KEY = "evdet_resume"   # checkpoint entry: {"stream_states": {slot: [(h, c), ...]}, "rng": [per rank],
 #                                                   "wall_s": fit time of the run up to this checkpoint}
 
@@ -108,6 +110,11 @@ class DetectionModule(L.LightningModule):
         self.model = build_model(self.model_cfg, self.num_classes, self.input_hw, self.in_channels)
         self.criterion = build_loss(self.loss_cfg, self.num_classes)
         self.teacher = build_teacher(self.model, self.train_cfg)   # None unless training.ema_teacher.decay > 0
+        strategies.check_combination(self.train_cfg)
+        # training strategies (evdet.training.strategies): the distiller is built at fit start and kept out
+        # of the module tree (a tuple), so checkpoints hold its adapters (DISTILL_KEY) but not the teacher
+        self._distill: tuple = ()
+        self._pending_adapters: Optional[dict] = None
         self.train_states = StreamStates()
         self.val_states = StreamStates()
         self._val_parts: tuple[dict, dict] = ({}, {})   # seq_name -> list of BBOX arrays (dt, gt)
@@ -118,6 +125,11 @@ class DetectionModule(L.LightningModule):
 
     def on_fit_start(self) -> None:
         self._wall_t0 = time.perf_counter()
+        strategies.report_sampling(self, getattr(self.trainer, "datamodule", None))
+
+    def setup(self, stage: str) -> None:
+        if stage == "fit":
+            strategies.setup_fit(self, getattr(self.trainer, "datamodule", None))
 
     def wall_s(self) -> float:
         """Fit time of this run over all its sittings (up to the checkpoint each resumed from)."""
@@ -143,11 +155,15 @@ class DetectionModule(L.LightningModule):
         if self.teacher is not None:
             losses = self.teacher.training_losses(self, batch, self.global_step)
         else:
-            losses, _ = self._run(batch, self.train_states)
+            losses, out = self._run(batch, self.train_states)
+            losses = strategies.add_losses(self, batch, out, losses)
         bs = int(batch["frames"].shape[0])
-        for key in ("loss", "iou", "obj", "cls", "num_fg", "sup", "pseudo"):
+        for key in ("loss", "iou", "obj", "cls", "num_fg", "sup", "pseudo", "temporal", "temporal_pairs", "distill",
+                    "distill_feat", "distill_resp"):
             if key in losses:
                 self.log(f"train/{key}", losses[key].detach().float(), prog_bar=key == "loss", batch_size=bs)
+        for key, value in strategies.log_values(self).items():
+            self.log(key, value, batch_size=bs)
         opt = self.optimizers()
         if not isinstance(opt, list):
             self.log("train/lr", float(opt.param_groups[0]["lr"]), prog_bar=False, batch_size=bs)
@@ -187,7 +203,7 @@ class DetectionModule(L.LightningModule):
         Returns:
             DetectorOutput.
         """
-        frames = batch["frames"].to(self.device).float()
+        frames = strategies.fit_canvas(self.model, batch["frames"].to(self.device).float(), self.input_hw)
         slots = batch["stream_slot"].tolist()
         states = store.gather(slots, batch["is_first"].tolist(), frames.device)
         out = self.model(frames, states, None if select is None else select.to(frames.device))
@@ -200,17 +216,20 @@ class DetectionModule(L.LightningModule):
         Args:
             out: ``advance_streams`` output for ``select``.
         Returns:
-            list of (sequence name, detections at the step's ``t_us``: boxes in input pixels, obj x cls in
-            ``class_confidence``, the class probability in ``class_score``).
+            list of (sequence name, detections at the step's ``t_us``: boxes in stored-representation pixels
+            (input pixels mapped back by ``batch["input_scale"]``), obj x cls in ``class_confidence``, the
+            class probability in ``class_score``).
         """
         head_cfg = self.model_cfg.head
         dets = self.model.postprocess(out.head, conf_threshold=head_cfg.conf_threshold, nms_iou=head_cfg.nms_iou,
                                       max_detections=head_cfg.max_detections)
         found = []
+        scale = batch.get("input_scale")
         for (b, t), d in zip(select.nonzero().tolist(), dets):
             d = d.detach().float().cpu().numpy()
+            xyxy = d[:, :4] if scale is None else strategies.to_stored_pixels(d[:, :4], scale[b])
             found.append((batch["seq_names"][b], boxes_from_detections(
-                d[:, :4], d[:, 4], d[:, 5].astype(np.int64), int(batch["t_us"][b, t]), class_scores=d[:, 6])))
+                xyxy, d[:, 4], d[:, 5].astype(np.int64), int(batch["t_us"][b, t]), class_scores=d[:, 6])))
         return found
 
     # ---- validation ----
@@ -240,10 +259,14 @@ class DetectionModule(L.LightningModule):
     def _collect(self, batch: dict, out) -> None:
         """Detections and ground truth of the labelled steps into the per-sequence lists."""
         mask = batch["label_mask"].bool()
+        scale = batch.get("input_scale")
         for (name, found), (b, t) in zip(self.detections(batch, out, mask), mask.nonzero().tolist()):
             self._val_parts[0].setdefault(name, []).append(found)
-            self._val_parts[1].setdefault(name, []).append(targets_to_bbox(batch["targets"][b][t],
-                                                                           int(batch["t_us"][b, t])))
+            gt = batch["targets"][b][t]
+            if scale is not None:   # ground truth in stored pixels, as the detections
+                sy, sx = float(scale[b, 0]), float(scale[b, 1])
+                gt = gt / torch.tensor([1.0, sx, sy, sx, sy], dtype=gt.dtype)
+            self._val_parts[1].setdefault(name, []).append(targets_to_bbox(gt, int(batch["t_us"][b, t])))
 
     def finalize_validation(self) -> None:
         """Concatenate this validation's outputs and, under DDP, gather every rank's sequences.
@@ -277,8 +300,16 @@ class DetectionModule(L.LightningModule):
             parts = [part]
         checkpoint[RESUME_KEY] = {"stream_states": {s: st for states, _ in parts for s, st in states.items()},
                                   "rng": [rng for _, rng in parts], "wall_s": self.wall_s()}
+        adapters = strategies.adapters_state(self)
+        if adapters is not None:
+            checkpoint[DISTILL_KEY] = adapters
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
+        if DISTILL_KEY in checkpoint:
+            if self._distill:
+                self._distill[0].adapters.load_state_dict(checkpoint[DISTILL_KEY])
+            else:
+                self._pending_adapters = checkpoint[DISTILL_KEY]
         saved = checkpoint.get(RESUME_KEY)
         if saved is None:
             return  # an older checkpoint: slots resume from zero states
@@ -290,7 +321,8 @@ class DetectionModule(L.LightningModule):
     # ---- optimisation ----
     def configure_optimizers(self):
         # lr scaled by sqrt(effective batch / 8): devices x nodes x accumulation x per-process batch (RVT's formula)
-        opt, sched = build_optimizer(self.model.parameters(), self.train_cfg,
+        params = list(self.model.parameters()) + strategies.extra_parameters(self)   # + distillation adapters
+        opt, sched = build_optimizer(params, self.train_cfg,
                                      effective_batch(self.data_cfg.batch_size, self.train_cfg))
         return {"optimizer": opt, "lr_scheduler": sched}
 

@@ -102,7 +102,8 @@ def predict_sequences(module_or_ckpt: DetectionModule | str | Path, pre_root: st
     check_data_fits(module, store, len(meta), pre_root)
     frame_shape = (module.in_channels, *module.input_hw)
     ds = StreamDataset(store, [m.num_reprs for m in meta], frame_shape, seq_len=chunk_len or module.data_cfg.seq_len,
-                       num_slots=min(batch_size, len(meta)), shuffle=False)
+                       num_slots=min(batch_size, len(meta)), shuffle=False,
+                       multires=module.data_cfg.multires)   # eval at data.multires.eval_scale, boxes mapped back
     was_training = module.training
     module.eval()
     module.to(dev)
