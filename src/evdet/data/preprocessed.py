@@ -6,6 +6,7 @@ scripts, which lack the two root files)::
     <pre_root>/
       dataset.yaml                       class map (ours)
       preprocess.json                    settings and per-sequence counts (ours)
+      INCOMPLETE                         only while a writer (pseudo-label) has not finished: refused
       <split>/<sequence>/
         labels_v2/labels.npz             'labels' (K,) boxes at SOURCE resolution,
                                          'objframe_idx_2_label_idx' (F,) first row of each label frame
@@ -302,6 +303,21 @@ def _load_labels_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 # ---- dataset level --------------------------------------------------------------------------------
+INCOMPLETE_FILE = "INCOMPLETE"
+
+
+class IncompleteDatasetError(FileNotFoundError):
+    """A dataset whose writer has not finished (its ``INCOMPLETE`` file says which command)."""
+
+
+def check_complete(pre_root: str | Path) -> None:
+    """Raise ``IncompleteDatasetError`` while ``<pre_root>/INCOMPLETE`` exists (an interrupted writer)."""
+    marker = Path(pre_root) / INCOMPLETE_FILE
+    if marker.is_file():
+        raise IncompleteDatasetError(f"{pre_root}: the dataset is incomplete ({marker.read_text().strip()}); rerun "
+                                     f"that command to finish it before training or evaluating on it")
+
+
 def is_sequence_dir(path: Path) -> bool:
     """True for a finished preprocessed sequence folder (not a ``.tmp`` work folder)."""
     return (path.is_dir() and not path.name.endswith(".tmp") and (path / LABELS_DIR).is_dir()
@@ -313,7 +329,9 @@ def list_sequences(pre_root: str | Path, split: str) -> list[Path]:
 
     Raises:
         FileNotFoundError: ``<pre_root>/<split>`` does not exist.
+        IncompleteDatasetError: the dataset's writer has not finished (``check_complete``).
     """
+    check_complete(pre_root)
     split_dir = Path(pre_root) / split
     if not split_dir.is_dir():
         found = sorted(p.name for p in Path(pre_root).iterdir() if p.is_dir()) \

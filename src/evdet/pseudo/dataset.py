@@ -7,6 +7,7 @@ frames (true labels copied) and withheld frames (labelled by the teacher). Layou
       dataset.yaml, preprocess.json          copied from the source dataset
       pseudo_labels.json                     settings, teacher, counts (written first; a rerun with other
                                              settings is refused, the same settings resume)
+      INCOMPLETE                             until every sequence is written (training on it is refused)
       <other split>/<sequence> -> source     symlinks (validation / test untouched)
       <split>/<sequence>/
         labels_v2/labels.npz                 true + pseudo boxes (SOURCE pixels), RVT format
@@ -237,7 +238,7 @@ def pseudo_label_dataset(ckpt: str | Path, data_root: str | Path, out_root: str 
 
     from evdet.data.datamodule import SequenceStore, read_split_meta
     from evdet.data.label_subset import withheld_label_frames
-    from evdet.data.preprocessed import read_preprocess_info
+    from evdet.data.preprocessed import INCOMPLETE_FILE, read_preprocess_info
     from evdet.training.predict import check_data_fits, load_module
     from evdet.utils.atomic import write_text_atomic
 
@@ -263,9 +264,11 @@ def pseudo_label_dataset(ckpt: str | Path, data_root: str | Path, out_root: str 
         if {k: before.get(k) for k in doc} != doc:
             raise FileExistsError(f"{settings_path}: {out_root} was written with other settings or another "
                                   "teacher; use a new output folder")
-    elif out_root.exists() and any(out_root.iterdir()):
+    elif out_root.exists() and any(p.name != INCOMPLETE_FILE for p in out_root.iterdir()):
         raise FileExistsError(f"{out_root}: exists and is not a pseudo-labelled dataset; use a new output folder")
     out_root.mkdir(parents=True, exist_ok=True)
+    marker = out_root / INCOMPLETE_FILE
+    write_text_atomic(marker, f"evdet pseudo-label {ckpt} {data_root} {out_root} has not finished\n")
     write_text_atomic(settings_path, json.dumps(doc, indent=2) + "\n")
     for name in ("dataset.yaml", "preprocess.json"):
         if (data_root / name).is_file() and not (out_root / name).exists():
@@ -301,6 +304,7 @@ def pseudo_label_dataset(ckpt: str | Path, data_root: str | Path, out_root: str 
         per_seq[seq.name] = write_pseudo_sequence(seq, tmp, w, cand, eff, settings, source_hw)
         write_text_atomic(tmp / "labels_v2" / "pseudo_counts.json", json.dumps(per_seq[seq.name]) + "\n")
         os.replace(tmp, final)
+    marker.unlink()
     totals = {k: sum(c[k] for c in per_seq.values()) for k in next(iter(per_seq.values()), {})}
     return {"out_root": str(out_root), "withheld": dict(zip(("fraction", "by", "seed"), subset)),
             "sequences": per_seq, "totals": totals}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Optional
 
-from evdet.utils.value_checks import AT_LEAST_ONE, BELOW_ONE, NON_NEGATIVE, POSITIVE, PROBABILITY, check_fields
+from evdet.utils.value_checks import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, PROBABILITY, check_fields
 
 
 @dataclass(frozen=True)
@@ -16,9 +16,6 @@ class EmaTeacherConfig:
     score_thr: float = 0.4                  # a teacher box becomes a pseudo-target at obj x cls >= score_thr ...
     class_thr: float = 0.35                 # ... and class probability >= class_thr
     burn_in_steps: int = 0                  # before this step: teacher = student copy, no pseudo loss
-
-    def __post_init__(self) -> None:
-        check_fields(self, decay=BELOW_ONE, score_thr=PROBABILITY, class_thr=PROBABILITY, burn_in_steps=NON_NEGATIVE)
 
 
 @dataclass(frozen=True)
@@ -85,4 +82,4 @@ class TrainConfig:
                      grad_clip_value=NON_NEGATIVE, accumulate_grad_batches=AT_LEAST_ONE, num_nodes=AT_LEAST_ONE,
                      val_every_n_steps=AT_LEAST_ONE, limit_val_batches=AT_LEAST_ONE,
                      checkpoint_every_n_steps=NON_NEGATIVE, log_every_n_steps=AT_LEAST_ONE,
-                     loss_cv_window=AT_LEAST_ONE, divergence_factor=POSITIVE, pseudo_weight=NON_NEGATIVE)
+                     loss_cv_window=AT_LEAST_ONE, divergence_factor=POSITIVE)
