@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 
@@ -58,7 +59,40 @@ ETRAM = ClassMap(
 GEN1 = ClassMap(names=("car", "pedestrian"))
 GEN4 = ClassMap(names=("pedestrian", "two-wheeler", "car"))
 
-KNOWN_CLASS_MAPS = {"etram": ETRAM, "gen1": GEN1, "gen4": GEN4}
+# eTraM's RVT trains 3 classes (README.md:101 num_classes=3; evaluation.py:20 pedestrian / car / bicycle):
+# the 8 classes merged into PED / VH / MM at load time (data.class_map: etram3 on an 8-class eTraM dataset)
+ETRAM3 = ClassMap(names=("PED", "VH", "MM"), groups={"PED": ("PED",), "VH": ("VH",), "MM": ("MM",)})
+KNOWN_CLASS_MAPS = {"etram": ETRAM, "etram3": ETRAM3, "gen1": GEN1, "gen4": GEN4}
+# merged map name -> (the dataset's map it merges, target id of every source id)
+CLASS_MERGES = {"etram3": (ETRAM, tuple(ETRAM3.names.index(g) for g in
+                                        [next(k for k in ("PED", "VH", "MM") if n in ETRAM.groups[k])
+                                         for n in ETRAM.names]))}
+
+
+def class_merge_ids(choice: str, dataset_map: ClassMap) -> tuple[int, ...] | None:
+    """Target id of every dataset class id when ``choice`` merges the dataset's classes, else None.
+
+    Raises:
+        ValueError: ``choice`` is a merge whose source is not the dataset's class map.
+    """
+    if choice not in CLASS_MERGES:
+        return None
+    source, ids = CLASS_MERGES[choice]
+    if dataset_map.names == KNOWN_CLASS_MAPS[choice].names:
+        return None                                    # the dataset already holds the merged classes
+    if dataset_map.names != source.names:
+        raise ValueError(f"data.class_map={choice!r} merges {list(source.names)}, but the dataset's classes are "
+                         f"{list(dataset_map.names)}")
+    return ids
+
+
+def merge_box_classes(boxes, ids: tuple[int, ...] | None):
+    """A box array with ``class_id`` replaced by ``ids[class_id]`` (a copy); as is when ids is None."""
+    if ids is None or boxes is None:
+        return boxes
+    out = boxes.copy()
+    out["class_id"] = np.asarray(ids, dtype=np.int64)[np.asarray(boxes["class_id"], dtype=np.int64)]
+    return out
 
 DATASET_YAML = "dataset.yaml"
 

@@ -92,8 +92,6 @@ class DataConfig:
     empty_label_frames: Literal["skip", "train"] = "skip"  # a label frame left without boxes (none labelled, or
                                             # all removed by zoom): skip = not in the loss (RVT), train = in it
                                             # (objectness learns background there)
-    class_merge: Literal["none", "etram3"] = "none"  # labels merged at load time: etram3 = eTraM's 8 classes
-                                            # into PED / VH / MM (eTraM's 3-class RVT); recorded in the config
     sample_weighting: SampleWeightConfig = field(default_factory=SampleWeightConfig)  # added: strategies
     multires: MultiResConfig = field(default_factory=MultiResConfig)                  # added: strategies
 

@@ -44,7 +44,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, Sampler
 
 from evdet.data.augment import IDENTITY, AugmentParams, augment_boxes, augment_frames, draw_augment, place_zoom_crop
-from evdet.data.classes import load_class_map
+from evdet.data.classes import class_merge_ids, load_class_map, merge_box_classes
 from evdet.data.config import AugmentConfig, DataConfig, MultiResConfig
 from evdet.data.event_augment import NO_EVENT_AUGMENT, EventAugmentParams, EventLayout, apply_event_augment
 from evdet.data.event_augment import draw_event_augment, event_layout
@@ -66,16 +66,22 @@ class SequenceMeta:
 class SequenceStore:
     """Opens ``PreprocessedSequence`` objects lazily, once per process (workers reopen them)."""
 
-    def __init__(self, paths: list[str], representation: str, withheld_reprs: Optional[list[np.ndarray]] = None):
+    def __init__(self, paths: list[str], representation: str, withheld_reprs: Optional[list[np.ndarray]] = None,
+                 class_ids: Optional[tuple[int, ...]] = None):
         self.paths = list(paths)
         self.representation = representation
+        self.class_ids = class_ids   # merged class of every stored class id (data.class_map etram3), None: as stored
         # per sequence, representation indices whose label frame is withheld (evdet.data.label_subset)
         self.withheld = [frozenset(np.asarray(w).tolist()) for w in withheld_reprs] if withheld_reprs else None
         self._open: dict[int, Any] = {}
 
     def __getstate__(self) -> dict:
         return {"paths": self.paths, "representation": self.representation, "withheld": self.withheld,
-                "_open": {}}
+                "class_ids": self.class_ids, "_open": {}}
+
+    def labels_at_repr(self, index: int, repr_idx: int):
+        """Boxes of the label frame at representation ``repr_idx`` of sequence ``index`` (classes merged), or None."""
+        return merge_box_classes(self.get(index).labels_at_repr(repr_idx), self.class_ids)
 
     def is_withheld(self, index: int, repr_idx: int) -> bool:
         """True when the label frame at representation ``repr_idx`` of sequence ``index`` is withheld."""
@@ -134,7 +140,7 @@ def load_window(
         frames[lo:hi] = augment_frames(data, params)
         t_us[lo:hi] = torch.from_numpy(np.asarray(seq.repr_timestamps_us[window.start : window.stop], np.int64))
         for step, r in enumerate(range(window.start, window.stop), start=lo):
-            boxes = seq.labels_at_repr(r)
+            boxes = store.labels_at_repr(window.seq_index, r)
             if boxes is None:
                 continue
             if store.is_withheld(window.seq_index, r):
@@ -508,6 +514,11 @@ class EventDataModule(L.LightningDataModule):
             return KNOWN_CLASS_MAPS[default].names
         return load_class_map(Path(self.cfg.root), default=default).names
 
+    @property
+    def class_ids(self) -> Optional[tuple[int, ...]]:
+        """Merged class of every stored class id (``data.class_map`` a merge such as etram3), None: as stored."""
+        return class_merge_ids(self.cfg.class_map, load_class_map(Path(self.cfg.root), default="etram"))
+
     # ---- loaders ----
     def _rank_world(self) -> tuple[int, int]:
         trainer = getattr(self, "trainer", None)
@@ -522,7 +533,8 @@ class EventDataModule(L.LightningDataModule):
         withheld = self.withheld_reprs() if train else None
         seq_weights = self._train_weights("sequences") if train else None
         ds = StreamDataset(
-            SequenceStore([m.path for m in meta], self.cfg.representation, withheld), [m.num_reprs for m in meta],
+            SequenceStore([m.path for m in meta], self.cfg.representation, withheld, self.class_ids),
+            [m.num_reprs for m in meta],
             self.frame_shape, seq_len=self.cfg.seq_len, num_slots=num_slots, slot_offset=rank * num_slots,
             total_slots=num_slots * world, num_groups=max(1, groups), shuffle=train, seed=self.seed,
             augment=self.cfg.augment if train else None, layout=self.event_layout() if train else None,
@@ -586,7 +598,8 @@ class EventDataModule(L.LightningDataModule):
         meta = self.split_meta(self.train_split)
         withheld = self.withheld_reprs()
         labelled = self._labelled_reprs()
-        ds = RandomWindowDataset(SequenceStore([m.path for m in meta], self.cfg.representation, withheld),
+        ds = RandomWindowDataset(SequenceStore([m.path for m in meta], self.cfg.representation, withheld,
+                                               self.class_ids),
                                  random_windows(labelled, self.cfg.seq_len),
                                  self.frame_shape, self.cfg.augment, layout=self.event_layout(),
                                  multires=self.cfg.multires,

@@ -72,6 +72,7 @@ class EvaluationCallback(L.Callback):
         skip_sanity_check: do nothing during Lightning's sanity-check validation.
         scoring: "class" (RVT) or "obj_x_cls" (YOLOX); None: each protocol's default.
         postprocess, conf_threshold: "rvt" / "clip_cap" and its obj x cls threshold; None: each protocol's.
+        gt_class_ids: merged class of every stored ground-truth class id (``data.class_map`` etram3), or None.
         data_root, split, representation: read ground truth from this preprocessed dataset (see the
             module docstring); None: use the module's ``val_ground_truth``.
     """
@@ -93,6 +94,7 @@ class EvaluationCallback(L.Callback):
         scoring: str | None = None,
         postprocess: str | None = None,
         conf_threshold: float | None = None,
+        gt_class_ids: tuple[int, ...] | None = None,
         data_root: str | Path | None = None,
         split: str = "val",
         representation: str | None = None,
@@ -103,7 +105,7 @@ class EvaluationCallback(L.Callback):
         src_hw = (int(height), int(width)) if source_hw is None else (int(source_hw[0]), int(source_hw[1]))
         self.setup = EvalSetup(_class_map(class_names), int(height), int(width), src_hw, label_rate_hz,
                                protocols=tuple(protocols), scoring=scoring, postprocess=postprocess,
-                               conf_threshold=conf_threshold, pr_confidence=pr_confidence,
+                               conf_threshold=conf_threshold, gt_class_ids=gt_class_ids, pr_confidence=pr_confidence,
                                confusion_iou=confusion_iou, groups=groups)
         self.protocols = tuple(protocols)
         self.out_dir = None if out_dir is None else Path(out_dir)
@@ -140,7 +142,7 @@ class EvaluationCallback(L.Callback):
         return cls(s.protocols, class_names=s.class_map, height=s.height, width=s.width, source_hw=s.source_hw,
                    out_dir=out_dir, groups=s.groups, pr_confidence=s.pr_confidence, confusion_iou=s.confusion_iou,
                    label_rate_hz=s.label_rate_hz, scoring=s.scoring, postprocess=s.postprocess,
-                   conf_threshold=s.conf_threshold, data_root=pre_root, split=split,
+                   conf_threshold=s.conf_threshold, gt_class_ids=s.gt_class_ids, data_root=pre_root, split=split,
                    representation=representation)
 
     def on_validation_epoch_start(self, trainer, pl_module) -> None:

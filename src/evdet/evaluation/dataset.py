@@ -14,7 +14,7 @@ from typing import Collection, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
-from evdet.data.classes import KNOWN_CLASS_MAPS, ClassMap, load_class_map
+from evdet.data.classes import KNOWN_CLASS_MAPS, ClassMap, class_merge_ids, load_class_map, merge_box_classes
 from evdet.data.labels import BBOX_DTYPE
 from evdet.evaluation.api import evaluate
 from evdet.evaluation.config import EvalConfig
@@ -107,6 +107,7 @@ class EvalSetup:
     scoring: Optional[str] = None
     postprocess: Optional[str] = None
     conf_threshold: Optional[float] = None
+    gt_class_ids: Optional[tuple[int, ...]] = None   # merged class of every stored GT class id (etram3), None: as is
     pr_confidence: float = 0.5
     confusion_iou: float = 0.5
     groups: Union[Mapping[str, Sequence[str]], Sequence[str], None] = None
@@ -123,15 +124,17 @@ class EvalSetup:
 
         info = read_preprocess_info(pre_root)
         cmap = class_map if isinstance(class_map, ClassMap) else dataset_class_map(pre_root, class_map)
+        merge = None if isinstance(class_map, ClassMap) else class_merge_ids(class_map, load_class_map(Path(pre_root)))
         rate = info.get("label_rate_hz")
         return cls(cmap, int(info["repr_hw"][0]), int(info["repr_hw"][1]),
                    (int(info["source_hw"][0]), int(info["source_hw"][1])), None if rate is None else float(rate),
                    protocols=tuple(cfg.protocols), scoring=cfg.scoring, postprocess=cfg.postprocess,
-                   conf_threshold=cfg.conf_threshold, pr_confidence=cfg.pr_confidence,
+                   conf_threshold=cfg.conf_threshold, gt_class_ids=merge, pr_confidence=cfg.pr_confidence,
                    confusion_iou=cfg.confusion_iou, groups=tuple(cfg.groups) or None)
 
     def evaluate(self, gt_list: Sequence[np.ndarray], dt_list: Sequence[np.ndarray]) -> dict[str, EvalResult]:
         """Protocol name -> EvalResult for these sequences (see ``evdet.evaluation.evaluate``)."""
+        gt_list = [merge_box_classes(g, self.gt_class_ids) for g in gt_list]
         return {p: evaluate(gt_list, dt_list, height=self.height, width=self.width, class_names=self.class_map,
                             protocol=p, source_hw=self.source_hw, groups=self.groups,
                             pr_confidence=self.pr_confidence, label_rate_hz=self.label_rate_hz,
