@@ -112,8 +112,10 @@ def simulate(
     preview: bool = typer.Option(False, "--preview", help="Also write OUT_DIR/preview.png: a generated frame "
                                  "beside the box statistics (centre grid, size against row per class)."),
     workers: int = typer.Option(1, help="Processes generating sequences in parallel."),
+    views: int = typer.Option(1, "--views", help="Synchronised cameras per scene (> 1: one folder per scene "
+                              "with a sub-folder per view and views.yaml; SEQUENCES counts scenes)."),
 ) -> None:
-    """Generate a synthetic eTraM-like traffic dataset (events + 30 Hz box labels)."""
+    """Generate a synthetic eTraM-like traffic dataset (events + 30 Hz box labels; 10 Hz with --views)."""
     try:
         width, height = (int(v) for v in resolution.lower().split("x"))
     except ValueError:
@@ -124,6 +126,11 @@ def simulate(
         fail(f"--duration-s must be a finite number of seconds above 0, got {duration_s}")
     if sequences < 1 or width < 16 or height < 16 or workers < 1:
         fail("--sequences and --workers must be >= 1, the resolution at least 16x16")
+    if views < 1:
+        fail(f"--views must be >= 1, got {views}")
+    if views > 1:
+        _simulate_views(out_dir, sequences, views, duration_s, (height, width), preset, seed, workers, preview)
+        return
     from evdet.data.synthetic import generate_dataset, render_preview
 
     summary = generate_dataset(out_dir, sequences=sequences, duration_s=duration_s,
@@ -136,6 +143,22 @@ def simulate(
         first = next(s for s in summary["sequences"])
         png = render_preview(Path(out_dir) / first["split"] / f"{first['name']}_td.h5",
                              Path(out_dir) / "preview.png")
+        typer.echo(f"preview: {png}")
+
+
+def _simulate_views(out_dir: Path, scenes: int, views: int, duration_s: float, hw: tuple[int, int], preset: str,
+                    seed: int, workers: int, preview: bool) -> None:
+    """``simulate --views N``: the multi-view layout (evdet.data.synthetic.multiview_io)."""
+    from evdet.data.synthetic.multiview_io import generate_multiview_dataset
+    from evdet.data.synthetic.multiview_preview import render_multiview_preview
+
+    summary = generate_multiview_dataset(out_dir, scenes=scenes, views=views, duration_s=duration_s,
+                                         resolution=hw, preset=preset, seed=seed, workers=workers)
+    n_boxes = sum(v["boxes"] for s in summary["scenes"] for v in s["views"])
+    typer.echo(f"wrote {scenes} scenes x {views} views ({n_boxes} boxes) to {out_dir}")
+    if preview:
+        first = summary["scenes"][0]
+        png = render_multiview_preview(Path(out_dir) / first["split"] / first["name"], Path(out_dir) / "preview.png")
         typer.echo(f"preview: {png}")
 
 

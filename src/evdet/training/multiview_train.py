@@ -96,7 +96,7 @@ def train_multiview(scenes: list[MultiViewScene], recipe: MultiViewRecipe, num_c
         opt.step()
         sched.step()
         states = [tuple(s.detach() for s in st) for st in out.states]
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
         step += 1
         if log is not None and (step % 25 == 0 or step == recipe.steps):
             log(f"step {step}/{recipe.steps} loss {np.mean(losses[-25:]):.3f} "

@@ -101,3 +101,20 @@ def test_layout_and_preview(scene, tmp_path):
 def test_bad_view_spec():
     with pytest.raises(ValueError, match="ViewSpec.hfov_deg"):
         ViewSpec(azimuth_deg=90.0, hfov_deg=200.0)
+
+
+@pytest.mark.slow
+def test_cli_simulate_views(tmp_path):
+    from typer.testing import CliRunner
+
+    from evdet.cli import app
+
+    out = tmp_path / "cli"
+    res = CliRunner().invoke(app, ["simulate", str(out), "--sequences", "1", "--duration-s", "0.5",
+                                   "--resolution", "96x64", "--views", "2", "--preview"])
+    assert res.exit_code == 0, res.output
+    scene = list_scenes(out, "train")[0]
+    assert list(read_views_yaml(scene)["views"]) == ["view0", "view1"]
+    assert (out / "preview.png").exists()
+    bad = CliRunner().invoke(app, ["simulate", str(out), "--views", "0"])
+    assert bad.exit_code != 0 and "--views must be >= 1" in bad.output
