@@ -125,6 +125,9 @@ class DetectionModule(L.LightningModule):
 
     def on_fit_start(self) -> None:
         self._wall_t0 = time.perf_counter()
+
+    def on_train_start(self) -> None:
+        # after the train loader exists (its weights are computed with it)
         strategies.report_sampling(self, getattr(self.trainer, "datamodule", None))
 
     def setup(self, stage: str) -> None:
