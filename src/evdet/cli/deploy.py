@@ -24,6 +24,7 @@ def export_onnx_cmd(
         info = export_onnx(ckpt, out, opset=opset, dynamic_batch=not static_batch)
     except (FileNotFoundError, ValueError) as err:
         fail(str(err))
-    shapes = ", ".join(f"{n}{tuple(s)}" for n, s in zip(info["state_names"][::2], info["state_shapes"][::2]))
+    # c<i> has h<i>'s shape; architecture modules add their own states (m<i>, v<i>: temporal memory)
+    shapes = ", ".join(f"{n}{tuple(s)}" for n, s in zip(info["state_names"], info["state_shapes"]) if n[0] != "c")
     typer.echo(f"wrote {out}: input frame (B, {info['in_channels']}, {info['input_hw'][0]}, {info['input_hw'][1]}), "
-               f"states h/c {shapes}, classes {', '.join(info['class_names'])}")
+               f"states {shapes} (c<i> as h<i>), classes {', '.join(info['class_names'])}")
