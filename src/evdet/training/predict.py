@@ -251,7 +251,9 @@ def save_recording_predictions(recording: str | Path, boxes: np.ndarray, info: d
 
     Files::
 
-        <out_dir>/<name>_bbox.npy     # Prophesee box array, sensor pixels (name: file name without _td / suffix)
+        <out_dir>/<name>_bbox.npy     # detection file, sensor pixels (name: file name without _td / suffix):
+                                      # class probability in class_confidence (RVT), obj x cls in obj_x_cls
+                                      # (evdet.data.detection_files)
         <out_dir>/<name>_strip.png    # up to ``panels`` windows spread over time, boxes scoring >= min_score
 
     Args:
@@ -260,14 +262,14 @@ def save_recording_predictions(recording: str | Path, boxes: np.ndarray, info: d
     Returns:
         {"boxes": path, "strip": path} ("strip" absent when there is no detection to show).
     """
-    from evdet.data.labels import save_labels
+    from evdet.data.detection_files import save_detections
     from evdet.data.pictures import render_strip
     from evdet.events import parse_representation_name, read_events
 
     recording, out_dir = Path(recording), Path(out_dir)
     stem = recording.name.split(".")[0].removesuffix("_td")
     paths = {"boxes": out_dir / f"{stem}_bbox.npy"}
-    save_labels(paths["boxes"], boxes)
+    save_detections(paths["boxes"], boxes)
     h, w = info["sensor_hw"]
     ends = np.unique(boxes["t"]) if boxes.size else np.zeros(0, np.int64)
     window_us = parse_representation_name(info["representation"])[1]["window_ms"] * 1000
