@@ -37,6 +37,30 @@ def fail(message: str) -> None:
 ROOT_OPT = typer.Option(Path("experiments"), "--root", help="Folder holding the experiment records.")
 
 
+def parse_size(option: str, text: str, example: str = "640x360") -> tuple[int, int]:
+    """``WIDTHxHEIGHT`` (every size option of the CLI) -> (height, width); exits on anything else."""
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        fail(f"{option} {text!r}: expected WIDTHxHEIGHT, e.g. {example}")
+    if w <= 0 or h <= 0:
+        fail(f"{option} {text!r}: width and height must be positive")
+    return h, w
+
+
+def parse_seeds(option: str, text: str) -> list[int]:
+    """Comma-separated seeds (``0,1,2``) -> [0, 1, 2]; exits on anything else or on none."""
+    try:
+        seeds = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        fail(f"{option} {text!r}: expected comma-separated integers, e.g. 0,1,2")
+    if not seeds:
+        fail(f"{option} {text!r}: no seed given")
+    return seeds
+TRUSTED_OPT = typer.Option(False, "--trusted", help="Also load checkpoints holding pickled Python objects besides "
+                           "tensors (unpickling them can run code: only for files whose source you trust).")
+
+
 def load_exp(root: Path, exp_id: str):
     from evdet.experiments.records.record import RecordError, load_experiment
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from evdet.cli.common import export_app, fail
+from evdet.cli.common import TRUSTED_OPT, export_app, fail
 
 
 @export_app.command("onnx")
@@ -15,13 +15,14 @@ def export_onnx_cmd(
     out: Path = typer.Argument(..., help="ONNX file to write, e.g. model.onnx."),
     opset: int = typer.Option(20, "--opset", help="ONNX opset version."),
     static_batch: bool = typer.Option(False, "--static-batch", help="Fix the batch size to 1 (default: dynamic)."),
+    trusted: bool = TRUSTED_OPT,
 ) -> None:
     """Export a checkpoint's detector to ONNX: one recurrent step per call, LSTM states as explicit inputs
     (h1, c1, ... h4, c4) and outputs, dynamic batch; run it with `evdet predict OUT.onnx RECORDING`."""
     from evdet.deploy.export import export_onnx
 
     try:
-        info = export_onnx(ckpt, out, opset=opset, dynamic_batch=not static_batch)
+        info = export_onnx(ckpt, out, opset=opset, dynamic_batch=not static_batch, trusted=trusted)
     except (FileNotFoundError, ValueError) as err:
         fail(str(err))
     # c<i> has h<i>'s shape; architecture modules add their own states (m<i>, v<i>: temporal memory)

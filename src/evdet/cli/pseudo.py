@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from evdet.cli.common import app, fail
+from evdet.cli.common import TRUSTED_OPT, app, fail
 
 _REFINE = typer.Option("none", "--refine", help="none | track (keep boxes on tracks of >= --min-track-len boxes) "
                        "| bidirectional (also the model on the time-reversed sequence).")
@@ -55,6 +55,7 @@ def pseudo_label(
     quality: bool = typer.Option(False, "--quality", help="Measure against the withheld ground truth, write "
                                  "OUT/quality/{quality.json,quality.txt,quality_sweep.png}."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, ... (default: CUDA when available)."),
+    trusted: bool = TRUSTED_OPT,
 ) -> None:
     """Label a dataset's withheld frames with a teacher; write the dataset with each label's provenance."""
     from evdet.pseudo import measure_pseudo_labels, pseudo_label_dataset, write_quality_report
@@ -63,7 +64,7 @@ def pseudo_label(
     try:
         settings = _settings(score_thr, class_thr, refine, min_track_len, track_score, label_fraction, label_by,
                              label_seed, candidate_score, split)
-        summary = pseudo_label_dataset(ckpt, data, out, settings, device=device)
+        summary = pseudo_label_dataset(ckpt, data, out, settings, device=device, trusted=trusted)
         w, t = summary["withheld"], summary["totals"]
         typer.echo(f"{out}: {t.get('frames_pseudo', 0)} pseudo-labelled frames ({t.get('boxes_pseudo', 0)} boxes, "
                    f"{t.get('frames_empty', 0)} withheld frames left empty), {t.get('frames_true', 0)} true frames; "

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from evdet.cli.common import app, fail
+from evdet.cli.common import TRUSTED_OPT, app, fail, parse_size
 
 
 @app.command("import-rvt")
@@ -19,7 +19,7 @@ def import_rvt(
                                                   help="RVT's partition_split_32 (default 1 for 304x240, else 2)."),
     classes: Optional[str] = typer.Option(None, "--classes", help="etram|gen1|gen4 or names in id order "
                                           "(a,b,c); default by class count: 2 gen1, 3 gen4, 8 etram."),
-    trusted: bool = typer.Option(False, "--trusted", help="Allow pickled Python objects in SRC (trusted files only)."),
+    trusted: bool = TRUSTED_OPT,
 ) -> None:
     """Import an RVT checkpoint: infer preset, patch size, FPN stages and classes from its tensors,
     map the names (qkv rows per head -> q|k|v), and write an evdet checkpoint."""
@@ -45,6 +45,7 @@ def import_rvt(
 def scoring_diff(
     ckpt: Path = typer.Argument(..., help="evdet checkpoint (trained, or written by import-rvt)."),
     data: Path = typer.Option(..., "--data", help="Preprocessed dataset root."),
+    trusted: bool = TRUSTED_OPT,
     split: str = typer.Option("val", "--split", help="Split to evaluate."),
     protocols: str = typer.Option("prophesee,full", "--protocol", help="Comma-separated protocols."),
     max_sequences: Optional[int] = typer.Option(None, "--max-sequences", help="Only the first N sequences."),
@@ -58,7 +59,7 @@ def scoring_diff(
 
     try:
         diff = scoring_difference(ckpt, data, split, protocols=tuple(p for p in protocols.split(",") if p),
-                                  max_sequences=max_sequences)
+                                  max_sequences=max_sequences, trusted=trusted)
     except (FileNotFoundError, ValueError, KeyError) as err:
         fail(str(err))
 

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from evdet.utils.yaml_files import load_yaml_file
+
 
 @dataclass(frozen=True)
 class ClassMap:
@@ -108,7 +110,7 @@ def load_class_map(root: Path, default: str = "etram") -> ClassMap:
     """Class map of a dataset folder: its ``dataset.yaml`` if present, else a named default."""
     path = Path(root) / DATASET_YAML
     if path.exists():
-        doc = yaml.safe_load(path.read_text()) or {}
+        doc = load_yaml_file(path)
         if "classes" not in doc:
             raise ValueError(f"{path}: field 'classes' is missing")
         return ClassMap.from_dict(doc["classes"])

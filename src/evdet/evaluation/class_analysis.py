@@ -146,7 +146,7 @@ def _hw(value: object, where: str) -> Optional[tuple[int, int]]:
 
 def load_boxes(root: Path, splits: Sequence[str] = ("train",)) -> tuple[np.ndarray, dict]:
     """All label boxes of ``splits`` (source pixels) and info {layout, source_hw, input_hw, files}."""
-    import yaml
+    from evdet.utils.yaml_files import load_yaml_file
 
     root = Path(root)
     if not root.is_dir():
@@ -182,7 +182,7 @@ def load_boxes(root: Path, splits: Sequence[str] = ("train",)) -> tuple[np.ndarr
         info["source_hw"] = _hw(pinfo.get("source_hw"), f"{root}/preprocess.json:source_hw")
         info["input_hw"] = _hw(pinfo.get("repr_hw"), f"{root}/preprocess.json:repr_hw")
     elif (root / "dataset.yaml").exists():
-        doc = yaml.safe_load((root / "dataset.yaml").read_text()) or {}
+        doc = load_yaml_file(root / "dataset.yaml")
         for key in ("resolution", "sensor", "source_hw"):
             if key in doc:
                 info["source_hw"] = _hw(doc[key], f"{root}/dataset.yaml:{key}")

@@ -142,7 +142,7 @@ def run_demo(out_dir: Path, settings: DemoSettings = DemoSettings(),
     for line in tables_markdown(tables[:1], level="###"):
         echo(f"    {line}")
     html = build_report(list_experiments(root), root=root, by="full/small_AP", n_boot=settings.n_boot,
-                        title="evdet demo: small road users on generated traffic")
+                        title="evdet demo: small road users on generated traffic", clip=True)  # its own checkpoints
     report = write_text_atomic(out_dir / "report.html", lead_report(html, tables, DEMO_NOTE))
     stage(f"done: {report}")
     return report

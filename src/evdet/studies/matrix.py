@@ -742,7 +742,7 @@ def write_results(plan: MatrixPlan, work: Path, out: Path, one_command: str,
             and any(r.get("status") == "completed" for r in (e.results.get("runs") or {}).values())]
     if exps:                       # the report covers the records with at least one finished seed
         write_report(exps, out / "report.html", root=work / "experiments", by="full/small_AP",
-                     title=f"evdet small-object matrix ({plan.name})", n_boot=n_boot)
+                     title=f"evdet small-object matrix ({plan.name})", n_boot=n_boot, clip=True)  # own checkpoints
     if (work / "raw" / "preview.png").exists():
         shutil.copyfile(work / "raw" / "preview.png", out / "preview.png")
     return out / "results.md"

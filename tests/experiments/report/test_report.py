@@ -341,7 +341,7 @@ def test_clip_of_the_best_experiment_is_embedded(tmp_path: Path):
     ckpt = write_tiny_checkpoint(root / "best" / "checkpoints" / "last.ckpt", CLASSES, (64, 96))
     shutil.copyfile(ckpt, root / "worse" / "checkpoints" / "best.ckpt")
     exps = list_experiments(root)
-    html_text = build_report(exps, root=root, n_boot=20)
+    html_text = build_report(exps, root=root, n_boot=20, clip=True)
     p = sections(html_text)
     [src] = p.imgs["clip"]
     assert src.startswith("data:image/gif;base64,")
@@ -349,9 +349,9 @@ def test_clip_of_the_best_experiment_is_embedded(tmp_path: Path):
     # one frame per window; predictions and ground truth side by side: two 320 px panels
     assert frames.shape[0] == CLIP_WINDOWS and frames.shape[2] == 2 * 320
     assert "best (rank 1 by AP" in html_text and "seqA_td.h5" in html_text
-    assert 'id="clip"' not in build_report(exps, root=root, n_boot=20, clip=False)
+    assert 'id="clip"' not in build_report(exps, root=root, n_boot=20)   # off unless asked
     (raw / "val" / "seqA_td.h5").unlink()                    # no raw recording: no clip, no message
-    assert 'id="clip"' not in build_report(exps, root=root, n_boot=20)
+    assert 'id="clip"' not in build_report(exps, root=root, n_boot=20, clip=True)
 
 
 def test_designed_experiments_are_included(report_root: Path):

@@ -88,9 +88,9 @@ def yaml_resolution(src: Path) -> tuple[int, int] | None:
     path = src / DATASET_YAML
     if not path.is_file():
         return None
-    import yaml
+    from evdet.utils.yaml_files import load_yaml_file
 
-    doc = yaml.safe_load(path.read_text()) or {}
+    doc = load_yaml_file(path)
     res = doc.get("resolution")
     if res is None and "height" in doc and "width" in doc:
         res = {"height": doc["height"], "width": doc["width"]}

@@ -24,6 +24,8 @@ from evdet.experiments.records.architecture import architecture_summary  # noqa:
 from evdet.models.config import LossConfig, ModelConfig
 from evdet.training.config import TrainConfig
 from evdet.utils.atomic import write_text_atomic
+from evdet.utils.value_checks import ConfigValueError
+from evdet.utils.yaml_files import yaml_problem
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 
@@ -101,7 +103,10 @@ def _build(cls: type, values: dict, prefix: str = "") -> Any:
         if isinstance(value, list):
             value = tuple(value)
         kwargs[f.name] = value
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ConfigValueError as err:      # a range check of the dataclass: name the full key
+        raise ConfigError(f"{prefix}{err.key}: {err.problem}") from None
 
 
 def resolve_config_path(name: str | Path) -> Path:
@@ -155,6 +160,7 @@ def load_run_config(config_files: Iterable[str | Path] = (), overrides: Iterable
     Raises:
         ConfigError: naming the file or override and the unknown key / bad value.
     """
+    import yaml
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
@@ -164,6 +170,8 @@ def load_run_config(config_files: Iterable[str | Path] = (), overrides: Iterable
     for path in files:
         try:
             doc = OmegaConf.load(path)
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path}: not valid YAML ({yaml_problem(err)})") from None
         except (OmegaConfBaseException, OSError, ValueError) as err:
             raise ConfigError(f"{path}: cannot read YAML ({str(err).splitlines()[0]})") from None
         if doc is None or not OmegaConf.is_dict(doc):
@@ -176,10 +184,14 @@ def load_run_config(config_files: Iterable[str | Path] = (), overrides: Iterable
         if "=" not in item:
             raise ConfigError(f"override {item!r}: expected key=value")
     if overrides:
-        try:
-            dot = OmegaConf.from_dotlist(overrides)
-        except OmegaConfBaseException as err:
-            raise ConfigError(f"overrides {overrides}: {str(err).splitlines()[0]}") from None
+        for item in overrides:       # one at a time, to name the bad one
+            try:
+                OmegaConf.from_dotlist([item])
+            except yaml.YAMLError as err:
+                raise ConfigError(f"override {item!r}: not a valid YAML value ({yaml_problem(err)})") from None
+            except OmegaConfBaseException as err:
+                raise ConfigError(f"override {item!r}: {str(err).splitlines()[0]}") from None
+        dot = OmegaConf.from_dotlist(overrides)
         cfg = _merge(cfg, dot, "override")
     container = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
     run_cfg = _build(RunConfig, container)

@@ -258,13 +258,14 @@ def _monitor_section(experiments: Sequence[Experiment]) -> list[str]:
 
 def build_report(experiments: Sequence[Experiment], *, root: Optional[Path] = None,
                  protocol: Optional[str] = None, by: str = "AP", title: str = "evdet experiment report",
-                 n_boot: int = N_BOOT, clip: bool = True) -> str:
+                 n_boot: int = N_BOOT, clip: bool = False, trusted: bool = False) -> str:
     """HTML text of the report for ``experiments`` (bases missing from the list are loaded from ``root``).
 
     Args:
         root: experiments folder (bases, and the designed experiments under ``<root>/_designs``).
         clip: embed a short prediction GIF of the best-ranked experiment with a checkpoint, when a raw
-            validation recording is found (in ``data.root`` or the ``raw`` folder beside it).
+            validation recording is found (in ``data.root`` or the ``raw`` folder beside it). Off by default:
+            only then is a checkpoint read (weights-only, unless ``trusted``).
     """
     if not experiments:
         raise ValueError("report needs at least one experiment")
@@ -279,7 +280,7 @@ def build_report(experiments: Sequence[Experiment], *, root: Optional[Path] = No
     parts += _experiments_section(experiments)
     parts += _ranking_section(ranked, by)
     if clip:
-        parts += clip_section(ranked, by_id, by)
+        parts += clip_section(ranked, by_id, by, trusted=trusted)
     parts += _fingerprint_section(experiments, proto)
     parts += _plots_section(experiments, proto)
     parts += tracking_section(experiments)

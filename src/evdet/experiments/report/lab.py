@@ -108,8 +108,9 @@ def _raw_recording(exp: Experiment) -> Optional[tuple[Path, Optional[Path]]]:
     return None
 
 
-def clip_section(ranked: Sequence[RankRow], by_id: dict, by: str) -> list[str]:
-    """A GIF of the best-ranked experiment with a checkpoint on a raw validation recording (none without one)."""
+def clip_section(ranked: Sequence[RankRow], by_id: dict, by: str, *, trusted: bool = False) -> list[str]:
+    """A GIF of the best-ranked experiment with a checkpoint on a raw validation recording (none without one);
+    ``trusted``: read a checkpoint holding arbitrary pickled objects (else weights-only)."""
     import tempfile
 
     for row in ranked:
@@ -133,7 +134,8 @@ def clip_section(ranked: Sequence[RankRow], by_id: dict, by: str) -> list[str]:
         try:
             with tempfile.TemporaryDirectory() as tmp:
                 gif = prediction_clip(ckpts[0], events, Path(tmp) / "clip.gif", max_frames=CLIP_WINDOWS,
-                                      gt=load_labels(gt_path) if gt_path else None, track_fn=track_sequence)
+                                      gt=load_labels(gt_path) if gt_path else None, track_fn=track_sequence,
+                                      trusted=trusted)
                 data = base64.b64encode(gif.read_bytes()).decode("ascii")
         except (ValueError, OSError, RuntimeError) as err:
             return ['<section id="clip"><h2>Predictions</h2>',
