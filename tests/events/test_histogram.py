@@ -156,3 +156,17 @@ def test_nearest_ds2_equals_rvt_nearest_exact_interpolation(random_events, heigh
     np.testing.assert_array_equal(got, expected[0].numpy())
     # Time bins come from the whole window: events at even pixels still set t_first / t_last.
     np.testing.assert_array_equal(got, stacked_histogram(ev, height, width)[:, 1::2, 1::2][:, :height // 2, :width // 2])
+
+
+def test_overflow_rvt_wraps_modulo_256_before_the_cutoff_saturate_clips():
+    """260 events in one cell and bin: RVT's uint8 accumulation stores 260 mod 256 = 4; saturate stores 10."""
+    n = 260
+    ev = make_events(np.arange(n), np.zeros(n, int), np.zeros(n, int), np.ones(n, int))
+    rvt = stacked_histogram(ev, 2, 2, nbins=1, count_cutoff=10)
+    sat = stacked_histogram(ev, 2, 2, nbins=1, count_cutoff=10, overflow="saturate")
+    assert (int(rvt[1, 0, 0]), int(sat[1, 0, 0])) == (4, 10)
+    few = ev[:200]                            # below 256 the two agree
+    np.testing.assert_array_equal(stacked_histogram(few, 2, 2, nbins=1),
+                                  stacked_histogram(few, 2, 2, nbins=1, overflow="saturate"))
+    with pytest.raises(ValueError, match="overflow must be one of"):
+        stacked_histogram(ev, 2, 2, overflow="wrap")

@@ -9,6 +9,12 @@ reference implementation computes it::
 
 with ``t_first`` / ``t_last`` the first and last timestamps of the window. Counts are clipped at
 ``count_cutoff``.
+
+Overflow (``overflow``): RVT (``data/utils/representations.py``, ``StackedHistogram``) accumulates
+the counts in a uint8 tensor and clips at the cutoff afterwards, so a cell with 256 or more events
+wraps modulo 256 before the cutoff (260 events store 4, not 10). ``"rvt"`` (default) reproduces
+that, bit for bit with RVT-preprocessed data; ``"saturate"`` clips the true count (260 -> 10), as
+evlib does and as the count means. They differ only in cells with >= 256 events in one bin.
 """
 
 from __future__ import annotations
@@ -17,10 +23,12 @@ import numba
 import numpy as np
 
 _UINT8_MAX = 255
+OVERFLOW_MODES = ("rvt", "saturate")
 
 
 def stacked_histogram(events: np.ndarray, height: int, width: int, nbins: int = 10,
-                      count_cutoff: int | None = 10, *, nearest_ds2: bool = False) -> np.ndarray:
+                      count_cutoff: int | None = 10, *, nearest_ds2: bool = False,
+                      overflow: str = "rvt") -> np.ndarray:
     """Stacked per-polarity temporal histogram of one window.
 
     Args:
@@ -32,6 +40,8 @@ def stacked_histogram(events: np.ndarray, height: int, width: int, nbins: int = 
             ``nearest-exact`` (pixel (2i+1, 2j+1) -> (i, j)), built directly at half size: the
             time bins still come from all the window's events, the other 3 of 4 pixels' events
             are skipped (same output as ``full[:, 1::2, 1::2][:, :height // 2, :width // 2]``).
+        overflow: "rvt" (counts wrap modulo 256 before the cutoff, as RVT's uint8 accumulation) or
+            "saturate" (the true count is clipped); see the module docstring.
 
     Returns:
         uint8 array (2*nbins, height, width), or (2*nbins, height // 2, width // 2) with
@@ -41,13 +51,18 @@ def stacked_histogram(events: np.ndarray, height: int, width: int, nbins: int = 
         ValueError: events out of time order or outside ``height x width``.
     """
     cutoff = _check_args(height, width, nbins, count_cutoff)
+    if overflow not in OVERFLOW_MODES:
+        raise ValueError(f"overflow must be one of {OVERFLOW_MODES}, got {overflow!r}")
     shift = 1 if nearest_ds2 else 0
     out = np.zeros((2 * nbins, height >> shift, width >> shift), dtype=np.uint8)
     if events.size == 0:
         return out
     t, x, y, p = _columns(events)
-    err = _histogram_kernel(t, x, y, p, nbins, cutoff, height, width, shift, out)
+    wrap = overflow == "rvt"
+    err = _histogram_kernel(t, x, y, p, nbins, 255 if wrap else cutoff, height, width, shift, out, wrap)
     _raise_kernel_error(err, events, height, width)
+    if wrap:
+        np.minimum(out, np.uint8(cutoff), out=out)
     return out
 
 
@@ -138,9 +153,10 @@ def _bin_thresholds(dt_max, nbins):
 
 
 @numba.njit(cache=True, nogil=True)
-def _histogram_kernel(t, x, y, p, nbins, cutoff, height, width, shift, out):
+def _histogram_kernel(t, x, y, p, nbins, cutoff, height, width, shift, out, wrap):
     """Fill out (2*nbins, H >> shift, W >> shift) uint8 in place; returns -1, or 2*i (time
-    order) / 2*i+1 (outside height x width).
+    order) / 2*i+1 (outside height x width). ``wrap``: count modulo 256 (RVT's uint8
+    accumulation; the caller clips afterwards), else saturate at ``cutoff``.
 
     ``shift`` 1 keeps only odd (x, y), stored at (x >> 1, y >> 1) (nearest-exact 2x). The bin is
     tracked with integer thresholds (see ``_bin_thresholds``) instead of a float32 division per
@@ -178,6 +194,8 @@ def _histogram_kernel(t, x, y, p, nbins, cutoff, height, width, shift, out):
             continue
         k = (nbins * (1 if p[i] > 0 else 0) + b) * plane + yi * out_w + xi
         v = flat[k]
-        if v < cut:
+        if wrap:
+            flat[k] = np.uint8((np.int64(v) + 1) & 255)
+        elif v < cut:
             flat[k] = v + np.uint8(1)
     return -1

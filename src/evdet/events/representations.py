@@ -75,7 +75,7 @@ def event_frame(events: np.ndarray, height: int, width: int,
                 count_cutoff: int | None = None) -> np.ndarray:
     """Two-channel event count frame (channel 0 = OFF, 1 = ON), uint8 clipped at ``count_cutoff``
     (None = 255). Equal to ``stacked_histogram`` with one temporal bin."""
-    return stacked_histogram(events, height, width, nbins=1, count_cutoff=count_cutoff)
+    return stacked_histogram(events, height, width, nbins=1, count_cutoff=count_cutoff, overflow="saturate")
 
 
 def vtei(events: np.ndarray, height: int, width: int, nbins: int = 10) -> np.ndarray:
