@@ -89,14 +89,14 @@ def _one_run(pre: str, variant: str, seed: int, steps: int, out: str) -> str:
 
 
 def _metric_rows(run: dict, names: list[str]) -> dict[str, float | None]:
-    """Flat metric name -> value of one run (all views and per view; AP of classes and the group)."""
+    """Flat metric name (``<all|view>.<class|group>.AP``) -> value of one run (all views and per view)."""
     out = {}
     for scope, res in [("all", run["eval"]["all_views"])] + sorted(run["eval"]["per_view"].items()):
-        out[f"{scope}/AP"] = res["metrics"]["AP"]
-        out[f"{scope}/AP50"] = res["metrics"]["AP50"]
-        out[f"{scope}/{SMALL}/AP"] = res["groups"][SMALL]["AP"]
+        out[f"{scope}.AP"] = res["metrics"]["AP"]
+        out[f"{scope}.AP50"] = res["metrics"]["AP50"]
+        out[f"{scope}.{SMALL}.AP"] = res["groups"][SMALL]["AP"]
         for c in names:
-            out[f"{scope}/{c}/AP"] = res["per_class"][c]["AP"]
+            out[f"{scope}.{c}.AP"] = res["per_class"][c]["AP"]
     return out
 
 
@@ -110,6 +110,8 @@ def _summarise(runs: list[dict], names: list[str]) -> dict:
         a = [r[key] for r in values["single"]]
         b = [r[key] for r in values["fused"]]
         row = {"single": a, "fused": b}
+        if all(x is not None for x in a + b):
+            row.update(single_mean=float(np.mean(a)), fused_mean=float(np.mean(b)))
         if all(x is not None for x in a + b) and len(a) >= 2 and len(b) >= 2:
             mean, low, high, dof = welch_interval(a, b)
             row.update(delta=mean, low=low, high=high, dof=dof,
@@ -137,17 +139,17 @@ def _markdown(doc: dict, names: list[str]) -> str:
         delta = (f"{r['delta']:+.4f} [{r['low']:+.4f}, {r['high']:+.4f}]" if "delta" in r else "- (undefined AP)")
         return f"| {label} | {n} | {mean(r['single'])} | {mean(r['fused'])} | {delta} | {r.get('verdict', '-')} |"
 
-    lines.append(fmt("all/AP", "AP (all classes)", "-"))
-    lines.append(fmt("all/AP50", "AP50", "-"))
-    lines.append(fmt(f"all/{SMALL}/AP", "small road users AP", sup[SMALL]))
+    lines.append(fmt("all.AP", "AP (all classes)", "-"))
+    lines.append(fmt("all.AP50", "AP50", "-"))
+    lines.append(fmt(f"all.{SMALL}.AP", "small road users AP", sup[SMALL]))
     for c in names:
-        lines.append(fmt(f"all/{c}/AP", f"{c} AP", sup[c]))
+        lines.append(fmt(f"all.{c}.AP", f"{c} AP", sup[c]))
     lines += ["", "Per view (AP, small road users AP):", "", "| view | metric | Δ [95% interval] | verdict |",
               "|---|---|---|---|"]
     for key, r in m.items():
-        scope = key.split("/")[0]
-        if scope != "all" and (key.endswith("/AP") and key.count("/") == 1 or SMALL in key) and "delta" in r:
-            lines.append(f"| {scope} | {key.split('/', 1)[1]} | {r['delta']:+.4f} [{r['low']:+.4f}, "
+        scope, metric = key.split(".", 1)
+        if scope != "all" and metric in ("AP", f"{SMALL}.AP") and "delta" in r:
+            lines.append(f"| {scope} | {metric} | {r['delta']:+.4f} [{r['low']:+.4f}, "
                          f"{r['high']:+.4f}] | {r['verdict']} |")
     lines += ["", doc["conclusion"], ""]
     return "\n".join(lines)
@@ -181,8 +183,8 @@ def main(argv=None) -> int:
     runs = [json.loads((work / "runs" / f"{v}_s{s}.json").read_text()) for s in args.seeds for v in VARIANTS]
     names = list(load_class_map(pre).names)
     summary = _summarise(runs, names)
-    small = summary["metrics"][f"all/{SMALL}/AP"]
-    overall = summary["metrics"]["all/AP"]
+    small = summary["metrics"][f"all.{SMALL}.AP"]
+    overall = summary["metrics"]["all.AP"]
     conclusion = (f"Conclusion at this budget: all-classes AP {overall.get('verdict', 'undefined')}, small road users "
                   f"{small.get('verdict', 'undefined')} (interval over {len(args.seeds)} seeds per variant). "
                   "A verdict needs the interval wholly on one side of 0; at a few hundred CPU steps at 128x224 the "
