@@ -17,7 +17,7 @@ stayed finite and the mean loss of the first and last 20 steps.
 
 Prints a table and writes ``bench_modules.json`` next to this file.
 
-    python benchmarks/bench_modules.py [--rounds 5] [--threads 1] [--train-steps 300]
+    python benchmarks/bench_modules.py [--rounds 5] [--threads 1] [--train-steps 200]
 """
 
 from __future__ import annotations
@@ -186,15 +186,21 @@ def main() -> None:
     for r in record["results"]:
         print(f"{r['variant']:50s} {r['params_M']:9.3f} {r['params_delta_M']:+7.3f} {r['GMACs']:7.2f} "
               f"{r['macs_ratio']:6.3f} {r['latency_ms']:7.0f} {r['latency_ratio']:7.2f}")
+    write(record)
     if args.train_steps:
         record["training"] = bench_training(args.train_steps)
+        write(record)
+
+
+def write(record: dict) -> None:
+    """bench_modules.json next to this file, with provenance, atomically."""
     out_path = Path(__file__).with_suffix(".json")
     fd, tmp = tempfile.mkstemp(dir=out_path.parent, suffix=".json.tmp")
     with os.fdopen(fd, "w") as fh:
         record["provenance"] = provenance()   # commit, machine, date (the README quotes this file)
         json.dump(record, fh, indent=2)
     os.replace(tmp, out_path)
-    print(f"wrote {out_path}")
+    print(f"wrote {out_path}", flush=True)
 
 
 if __name__ == "__main__":
