@@ -128,7 +128,7 @@ class DetectionModule(L.LightningModule):
 
     def on_train_start(self) -> None:
         # after the train loader exists (its weights are computed with it)
-        strategies.report_sampling(self, getattr(self.trainer, "datamodule", None))
+        strategies.report_start(self, getattr(self.trainer, "datamodule", None))
 
     def setup(self, stage: str) -> None:
         if stage == "fit":

@@ -1,6 +1,6 @@
 """Glue of the training strategies into ``DetectionModule`` (each strategy lives in its own module).
 
-- fit start: class counts of the train split into the criterion (``loss.class_balance``), the
+- fit / train start: class counts of the train split into the criterion (``loss.class_balance``), the
   sampling report of ``data.sample_weighting`` printed and logged, the distiller built
   (``training.distill``);
 - each training batch: temporal consistency and distillation terms added to the loss, the size-feedback
@@ -86,8 +86,11 @@ def setup_fit(module, datamodule) -> None:
             module._distill[0].adapters.load_state_dict(module._pending_adapters)
 
 
-def report_sampling(module, datamodule) -> None:
-    """Print and log the sampling weights and small-box shares (``data.sample_weighting``) once."""
+def report_start(module, datamodule) -> None:
+    """Print the strategies switched on, and print / log the sampling weights and small-box shares."""
+    on = active_strategies(module.data_cfg, module.loss_cfg, module.train_cfg)
+    if on:
+        print(f"[evdet] training strategies on: {', '.join(on)}")
     report = getattr(datamodule, "sampling_report", None) or {}
     for unit, r in report.items():
         print(f"[evdet] sample weighting {r['mode']} over {r['count']} {unit}: weights {r['weight_min']:.3g}"
