@@ -121,7 +121,10 @@ def thin_counts(counts: torch.Tensor, keep: float, rng: np.random.Generator) -> 
     n = counts.numpy().astype(np.int64)
     if not np.array_equal(n, counts.numpy()):
         raise ValueError("event dropout: needs integer counts (apply it before geometry)")
-    return torch.from_numpy(rng.binomial(n, keep).astype(np.float32))
+    out = np.zeros(n.shape, dtype=np.float32)
+    nz = n > 0                     # event data are sparse: draw only where there are events
+    out[nz] = rng.binomial(n[nz], keep)
+    return torch.from_numpy(out)
 
 
 def background_noise(shape: tuple[int, int, int], layout: EventLayout, rate_hz: float, hot_yx: np.ndarray,
@@ -129,7 +132,10 @@ def background_noise(shape: tuple[int, int, int], layout: EventLayout, rate_hz: 
     """Noise counts of one window, (C, H, W): Poisson(rate * window_s / C) per cell plus the hot pixels'."""
     channels = shape[0]
     window_s = layout.window_us * 1e-6
-    noise = rng.poisson(rate_hz * window_s / channels, size=shape) if rate_hz > 0 else np.zeros(shape, np.int64)
+    cells = int(np.prod(shape))
+    # independent Poisson(lambda) per cell == a Poisson(lambda * cells) total placed uniformly (splitting)
+    total = rng.poisson(rate_hz * window_s / channels * cells) if rate_hz > 0 else 0
+    noise = np.bincount(rng.integers(0, cells, total), minlength=cells).reshape(shape).astype(np.int64)
     if len(hot_yx):
         hot = rng.poisson(hot_rate_hz * window_s / channels, size=(channels, len(hot_yx)))
         np.add.at(noise, (slice(None), hot_yx[:, 0], hot_yx[:, 1]), hot)
