@@ -7,7 +7,8 @@ from typing import List, Optional
 
 import typer
 
-from evdet.cli.common import ROOT_OPT, app, console, exp_app, fail, load_exp
+from evdet.cli.common import (ROOT_OPT, TRUSTED_OPT, app, console, exp_app, fail, load_exp, parse_seeds,
+                              parse_size)
 
 N_BOOT_OPT = typer.Option(200, "--n-boot", min=10, help="Bootstrap resamples (one-seed comparisons).")
 INTERVALS_OPT = typer.Option(True, "--intervals/--no-intervals",
@@ -211,13 +212,17 @@ def exp_report(ids: Optional[List[str]] = typer.Argument(None, help="Experiment 
                                                   "or <root>/<ID>/report.html for one id)."),
                protocol: Optional[str] = typer.Option(None, "--protocol"),
                by: str = typer.Option("AP", "--by", help="Ranking metric."),
-               root: Path = ROOT_OPT) -> None:
+               clip: bool = typer.Option(False, "--clip", help="Embed a prediction GIF of the best-ranked "
+                                         "experiment: reads its checkpoint (weights-only unless --trusted)."),
+               root: Path = ROOT_OPT, trusted: bool = TRUSTED_OPT) -> None:
     """Write one self-contained HTML report (plots embedded) of the given experiments."""
     from evdet.experiments.report.build import write_report
 
     exps = [load_exp(root, i) for i in ids] if ids else [e for e in list_exps_marked(root) if not e.error]
     target = out or (exps[0].path / "report.html" if ids and len(ids) == 1 else root / "report.html")
-    typer.echo(f"report: {write_report(exps, target, root=root, protocol=protocol, by=by)}")
+    if target.is_dir():
+        fail(f"--out {target}: is a folder; give the HTML file to write, e.g. {target / 'report.html'}")
+    typer.echo(f"report: {write_report(exps, target, root=root, protocol=protocol, by=by, clip=clip, trusted=trusted)}")
 
 
 @app.command()

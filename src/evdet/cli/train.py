@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from evdet.cli.common import app, console, fail
+from evdet.cli.common import TRUSTED_OPT, app, console, fail, parse_size
 
 
 def _split_shorthands(overrides: List[str]) -> tuple[list[str], list[str]]:
@@ -102,6 +102,7 @@ def eval_(
     out: Optional[Path] = typer.Option(None, "--out", help="Write metrics JSON/CSV and plots here."),
     max_sequences: Optional[int] = typer.Option(None, "--max-sequences", help="Only the first N sequences."),
 ) -> None:
+    trusted: bool = TRUSTED_OPT,
     """Evaluate a checkpoint on a preprocessed split under named protocols (stream mode, whole sequences)."""
     from evdet.evaluation.run import evaluate_checkpoint
 
@@ -111,7 +112,8 @@ def eval_(
     protocols = tuple(p for p in opts.get("protocol", "prophesee,full").split(",") if p)
     try:
         results = evaluate_checkpoint(ckpt, Path(opts["data"]), opts.get("split", "val"), protocols=protocols,
-                                      out_dir=out, max_sequences=max_sequences, scoring=opts.get("scoring"))
+                                      out_dir=out, max_sequences=max_sequences, scoring=opts.get("scoring"),
+                                      trusted=trusted)
     except (FileNotFoundError, ValueError, KeyError) as err:
         fail(str(err))
     _print_eval(results)
@@ -137,6 +139,7 @@ def predict(
                                       "in the video."),
     track: bool = typer.Option(True, "--track/--no-track", help="Track the detections for the video's track ids."),
 ) -> None:
+    trusted: bool = TRUSTED_OPT,
     """Detect road users in a raw recording: writes <name>_bbox.npy (Prophesee boxes, sensor pixels) and
     an annotated image strip <name>_strip.png (and with --video a video)."""
     from evdet.events import EventFormatError
@@ -156,7 +159,7 @@ def predict(
             boxes, info = predict_recording_onnx(ckpt, recording, sensor_hw=sensor_hw, downsample=downsample,
                                                  conf_threshold=conf)
         else:
-            boxes, info = predict_recording(load_module(ckpt), recording, sensor_hw=sensor_hw,
+            boxes, info = predict_recording(load_module(ckpt, trusted=trusted), recording, sensor_hw=sensor_hw,
                                             downsample=downsample, conf_threshold=conf)
         paths = save_recording_predictions(recording, boxes, info, out, panels=panels, min_score=min_score)
         if video:

@@ -287,11 +287,12 @@ def check_metric(metric: str, config: dict, finished: Sequence[Experiment] = ())
 # ---------------------------------------------------------------- execution
 def record_state(root: Path, exp_id: str) -> str:
     """State of a record from its status.json alone (a dead ``running`` reads ``killed``); cheap to poll."""
-    from evdet.experiments.records.record import read_status
+    from evdet.experiments.records.record import read_status, record_dir
 
-    if not (Path(root) / exp_id).is_dir():
-        raise RecordError(f"{Path(root) / exp_id}: no such experiment")
-    return str(read_status(Path(root) / exp_id).get("state", "created"))
+    exp_dir = record_dir(root, exp_id)
+    if not exp_dir.is_dir():
+        raise RecordError(f"{exp_dir}: no such experiment")
+    return str(read_status(exp_dir).get("state", "created"))
 
 
 class Executor(Protocol):

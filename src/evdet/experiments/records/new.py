@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable, Optional
 
-from evdet.experiments.records.record import RecordError, create_experiment
+from evdet.experiments.records.record import RecordError, create_experiment, record_dir
 from evdet.experiments.records.run_config import dump_run_config, load_run_config
 
 
@@ -25,7 +25,7 @@ def new_experiment(root: Path, exp_id: str, hypothesis: str, *, base: Optional[s
     root = Path(root)
     files = list(config_files)
     if base:
-        base_cfg = root / base / "config.yaml"
+        base_cfg = record_dir(root, base) / "config.yaml"
         if not base_cfg.exists():
             raise RecordError(f"{base_cfg}: base experiment {base!r} has no config.yaml")
         files = [base_cfg, *files]

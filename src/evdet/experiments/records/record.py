@@ -90,10 +90,24 @@ def read_json(path: str | Path) -> Any:
 
 
 def validate_id(exp_id: str) -> str:
-    """Return ``exp_id`` if it is a valid folder name (letters, digits, ``_ . -``)."""
-    if not ID_PATTERN.match(exp_id or ""):
+    """Return ``exp_id`` if it is a valid folder name (letters, digits, ``_ . -``; no trailing newline)."""
+    if not isinstance(exp_id, str) or not ID_PATTERN.fullmatch(exp_id):
         raise RecordError(f"experiment id {exp_id!r}: use letters, digits, '_', '.', '-' only")
     return exp_id
+
+
+def record_dir(root: Path, exp_id: str) -> Path:
+    """``<root>/<exp_id>``, the one id check of every command that takes an experiment id.
+
+    Raises:
+        RecordError: an invalid id (``validate_id``), or a folder that resolves outside ``root`` (a
+            symlinked record pointing elsewhere).
+    """
+    exp_dir = Path(root) / validate_id(exp_id)
+    inside = Path(root).resolve()
+    if exp_dir.exists() and exp_dir.resolve().parent != inside:
+        raise RecordError(f"{exp_dir}: resolves to {exp_dir.resolve()}, outside the experiments root {inside}")
+    return exp_dir
 
 
 def empty_results(exp_id: str, base: Optional[str] = None, class_names: tuple[str, ...] = ()) -> dict:
@@ -228,7 +242,7 @@ def create_experiment(root: Path, exp_id: str, config_yaml: str, hypothesis: str
     Raises:
         RecordError: invalid id or the folder already exists.
     """
-    exp_dir = Path(root) / validate_id(exp_id)
+    exp_dir = record_dir(root, exp_id)
     if exp_dir.exists():
         raise RecordError(f"{exp_dir}: experiment already exists")
     for sub in SUBDIRS:
@@ -291,7 +305,7 @@ def load_experiment(root: Path, exp_id: str, *, stale_after_s: float = DEFAULT_S
     """Read one experiment folder (config, results, status with killed detection, hypothesis)."""
     import yaml
 
-    exp_dir = Path(root) / exp_id
+    exp_dir = record_dir(root, exp_id)
     if not exp_dir.is_dir():
         raise RecordError(f"{exp_dir}: no such experiment")
     cfg_path = exp_dir / "config.yaml"

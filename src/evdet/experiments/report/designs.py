@@ -7,10 +7,10 @@ no database access: it adds ``designs_report_html(root)`` to its page.
 
 from __future__ import annotations
 
-import html
 import json
 from pathlib import Path
 
+from evdet.experiments.report.html import esc, img_file
 from evdet.experiments.statistics.intervals import Difference
 
 
@@ -23,7 +23,7 @@ def load_design_summaries(root: Path) -> list[dict]:
         except (OSError, ValueError):
             continue
         if isinstance(doc, dict) and doc.get("kind") in ("ablate", "bisect", "sweep"):
-            out.append({"name": path.stem, **doc})
+            out.append({**doc, "name": path.stem, "path": str(path)})
     return out
 
 
@@ -37,15 +37,15 @@ def _word(d: dict) -> str:
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
+    head = "".join(f"<th>{esc(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in r) + "</tr>" for r in rows)
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
 def ablation_html(s: dict) -> str:
     """One ablation: per metric, each key's single and leave-one-out effect, and the interaction check."""
-    parts = [f"<h3>Ablation {html.escape(s['name'])}: {html.escape(s['base'])} &rarr; "
-             f"{html.escape(s['variant'])}</h3>"]
+    parts = [f"<h3>Ablation {esc(s['name'])}: {esc(s['base'])} &rarr; "
+             f"{esc(s['variant'])}</h3>"]
     for eff in s["effects"]:
         rows = [[k, _diff_text(eff["single"][k]), _word(eff["single"][k]), _diff_text(eff["leave_one_out"][k]),
                  _word(eff["leave_one_out"][k])] for k in s["keys"]]
@@ -53,7 +53,7 @@ def ablation_html(s: dict) -> str:
         parts.append(_table([f"{eff['metric']}: key", "alone on base", "", "left out of variant", ""], rows))
         verdict = {True: "the single effects add up", False: "the keys interact (the effects do not add up)",
                    None: "no interval: cannot tell whether they add up"}[eff["adds_up"]]
-        parts.append(f"<p>Interaction (all - sum of singles): {html.escape(_diff_text(eff['interaction']))}: "
+        parts.append(f"<p>Interaction (all - sum of singles): {esc(_diff_text(eff['interaction']))}: "
                      f"{verdict}.</p>")
     return "".join(parts)
 
@@ -64,29 +64,23 @@ def bisection_html(s: dict) -> str:
              "-" if p["value"] is None else f"{p['value']:.6g}", "bad" if p["bad"] else "good", p["exp_id"]]
             for p in s["proof"]]
     noise = " (within noise)" if s.get("regression_within_noise") else ""
-    reg = f"<p>BAD - GOOD: {html.escape(_diff_text(s['regression']))}{noise}</p>" if s.get("regression") else ""
-    return (f"<h3>Bisection {html.escape(s['name'])}: {html.escape(s['good'])} &rarr; {html.escape(s['bad'])} "
-            f"on {html.escape(s['metric'])}</h3>{reg}<p>Culprit: <b>{html.escape(', '.join(s['culprit']))}</b> "
+    reg = f"<p>BAD - GOOD: {esc(_diff_text(s['regression']))}{noise}</p>" if s.get("regression") else ""
+    return (f"<h3>Bisection {esc(s['name'])}: {esc(s['good'])} &rarr; {esc(s['bad'])} "
+            f"on {esc(s['metric'])}</h3>{reg}<p>Culprit: <b>{esc(', '.join(s['culprit']))}</b> "
             f"({len(s['probes'])} configurations looked at, {len(s['keys'])} changed keys).</p>"
             + _table(["run", "keys from BAD", "state", s["metric"], "", "record"], rows))
 
 
 def sweep_html(s: dict, folder: Path) -> str:
-    """One sweep: trial counts, best trials, importances and the two plots (embedded)."""
-    import base64
-
+    """One sweep: trial counts, best trials, importances and the two plots (embedded; only files of ``folder``)."""
     defn = s.get("definition", {})
     counts = ", ".join(f"{k.lower()} {v}" for k, v in sorted(s["counts"].items()))
     rows = [[str(b["number"]), f"{b['value']:.6g}", str(b["exp_id"]), json.dumps(b["params"])] for b in s["best"]]
     imp = ", ".join(f"{k} {v:.2f}" for k, v in (s.get("importances") or {}).items()) or s.get("importances_note", "")
-    imgs = ""
-    for kind, name in (s.get("plots") or {}).items():
-        path = folder / name
-        if path.exists():
-            imgs += f'<img alt="{kind}" src="data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()}">'
-    return (f"<h3>Sweep {html.escape(s['name'])}: {html.escape(s['direction'])} {html.escape(str(defn.get('metric')))} "
-            f"from {html.escape(str(defn.get('base')))}</h3><p>Trials: {html.escape(counts)}. Parameter importances: "
-            f"{html.escape(imp)}.</p>" + _table(["trial", "value", "record", "params"], rows) + imgs)
+    imgs = "".join(img_file(folder / str(name), str(kind), folder) for kind, name in (s.get("plots") or {}).items())
+    return (f"<h3>Sweep {esc(s['name'])}: {esc(s['direction'])} {esc(str(defn.get('metric')))} "
+            f"from {esc(str(defn.get('base')))}</h3><p>Trials: {esc(counts)}. Parameter importances: "
+            f"{esc(imp)}.</p>" + _table(["trial", "value", "record", "params"], rows) + imgs)
 
 
 def designs_report_html(root: Path) -> str:
@@ -96,5 +90,14 @@ def designs_report_html(root: Path) -> str:
         return ""
     folder = Path(root) / "_designs"
     render = {"ablate": ablation_html, "bisect": bisection_html, "sweep": lambda s: sweep_html(s, folder)}
-    body = "".join(render[s["kind"]](s) for s in summaries)
+    body = "".join(_render_or_warn(render[s["kind"]], s) for s in summaries)
     return f"<section><h2>Designed experiments</h2>{body}</section>"
+
+
+def _render_or_warn(render, summary: dict) -> str:
+    """The summary's HTML, or a warning naming its file when a field is missing or of the wrong type."""
+    try:
+        return render(summary)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:
+        what = f"missing field {err}" if isinstance(err, KeyError) else f"{type(err).__name__}: {err}"
+        return f'<div class="warn">{esc(summary["path"])}: malformed {esc(summary["kind"])} summary ({esc(what)})</div>'

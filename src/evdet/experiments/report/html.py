@@ -1,10 +1,14 @@
-"""HTML building blocks of the experiment report: page style, escaping, number cells, tables, embedded PNGs."""
+"""HTML building blocks of the experiment report: page style, escaping, number cells, tables, embedded PNGs.
+
+``esc`` is the one escaping of the report: every text and attribute value from a record, a summary or a
+file name goes through it (its sections never call ``html.escape`` themselves)."""
 
 from __future__ import annotations
 
 import base64
 import html
 import io
+from pathlib import Path
 from typing import Optional, Sequence
 
 CSS = """
@@ -43,6 +47,17 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], num_cols: Seque
 def img(png: bytes, alt: str) -> str:
     """An ``<img>`` holding the PNG bytes (base64 data URI)."""
     return f'<img alt="{esc(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">'
+
+
+def img_file(path: Path, alt: str, inside: Path) -> str:
+    """An ``<img>`` of the PNG file ``path`` when it lies inside the folder ``inside`` (after resolving links and
+    ``..``), else a warning: a record or summary must not make the report embed files from elsewhere."""
+    resolved, folder = Path(path).resolve(), Path(inside).resolve()
+    if not resolved.is_relative_to(folder):
+        return f'<div class="warn">{esc(path)}: outside {esc(folder)}, not embedded</div>'
+    if not resolved.is_file():
+        return ""
+    return img(resolved.read_bytes(), alt)
 
 
 def fig_png(fig) -> bytes:
