@@ -93,7 +93,7 @@ def cases(data: DataConfig, loss: LossConfig, train: TrainConfig) -> dict:
         "small-object sampling": (R(data, sample_weighting=SampleWeightConfig(mode="small_objects")), loss, train, False),
         "class-balanced sampling (effective number)": (
             R(data, sample_weighting=SampleWeightConfig(mode="class_effective")), loss, train, False),
-        "multi-resolution 0.5x / 1x": (R(data, multires=MultiResConfig(scales=(0.5, 1.0))), loss, train, False),
+        "multi-resolution 0.5x and 1x": (R(data, multires=MultiResConfig(scales=(0.5, 1.0))), loss, train, False),
         "multi-resolution 2x": (R(data, multires=MultiResConfig(scales=(2.0,))), loss, train, False),
         "scale jitter 0.8-1.2": (R(data, multires=MultiResConfig(scales=(1.0,), jitter=(0.8, 1.2))), loss, train, False),
         "class-balanced loss (effective number)": (
