@@ -132,3 +132,17 @@ def test_single_step_select_by_item(model):
         every = model(x)
         picked = model(x, select=torch.tensor([True, False, True]))
     assert torch.allclose(picked.head.boxes, every.head.boxes[[0, 2]], atol=1e-5)
+
+
+def test_an_input_that_does_not_fit_the_partitions_is_refused_in_one_line():
+    """Built for 64x96 with split 1 (pad 32): partitions (2, 3) of the stride-32 map; a 64x64 input
+    pads to 64x64, whose 2x2 stride-32 map is not 3 partitions wide."""
+    from evdet.models.build import build_model
+    from evdet.models.config import ModelConfig
+
+    m = build_model(ModelConfig(preset="nano", partition_split=1), 2, (64, 96), 20)
+    assert m.backbone.partition_size == (2, 3)
+    with pytest.raises(ValueError, match=r"^input 64x64 \(padded 64x64\) does not fit the attention partitions 3x2"):
+        m(torch.zeros(1, 20, 64, 64))
+    with torch.no_grad():
+        m(torch.zeros(1, 20, 128, 192))          # twice the size: whole partitions, runs (more windows)

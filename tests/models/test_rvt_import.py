@@ -181,3 +181,15 @@ def test_without_the_qkv_permutation_the_outputs_differ(tmp_path, monkeypatch):
         got, _ = det.backbone(x)
     assert _rel(got[0], feats[1]) < 1e-6            # stage 1 has one head: nothing to permute
     assert min(_rel(got[s], feats[s + 1]) for s in (1, 2, 3)) > 1e-3
+
+
+def test_import_asks_for_the_input_size_when_the_checkpoint_records_none(tmp_path):
+    from typer.testing import CliRunner
+
+    from evdet.cli import app
+
+    src = save_rvt_checkpoint(_reference("tiny", (2, 3, 4), 4, num_classes=2, in_channels=4), tmp_path / "rvt.ckpt")
+    r = CliRunner().invoke(app, ["import-rvt", str(src), str(tmp_path / "out.ckpt"), "--classes", "car,pedestrian"],
+                           env={"COLUMNS": "250", "NO_COLOR": "1"})
+    assert r.exit_code == 1 and "does not record its input size" in r.output and "--input" in r.output
+    assert not (tmp_path / "out.ckpt").exists()

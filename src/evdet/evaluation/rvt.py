@@ -44,14 +44,16 @@ def resolve_class_names(choice: Optional[str | Sequence[str]], num_classes: int,
     return tuple(names), setting
 
 
-def import_rvt_checkpoint(src: str | Path, dst: str | Path, *, input_hw: tuple[int, int] = (360, 640),
+def import_rvt_checkpoint(src: str | Path, dst: str | Path, *, input_hw: Optional[tuple[int, int]] = None,
                           partition_split: Optional[int] = None, classes: Optional[str | Sequence[str]] = None,
                           trusted: bool = False) -> dict:
     """Write ``dst``, an evdet checkpoint with the weights of the RVT checkpoint ``src`` (atomically).
 
     Args:
         input_hw: (height, width) of the representation the model sees, pixels (RVT Gen4 / eTraM:
-            360x640; Gen1: 240x304).
+            360x640; Gen1: 240x304); it fixes the attention partitions. None: the size the checkpoint
+            records (``recorded_input_hw``); a checkpoint that records none is refused, since a guessed
+            size gives other partitions and outputs away from RVT's. Recorded in ``dst``.
         partition_split: RVT's ``partition_split_32`` (default 1 for 240x304, else 2).
         classes: see ``resolve_class_names``.
         trusted: allow pickled Python objects in ``src``.
@@ -66,11 +68,17 @@ def import_rvt_checkpoint(src: str | Path, dst: str | Path, *, input_hw: tuple[i
 
     from evdet.data.config import DataConfig
     from evdet.models.config import LossConfig
-    from evdet.models.rvt_import import default_partition_split, load_rvt_checkpoint
+    from evdet.models.rvt_import import default_partition_split, load_rvt_checkpoint, recorded_input_hw
     from evdet.training.config import TrainConfig
     from evdet.training.module import DetectionModule
     from evdet.utils.atomic import atomic_path
 
+    source = "given"
+    if input_hw is None:
+        input_hw, source = recorded_input_hw(src, trusted=trusted), "checkpoint"
+        if input_hw is None:
+            raise ValueError(f"{src}: the checkpoint does not record its input size, which fixes the attention "
+                             "partitions: give it (--input WIDTHxHEIGHT; RVT Gen1 304x240, 1 Mpx / eTraM 640x360)")
     split = default_partition_split(input_hw) if partition_split is None else int(partition_split)
     detector = load_rvt_checkpoint(src, input_hw=input_hw, partition_split=split, trusted=trusted)
     arch = detector.rvt_architecture
@@ -81,7 +89,8 @@ def import_rvt_checkpoint(src: str | Path, dst: str | Path, *, input_hw: tuple[i
                              input_hw, arch.in_channels, names)
     module.model.load_state_dict(detector.state_dict())
     summary = {**asdict(arch), "in_stages": list(arch.in_stages), "class_names": list(names),
-               "input_hw": list(input_hw), "partition_split": split, "representation": representation,
+               "input_hw": list(input_hw), "input_hw_source": source, "partition_split": split,
+               "representation": representation,
                "params": sum(p.numel() for p in module.model.parameters())}
     ckpt = {"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams),
             "pytorch-lightning_version": L.__version__, "epoch": 0, "global_step": 0,

@@ -79,6 +79,25 @@ class Detector(nn.Module):
             return x
         return F.pad(x, (0, pad_w, 0, pad_h))
 
+    def check_input_fits(self, input_hw: tuple[int, int]) -> None:
+        """Refuse an input whose padded size does not fit the attention partitions the model was built for.
+
+        The partitions are fixed at build time from the build input size, as in RVT (``config/modifier.py``:
+        partition = padded size / (32 * partition_split)); another size runs only when every stage map
+        is a whole number of partitions (``evdet.training.strategies.fit_canvas`` pads to such a size).
+
+        Raises:
+            ValueError: one line naming the input, its padded size and the partitions.
+        """
+        part = tuple(int(p) for p in self.backbone.partition_size)
+        stride = max(self.backbone.strides)
+        padded = (padded_size(input_hw[0], self.pad_multiple), padded_size(input_hw[1], self.pad_multiple))
+        if padded[0] % (stride * part[0]) or padded[1] % (stride * part[1]):
+            raise ValueError(f"input {input_hw[1]}x{input_hw[0]} (padded {padded[1]}x{padded[0]}) does not fit the "
+                             f"attention partitions {part[1]}x{part[0]} this model was built for: its padded size "
+                             f"must be a multiple of {stride * part[1]}x{stride * part[0]} (rebuild the model for "
+                             "this input size)")
+
     def forward(self, x: Tensor, states: Optional[Sequence[LstmState]] = None,
                 select: Optional[Tensor] = None, view_pose: Optional[Tensor] = None) -> DetectorOutput:
         """Run one or T recurrent steps.
@@ -103,6 +122,7 @@ class Detector(nn.Module):
             raise ValueError(f"input: expected (B, C, H, W) or (B, T, C, H, W), got shape {tuple(x.shape)}")
         batch, steps = x.shape[:2]
         input_hw = (int(x.shape[-2]), int(x.shape[-1]))
+        self.check_input_fits(input_hw)
         if select is None:
             select = torch.ones(batch, steps, dtype=torch.bool, device=x.device)
         if tuple(select.shape) != (batch, steps):

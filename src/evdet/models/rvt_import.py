@@ -69,6 +69,35 @@ def default_partition_split(input_hw: tuple[int, int]) -> int:
     return 1 if tuple(input_hw) == (240, 304) else 2
 
 
+def recorded_input_hw(path: str | Path, *, trusted: bool = False) -> Optional[tuple[int, int]]:
+    """(height, width) of the model input an RVT checkpoint records, or None.
+
+    RVT's ``Module`` does not save its config, so its released checkpoints record no size; a
+    checkpoint whose ``hyper_parameters`` hold the full config gives ``dataset.resolution_hw``
+    (halved with ``downsample_by_factor_2``). The weights cannot tell: without relative position
+    bias, attention partitions leave no trace in the tensors.
+    """
+    ckpt = load_torch_file(Path(path), trusted=trusted)
+    hp = ckpt.get("hyper_parameters") if isinstance(ckpt, dict) else None
+    dataset = _find_key(hp, "dataset") if isinstance(hp, dict) else None
+    if not isinstance(dataset, dict) or "resolution_hw" not in dataset:
+        return None
+    h, w = (int(v) for v in dataset["resolution_hw"])
+    return (h // 2, w // 2) if dataset.get("downsample_by_factor_2") else (h, w)
+
+
+def _find_key(d: dict, key: str):
+    """The first value of ``key`` in nested dicts (depth first), or None."""
+    if key in d:
+        return d[key]
+    for v in d.values():
+        if isinstance(v, dict):
+            found = _find_key(v, key)
+            if found is not None:
+                return found
+    return None
+
+
 def read_rvt_state_dict(path: str | Path, *, trusted: bool = False) -> dict[str, Tensor]:
     """The detector's tensors of an RVT checkpoint, without the ``mdl.`` prefix.
 
