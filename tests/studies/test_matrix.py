@@ -53,9 +53,12 @@ def test_results_table_and_report(matrix_dir):
     assert "What the Prophesee filter hides" in text
     summary = json.loads((work / "out" / "results.json").read_text())
     row = next(r for r in summary["rows"] if r["id"] == "resolution_first")
+    # one pool (the matrix's records): two records of two seeds give Student's two-sample t-interval,
+    # and every door (verdict, rank, compare) asks the same policy, so it is the only Δ interval
     delta = row["protocols"]["full"]["delta_small"]
-    assert delta["method"].startswith("welch")             # two seeds each side: Welch over seeds
-    # two records of two seeds: the pooled interval is Student's two-sample t-interval
+    assert delta["method"] == "t over seeds, variance pooled over records" and delta["covers_training_noise"]
+    holm = row["protocols"]["full"]["delta_small_holm"]     # a family of one: Holm = the unadjusted p
+    assert holm["family_size"] == 1 and holm["p_holm"] == pytest.approx(holm["p"])
     from scipy import stats
 
     from evdet.experiments.statistics.intervals import seed_values
@@ -63,7 +66,7 @@ def test_results_table_and_report(matrix_dir):
     root = work / "work" / "experiments"
     a, b = (seed_values(load_experiment(root, vid), "full/small_AP") for vid in (BASELINE_ID, "resolution_first"))
     assert row["protocols"]["full"]["small_AP_seeds"] == b
-    pooled = row["protocols"]["full"]["delta_small_pooled"]
+    pooled = delta
     if np.std(a) + np.std(b) > 0:
         ci = stats.ttest_ind(b, a, equal_var=True).confidence_interval(0.95)
         assert (pooled["low"], pooled["high"]) == pytest.approx((ci.low, ci.high))
@@ -144,10 +147,13 @@ def test_small_object_table_says_helps_only_when_the_interval_clears_zero():
     assert small[1][5] == "+0.0200 [+0.0010, +0.0400]"
     one_seed = dict(interval(0.02, 0.001, 0.04), method="paired bootstrap over sequences")
     summary["rows"][1]["protocols"]["full"]["delta_small"] = one_seed
-    assert small_object_tables(summary)[0][3][1][6] == "helps (1 seed: evaluation noise only)"
+    # a bootstrap alone sees evaluation noise only: not "helps"
+    assert small_object_tables(summary)[0][3][1][6] == "beyond evaluation noise (up; training noise not measured)"
     pooled = dict(interval(-0.02, -0.04, -0.001), method="t over seeds, variance pooled over records")
-    summary["rows"][1]["protocols"]["full"]["delta_small_pooled"] = pooled     # preferred when present
-    assert small_object_tables(summary)[0][3][1][5:7] == ["-0.0200 [-0.0400, -0.0010]", "hurts"]
+    summary["rows"][1]["protocols"]["full"]["delta_small"] = pooled
+    summary["rows"][1]["protocols"]["full"]["delta_small_holm"] = {"p": 0.0301, "p_holm": 0.0903, "survives": False}
+    assert small_object_tables(summary)[0][3][1][5:8] == ["-0.0200 [-0.0400, -0.0010]", "hurts",
+                                                          "p 0.030, Holm 0.090: does not survive"]
     md = "\n".join(tables_markdown(small_object_tables(summary)))
     assert "| `up` | up | 2/3 | 200 | 0.1000 [0.0800, 0.1200] | -0.0200" in md
     assert "<code>noise</code>" in tables_html(small_object_tables(summary))

@@ -79,12 +79,14 @@ def exp_ablate(
                   "compare a broken run")
     for eff in res.effects:
         table = Table(title=f"{eff.metric}: effect of each key ({base} -> {variant})")
-        for col in ("key", "alone on base (add - base)", "", "left out of variant (variant - drop)", ""):
+        holm = eff.single_holm()
+        for col in ("key", "alone on base (add - base)", "", "Holm over the keys", "left out of variant "
+                    "(variant - drop)", ""):
             table.add_column(col)
         for k in res.keys:
             s, l1 = eff.single[k], eff.leave_one_out[k]
-            table.add_row(k, s.text(), effect_word(s), l1.text(), effect_word(l1))
-        table.add_row("[bold]all keys[/]", eff.full.text(), effect_word(eff.full), "", "")
+            table.add_row(k, s.text(), effect_word(s), holm[k].text(), l1.text(), effect_word(l1))
+        table.add_row("[bold]all keys[/]", eff.full.text(), effect_word(eff.full), "", "", "")
         out.print(table)
         verdict = {True: "the single effects add up (interaction interval contains 0)",
                    False: "the keys interact: the single effects do not add up",

@@ -205,8 +205,10 @@ def record_commands(plan: MatrixPlan, work: Path) -> dict[str, str]:
 
 
 def create_records(plan: MatrixPlan, work: Path) -> list[str]:
-    """Create the records of the plan that do not exist yet (baseline first); returns their ids."""
+    """Create the records of the plan that do not exist yet (baseline first) and declare them one pool
+    (``statistics.policy``); returns the ids created."""
     from evdet.experiments.records.new import new_experiment
+    from evdet.experiments.statistics.policy import write_pool
 
     root = work / "experiments"
     commands = record_commands(plan, work)
@@ -223,6 +225,7 @@ def create_records(plan: MatrixPlan, work: Path) -> list[str]:
             kw = dict(base=BASELINE_ID, overrides=_variant_overrides(v, plan, work))
         new_experiment(root, vid, hypothesis_text(v, plan), command=commands[vid], **kw)
         created.append(vid)
+    write_pool(root, f"matrix_{plan.name}", list(plan.variants))   # one recipe: every door pools their seeds
     return created
 
 
@@ -467,16 +470,6 @@ def _interval_text(d, signed: bool = False) -> str:
     return f"{fmt.format(d.mean)} [{fmt.format(d.low)}, {fmt.format(d.high)}]"
 
 
-def _effect_word(d) -> str:
-    """helps / hurts / within noise; a single-seed interval only covers the evaluation data's noise."""
-    if d is None or d.mean is None:
-        return "no result yet"
-    word = {"above": "helps", "below": "hurts", "straddles": "within noise"}.get(d.side(0.0), "no interval")
-    if word in ("helps", "hurts") and "seeds" not in d.method:
-        word += " (1 seed: evaluation noise only)"
-    return word
-
-
 def summarize_records(root: Path, changes: dict[str, str], base_id: str, pre_root: Optional[Path],
                       seeds_planned: Sequence[int] = (), n_boot: int = 100) -> dict:
     """Small-road-user numbers of some records, per protocol, with 95% intervals and verdicts.
@@ -489,18 +482,23 @@ def summarize_records(root: Path, changes: dict[str, str], base_id: str, pre_roo
         seeds_planned: seeds each record should have (default: its own config's).
     Returns:
         {"rows": [{id, change, state, seeds_planned, seeds_done, wall_s_per_run, step, protocols
-        {p: {AP, AP50, small_AP, *_seeds (per seed), *_interval, delta_small, delta_small_pooled}},
-        verdict, criteria}], "filter_effect",
-        "generated_at"}.
+        {p: {AP, AP50, small_AP, *_seeds (per seed), *_interval, delta_small, delta_small_holm}},
+        verdict, criteria}], "filter_effect", "generated_at", "provenance"}. Every interval comes from the
+        one interval policy (``statistics.policy``); ``changes`` is declared a pool (one recipe, so the
+        seed variance is pooled over its records; ``create_records`` writes the same pool for the
+        other doors), and the Δs of
+        the variants against ``base_id`` form one family with a Holm correction per protocol.
     """
-    from evdet.experiments.statistics.intervals import IntervalError, difference_interval, seed_values
+    from evdet.experiments.statistics import policy as interval_policy
+    from evdet.experiments.statistics.intervals import IntervalError, seed_values
+    from evdet.utils.provenance import provenance
     from evdet.experiments.records.metric_keys import metric_value
     from evdet.experiments.records.record import load_experiment
     from evdet.experiments.analysis.verdict import judge, overall_verdict, parse_criteria
 
     exps = {vid: load_experiment(root, vid) for vid in changes if (root / vid).exists()}
     base = exps.get(base_id)
-    design = DesignIntervals(exps)
+    policy = interval_policy.IntervalPolicy(n_boot=n_boot, pools=(tuple(changes),))
     rows = []
     for vid, change in changes.items():
         e = exps.get(vid)
@@ -519,26 +517,25 @@ def summarize_records(root: Path, changes: dict[str, str], base_id: str, pre_roo
                 block[f"{metric}_seeds"] = seed_values(e, key) if e and done else []
                 if e and done and block[metric] is not None:
                     try:
-                        block[f"{metric}_interval"] = design.value(e, key, n_boot=n_boot).to_dict()
+                        block[f"{metric}_interval"] = interval_policy.value(e, key, policy=policy).to_dict()
                         if base is not None and vid != base_id and metric == SMALL_METRIC \
                                 and metric_value(base.results, key) is not None:
-                            # pooled over seeds first: it needs no shared ground truth (resolution_first)
-                            pooled = design.difference(base, e, key, pooled_only=True)
-                            block["delta_small_pooled"] = pooled.to_dict() if pooled else None
-                            block["delta_small"] = difference_interval(base, e, key, n_boot=n_boot).to_dict()
+                            block["delta_small"] = interval_policy.difference(base, e, key,
+                                                                              policy=policy).to_dict()
                     except IntervalError as err:
                         block[f"{metric}_interval_error"] = str(err)
             row["protocols"][proto] = block
         if e and done:
             try:
-                results = judge(parse_criteria(e.hypothesis), e, base if vid != base_id else None, n_boot=n_boot,
-                                difference=design.difference)
+                results = judge(parse_criteria(e.hypothesis), e, base if vid != base_id else None, policy=policy)
                 row["verdict"] = overall_verdict(results)
                 row["criteria"] = [f"{r.criterion.text}: {r.decision} ({r.reason})" for r in results]
             except Exception as err:  # a verdict that cannot be formed is reported, not fatal
                 row["verdict"] = f"error: {err}"
         rows.append(row)
-    summary = {"rows": rows, "generated_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    _holm(rows, base_id)
+    summary = {"rows": rows, "generated_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+               "provenance": provenance()}
     names = list(base.results.get("class_names") or []) if base is not None else []
     if names and pre_root is not None and Path(pre_root).exists():
         cfg_repr = (base.config.get("data") or {}).get("representation", "stacked_histogram_dt=50_nbins=10")
@@ -550,46 +547,16 @@ def summarize_records(root: Path, changes: dict[str, str], base_id: str, pre_roo
     return summary
 
 
-class DesignIntervals:
-    """Intervals over the records ``exps`` ({id: Experiment}) of one design: the seed variance pooled
-    over every record (t, ``intervals.pooled_interval``) once a record holds two seeds, else the
-    record's own interval (``value_interval`` / ``difference_interval``: t / Welch over its seeds, or the
-    one-seed bootstrap). ``pooled_only=True`` returns None instead of that fallback."""
+def _holm(rows: list[dict], base_id: str) -> None:
+    """``delta_small_holm`` of each variant: Holm over the family of Δs against ``base_id``, per protocol."""
+    from evdet.experiments.statistics.intervals import Difference
+    from evdet.experiments.statistics.multiplicity import holm_family
 
-    def __init__(self, exps: dict) -> None:
-        self.exps = exps
-
-    def _pooled(self, base, other, metric: str, confidence: float):
-        from evdet.experiments.statistics.intervals import METHOD_POOLED, Difference, pooled_interval, seed_values
-
-        groups = {vid: [v for v in seed_values(e, metric) if v is not None] for vid, e in self.exps.items()}
-        a = None if base is None else groups.get(base.id) or []
-        mean, low, high, dof = pooled_interval(a, groups.get(other.id) or [], list(groups.values()), confidence)
-        k = sum(len(g) >= 2 for g in groups.values())
-        return Difference(mean, low, high, METHOD_POOLED, 0 if a is None else len(a), len(groups[other.id]),
-                          confidence, f"{dof} degrees of freedom from {k} records with >= 2 seeds")
-
-    def difference(self, base, other, metric: str, *, confidence: float = CONFIDENCE, scale: float = 1.0,
-                   pooled_only: bool = False, **kwargs):
-        """Interval of ``other - scale * base`` (the signature of ``difference_interval``)."""
-        from evdet.experiments.statistics.intervals import IntervalError, difference_interval
-
-        try:
-            if scale != 1.0:
-                raise IntervalError("a scaled base is compared pairwise")
-            return self._pooled(base, other, metric, confidence)
-        except IntervalError:
-            return None if pooled_only else difference_interval(base, other, metric, confidence=confidence,
-                                                                scale=scale, **kwargs)
-
-    def value(self, exp, metric: str, *, confidence: float = CONFIDENCE, **kwargs):
-        """Interval of ``exp``'s value (the signature of ``value_interval``)."""
-        from evdet.experiments.statistics.intervals import IntervalError, value_interval
-
-        try:
-            return self._pooled(None, exp, metric, confidence)
-        except IntervalError:
-            return value_interval(exp, metric, confidence=confidence, **kwargs)
+    for proto in PROTOCOLS:
+        family = {r["id"]: Difference.from_dict(r["protocols"][proto]["delta_small"]) for r in rows
+                  if r["id"] != base_id and r["protocols"].get(proto, {}).get("delta_small")}
+        for vid, res in holm_family(family).items():
+            next(r for r in rows if r["id"] == vid)["protocols"][proto]["delta_small_holm"] = res.to_dict()
 
 
 def summarize(plan: MatrixPlan, work: Path, n_boot: int = 100) -> dict:
@@ -613,32 +580,38 @@ def small_object_tables(summary: dict, base_id: str = BASELINE_ID,
     Returns:
         [(title, note, headers, rows)] with cells as plain text (identifiers in backticks).
     """
+    from evdet.experiments.statistics.multiplicity import holm_text
+    from evdet.experiments.statistics.policy import effect_word
+
     rows = summary["rows"]
     small = []
     for r in rows:
         f, p = r["protocols"]["full"], r["protocols"]["prophesee"]
         walls = r["wall_s_per_run"]
-        df, dp = (_difference(b.get("delta_small_pooled") or b.get("delta_small")) for b in (f, p))
+        df, dp = (_difference(b.get("delta_small")) for b in (f, p))
         is_base = r["id"] == base_id
-        small.append([f"`{r['id']}`", r["change"], f"{len(r['seeds_done'])}/{len(r['seeds_planned'])}",
-                      f"{sum(walls) / len(walls):.0f}" if walls else "–",
-                      _interval_text(_difference(f.get(SMALL_METRIC + "_interval"))),
-                      "(reference)" if is_base else _interval_text(df, signed=True), "" if is_base else _effect_word(df),
-                      _interval_text(_difference(p.get(SMALL_METRIC + "_interval"))),
-                      "(reference)" if is_base else _interval_text(dp, signed=True), "" if is_base else _effect_word(dp),
-                      r.get("verdict", "not evaluated")])
+        cells = [f"`{r['id']}`", r["change"], f"{len(r['seeds_done'])}/{len(r['seeds_planned'])}",
+                 f"{sum(walls) / len(walls):.0f}" if walls else "–"]
+        for block, d in ((f, df), (p, dp)):
+            cells += [_interval_text(_difference(block.get(SMALL_METRIC + "_interval"))),
+                      "(reference)" if is_base else _interval_text(d, signed=True),
+                      "" if is_base else effect_word(d), "" if is_base else holm_text(block.get("delta_small_holm"))]
+        small.append(cells + [r.get("verdict", "not evaluated")])
     overall = [[f"`{r['id']}`", r["state"], str(r["step"]),
                 _fmt(r["protocols"]["prophesee"].get("AP")), _fmt(r["protocols"]["prophesee"].get("AP50")),
                 _fmt(r["protocols"]["full"].get("AP")), _fmt(r["protocols"]["full"].get("AP50"))] for r in rows]
     tables = [("Small road users (pedestrian, bicycle, motorbike, wheelchair)",
                "AP of the small_road_users group (mean over finished seeds) and Δ = variant - baseline, each "
-               "with a 95% t-interval whose seed variance is pooled over every record with two or more seeds "
-               "(one recipe, so one seed variance is assumed; results.json also holds each record's own "
-               "interval); before any record has two seeds, a paired bootstrap over the validation data "
-               "(evaluation noise only). 'helps' / 'hurts' only when the interval lies wholly above / below 0.",
+               "with a 95% interval from evdet's one interval policy: once a record holds two seeds, a "
+               "t-interval whose seed variance is pooled over every record with two or more seeds (one "
+               "recipe, so one seed variance is assumed); before that, a paired bootstrap over the validation "
+               "data, widened by the recipe's noise profile when one matches, else evaluation noise only. "
+               "'helps' / 'hurts' only when an interval that covers training noise lies wholly above / below "
+               "0. Holm: the Δs against the baseline are one family; the Holm-adjusted p-value (from each "
+               "unadjusted interval) says whether the Δ survives a family-wise 5% error rate.",
                ["variant", "change", "seeds done", "s per run", "full small AP", "Δ vs baseline (full)",
-                "effect (full)", "prophesee small AP", "Δ vs baseline (prophesee)", "effect (prophesee)",
-                "verdict"], small),
+                "effect (full)", "Holm (full)", "prophesee small AP", "Δ vs baseline (prophesee)",
+                "effect (prophesee)", "Holm (prophesee)", "verdict"], small),
               ("Overall", "", ["variant", "state", "step", "prophesee AP", "prophesee AP50", "full AP",
                                "full AP50"], overall)]
     effect = summary.get("filter_effect")

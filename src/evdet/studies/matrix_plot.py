@@ -12,13 +12,13 @@ PROTOCOL_STYLE = {"full": ("#1f77b4", "full (every box)"), "prophesee": ("#d6272
 
 
 def _delta(block: dict) -> Optional[Difference]:
-    d = block.get("delta_small_pooled") or block.get("delta_small")
+    d = block.get("delta_small")
     return None if not d or d.get("mean") is None else Difference.from_dict(d)
 
 
 def effects_plot(summary: dict, path: Path, base_id: str) -> Optional[Path]:
-    """Forest plot of Δ small-road-user AP per variant and protocol (filled: the interval covers seed
-    noise; hollow: one seed, evaluation noise only; a cross: no interval). None when nothing to draw."""
+    """Forest plot of Δ small-road-user AP per variant and protocol (filled: the interval covers training
+    noise; hollow: evaluation noise only; a cross: no interval). None when nothing to draw."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -35,7 +35,7 @@ def effects_plot(summary: dict, path: Path, base_id: str) -> Optional[Path]:
                 continue
             y = i + (j - 0.5) * 0.3
             if d.has_interval:
-                seeds = "seeds" in d.method
+                seeds = d.covers_training_noise
                 ax.errorbar(d.mean, y, xerr=[[d.mean - d.low], [d.high - d.mean]], fmt="o", color=color,
                             mfc=color if seeds else "white", capsize=3, label=label if i == 0 else None)
             else:
@@ -46,7 +46,7 @@ def effects_plot(summary: dict, path: Path, base_id: str) -> Optional[Path]:
                         for r in rows])
     ax.invert_yaxis()
     ax.set_xlabel(f"Δ small-road-user AP vs {base_id} (95% interval)")
-    ax.set_title("Does the change help the small road users?\nfilled: seed noise included; hollow: one seed, "
+    ax.set_title("Does the change help the small road users?\nfilled: training noise included; hollow: "
                  "evaluation noise only", fontsize=9)
     ax.legend(loc="best", fontsize=8)
     fig.tight_layout()

@@ -4,9 +4,9 @@ Results made under different protocol fingerprints or class maps are not compara
 refuses them (``IncomparableError``) unless ``allow_mismatch=True``, in which case each mismatch is
 listed in ``Comparison.problems`` and must be shown next to the numbers.
 
-Every delta carries the interval of the difference (``intervals.difference_interval``: Welch t over
-seeds when both runs have several, else a paired bootstrap over evaluation units); a delta whose
-interval contains 0 is within noise.
+Every delta carries the interval of the difference from the one interval policy
+(``statistics.policy``: pooled over a design, Welch t over seeds, a bootstrap widened by a noise
+profile, or a paired bootstrap alone); a delta whose interval contains 0 is within noise.
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
 
-from evdet.experiments.statistics.intervals import CONFIDENCE, N_BOOT, Difference, IntervalError, difference_interval
+from evdet.experiments.statistics import policy as interval_policy
+from evdet.experiments.statistics.intervals import CONFIDENCE, N_BOOT, Difference, IntervalError
+from evdet.experiments.statistics.policy import IntervalPolicy
 from evdet.experiments.records.metric_keys import SIZE_METRICS, fingerprint_digest, headline_protocol, metric_value
 from evdet.experiments.records.record import Experiment, read_metrics_csv
 from evdet.utils.atomic import write_bytes_atomic
@@ -89,7 +91,7 @@ def _row(name: str, values: list[Optional[float]], support: Optional[int] = None
 
 
 def _add_intervals(rows: list[DeltaRow], experiments: Sequence[Experiment], protocol: str, *,
-                   confidence: float, n_boot: int, progress: bool, problems: list[str]) -> None:
+                   policy: IntervalPolicy, problems: list[str]) -> None:
     """Fill ``row.intervals`` with the difference interval of every delta vs the first experiment."""
     for row in rows:
         row.intervals = [None] * len(experiments)
@@ -97,8 +99,8 @@ def _add_intervals(rows: list[DeltaRow], experiments: Sequence[Experiment], prot
             if row.deltas[i] is None:
                 continue
             try:
-                row.intervals[i] = difference_interval(experiments[0], e, row.metric, protocol,
-                                                       confidence=confidence, n_boot=n_boot, progress=progress)
+                row.intervals[i] = interval_policy.difference(experiments[0], e, row.metric, protocol,
+                                                              policy=policy)
             except IntervalError as err:
                 if str(err) not in problems:
                     problems.append(str(err))
@@ -106,8 +108,11 @@ def _add_intervals(rows: list[DeltaRow], experiments: Sequence[Experiment], prot
 
 def compare_experiments(experiments: Sequence[Experiment], *, protocol: Optional[str] = None,
                         allow_mismatch: bool = False, intervals: bool = True, confidence: float = CONFIDENCE,
-                        n_boot: int = N_BOOT, progress: bool = False) -> Comparison:
+                        n_boot: int = N_BOOT, progress: bool = False,
+                        policy: Optional[IntervalPolicy] = None) -> Comparison:
     """Metric, size, per-class and group deltas (with intervals) of every experiment against the first one.
+
+    Intervals: the one interval policy (``statistics.policy``; ``policy`` None: its defaults).
 
     Raises:
         IncomparableError: fingerprints or class maps differ and ``allow_mismatch`` is False.
@@ -135,8 +140,8 @@ def compare_experiments(experiments: Sequence[Experiment], *, protocol: Optional
         support = (blocks[0]["groups"].get(g) or {}).get("support")
         groups.append(_row(g, vals(f"groups.{g}.AP"), support, f"groups.{g}.AP"))
     if intervals:
-        _add_intervals(metrics + sizes + per_class + groups, experiments, proto, confidence=confidence,
-                       n_boot=n_boot, progress=progress, problems=problems)
+        _add_intervals(metrics + sizes + per_class + groups, experiments, proto, problems=problems,
+                       policy=policy or IntervalPolicy(confidence=confidence, n_boot=n_boot, progress=progress))
     return Comparison(ids=[e.id for e in experiments], protocol=proto, metrics=metrics, sizes=sizes,
                       per_class=per_class, groups=groups, problems=problems)
 

@@ -1,7 +1,8 @@
 """Rank experiments by one metric, with the delta to each one's baseline, its interval and protocol checks.
 
-Each row carries the interval of its value (t over seeds, else bootstrap over evaluation units) and
-of its delta to the baseline (Welch t over seeds, else paired bootstrap; see ``intervals``); a
+Each row carries the interval of its value and of its delta to the baseline, both from the one
+interval policy (``statistics.policy``: pooled, Welch / t over seeds, bootstrap + noise profile, or a
+bootstrap alone, which sees evaluation noise only); a
 delta whose interval contains 0 (or that has no interval) is marked as within noise.
 """
 
@@ -12,8 +13,9 @@ from typing import Optional, Sequence
 
 from evdet.experiments.records.architecture import architecture_summary
 from evdet.experiments.analysis.compare import comparability_problems
-from evdet.experiments.statistics.intervals import (CONFIDENCE, N_BOOT, Difference, IntervalError, difference_interval,
-                                         value_interval)
+from evdet.experiments.statistics import policy as interval_policy
+from evdet.experiments.statistics.intervals import CONFIDENCE, N_BOOT, Difference, IntervalError
+from evdet.experiments.statistics.policy import IntervalPolicy
 from evdet.experiments.records.metric_keys import (check_metric, fingerprint_digest, headline_protocol,
                                        higher_is_better, metric_value, split_metric_key)
 from evdet.experiments.records.record import Experiment
@@ -47,20 +49,22 @@ def rank_experiments(experiments: Sequence[Experiment], by: str = "AP", *, proto
                      baseline: Optional[str] = None,
                      extra_metrics: Sequence[str] = ("AP", "AP50", "AP_S"), intervals: bool = True,
                      confidence: float = CONFIDENCE, n_boot: int = N_BOOT,
-                     progress: bool = False) -> list[RankRow]:
+                     progress: bool = False, policy: Optional[IntervalPolicy] = None) -> list[RankRow]:
     """Sort experiments by ``by`` (best first; losses ascending); missing values rank last, unranked.
 
     Args:
         by: metric name (``AP``, ``small_AP``, ``per_class.pedestrian.AP``, ``prophesee/AP``...).
         protocol: protocol to read (default: the key's, else each experiment's headline protocol).
         baseline: id whose value every delta refers to (default: each experiment's ``base``).
-        intervals: compute the value and delta intervals (bootstraps take seconds per experiment).
+        intervals: compute the value and delta intervals (bootstraps take seconds per experiment), from
+            the one interval policy (``statistics.policy``; ``policy`` None: its defaults).
     Flags name protocol-fingerprint or class-map mismatches against the baseline and the majority,
     and broken records (listed unranked).
     Raises:
         UnknownMetricError: no evaluated experiment holds ``by`` (the message lists the metrics).
     """
     check_metric(by, [e.results for e in experiments if not e.error])
+    policy = policy or IntervalPolicy(confidence=confidence, n_boot=n_boot, progress=progress)
     key_proto, _ = split_metric_key(by)
     by_id = {e.id: e for e in experiments}
     proto_of = {e.id: key_proto or protocol or headline_protocol(e.results) for e in experiments}
@@ -91,10 +95,9 @@ def rank_experiments(experiments: Sequence[Experiment], by: str = "AP", *, proto
         interval = delta_interval = None
         if intervals and value is not None:
             try:
-                interval = value_interval(e, by, p, confidence=confidence, n_boot=n_boot, progress=progress)
+                interval = interval_policy.value(e, by, p, policy=policy)
                 if delta is not None:
-                    delta_interval = difference_interval(by_id[base_id], e, by, p, confidence=confidence,
-                                                         n_boot=n_boot, progress=progress)
+                    delta_interval = interval_policy.difference(by_id[base_id], e, by, p, policy=policy)
             except IntervalError as err:
                 flags.append(str(err))
         model = e.config.get("model", {}) if isinstance(e.config, dict) else {}

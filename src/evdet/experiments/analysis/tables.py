@@ -10,6 +10,7 @@ from evdet.experiments.records.architecture import architecture_summary
 from evdet.experiments.analysis.compare import Comparison
 from evdet.experiments.analysis.config_diff import ConfigDiff
 from evdet.experiments.statistics.intervals import Difference
+from evdet.experiments.statistics.policy import noise_word
 from evdet.experiments.records.metric_keys import headline_protocol, metric_value
 from evdet.experiments.analysis.rank import RankRow
 from evdet.experiments.records.record import Experiment
@@ -30,8 +31,10 @@ def _ci(d: Optional[Difference], signed: bool = False) -> str:
     return f"[{_f(d.low, signed)}, {_f(d.high, signed)}]"
 
 
-def _noise(within: Optional[bool]) -> str:
-    return {True: "[dim]within noise[/]", False: "[bold]beyond noise[/]"}.get(within, "-")
+def _noise(d: Optional[Difference]) -> str:
+    """The policy's word for a delta: within noise / beyond noise / beyond evaluation noise."""
+    word = noise_word(d)
+    return {"within noise": "[dim]within noise[/]", "beyond noise": "[bold]beyond noise[/]"}.get(word, word)
 
 
 def _method(*intervals: Optional[Difference]) -> str:
@@ -72,7 +75,7 @@ def rank_table(rows: Sequence[RankRow], by: str) -> Table:
         t.add_column(col, no_wrap=col not in ("method", "architecture", "flags"))
     for r in rows:
         t.add_row(str(r.rank or "-"), r.id, _f(r.value), _ci(r.interval), r.baseline_id or "-", _f(r.delta, True),
-                  _ci(r.delta_interval, True), _noise(r.within_noise), _method(r.delta_interval, r.interval),
+                  _ci(r.delta_interval, True), _noise(r.delta_interval if r.delta is not None else None), _method(r.delta_interval, r.interval),
                   *[_f(r.metrics[m]) for m in metric_names], r.architecture, "; ".join(r.flags))
     return t
 
@@ -99,7 +102,7 @@ def comparison_tables(c: Comparison) -> list[Table]:
                 cells += [_f(v)]
                 if i:
                     cells += [_f(d, True), _ci(r.intervals[i] if r.intervals else None, True),
-                              _noise(r.within_noise(i))]
+                              _noise(r.intervals[i] if r.intervals and r.deltas[i] is not None else None)]
             t.add_row(*cells, _method(*(r.intervals or [])))
         out.append(t)
     return out

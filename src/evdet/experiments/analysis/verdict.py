@@ -21,12 +21,12 @@ those of ``evdet.experiments.statistics.intervals`` and every reason names its m
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Optional
 
-from evdet.experiments.statistics.intervals import (CONFIDENCE, METHOD_NONE, N_BOOT, Difference, difference_interval,
-                                         value_interval)
+from evdet.experiments.statistics import policy as interval_policy
+from evdet.experiments.statistics.intervals import CONFIDENCE, METHOD_NONE, N_BOOT, Difference
+from evdet.experiments.statistics.policy import IntervalPolicy
 from evdet.experiments.records.metric_keys import metric_value
 from evdet.experiments.records.record import Experiment
 
@@ -137,20 +137,26 @@ def decide(op: str, interval: Difference, margin: float) -> Decision:
 def _point_interval(d: Difference) -> Difference:
     """A training monitor of single runs has no noise estimate: judged on its value."""
     return Difference(d.mean, d.mean, d.mean, METHOD_NONE, d.n_a, d.n_b, d.confidence,
-                      "training monitor of a single run, judged on its value")
+                      "training monitor of a single run, judged on its value", covers_training_noise=True)
+
+
+EVALUATION_NOISE_ONLY = ("beyond evaluation noise only: one seed and no matching noise profile, so training "
+                         "noise is not measured (train --seeds, or measure a profile with evdet exp noise)")
 
 
 def judge(criteria: list[Criterion], exp: Experiment, base: Optional[Experiment] = None, *,
           confidence: float = CONFIDENCE, n_boot: int = N_BOOT, progress: bool = False,
-          difference: Callable = difference_interval) -> list[CriterionResult]:
+          policy: Optional[IntervalPolicy] = None) -> list[CriterionResult]:
     """Judge each criterion on ``exp`` (and ``base`` for relative ones) with the interval of the difference.
 
     ``metric op base + x`` compares the interval of ``exp - base`` with ``x``; ``metric op base * k``
     the interval of ``exp - k * base`` with 0; ``metric op x`` the interval of ``exp``'s value with
-    ``x``. Intervals: ``evdet.experiments.statistics.intervals`` (t / Welch over seeds, else paired bootstrap);
-    ``difference`` replaces ``difference_interval`` (same signature), e.g. with the variance pooled over
-    a design's records.
+    ``x``. Intervals: the one interval policy (``statistics.policy``; ``policy`` None: its defaults at
+    ``confidence`` / ``n_boot``). A criterion is supported or rejected only on an interval that covers
+    training noise; an interval of evaluation noise alone (one seed, no noise profile) that lies wholly
+    on one side leaves it *inconclusive*, and the reason says so.
     """
+    policy = policy or IntervalPolicy(confidence=confidence, n_boot=n_boot, progress=progress)
     out = []
     for c in criteria:
         value = metric_value(exp.results, c.metric)
@@ -167,12 +173,11 @@ def judge(criteria: list[Criterion], exp: Experiment, base: Optional[Experiment]
                 continue
             scale = c.base_offset if c.base_op == "*" else 1.0
             margin = 0.0 if c.base_op == "*" else (c.base_offset if c.base_op == "+" else -c.base_offset)
-            interval = difference(base, exp, c.metric, confidence=confidence, n_boot=n_boot, scale=scale,
-                                  progress=progress)
+            interval = interval_policy.difference(base, exp, c.metric, policy=policy, scale=scale)
             what = f"{exp.id} - {'' if scale == 1.0 else f'{scale:g} * '}{base.id}"
         else:
             margin = float(c.value)
-            interval = value_interval(exp, c.metric, confidence=confidence, n_boot=n_boot, progress=progress)
+            interval = interval_policy.value(exp, c.metric, policy=policy)
             what = exp.id
         if not interval.has_interval and c.metric.split("/")[-1].startswith("monitors.") \
                 and interval.mean is not None:
@@ -183,8 +188,10 @@ def judge(criteria: list[Criterion], exp: Experiment, base: Optional[Experiment]
             continue
         decision = decide(c.op, interval, margin)
         where = {"above": "wholly above", "below": "wholly below"}.get(interval.side(margin), "overlaps")
-        out.append(CriterionResult(c, value, base_value, threshold, decision, interval, margin,
-                                   f"{what}: {interval.text()} {where} {margin:+.4g}"))
+        reason = f"{what}: {interval.text()} {where} {margin:+.4g}"
+        if decision != "inconclusive" and not interval.covers_training_noise:
+            decision, reason = "inconclusive", f"{reason}; {EVALUATION_NOISE_ONLY}"
+        out.append(CriterionResult(c, value, base_value, threshold, decision, interval, margin, reason))
     return out
 
 

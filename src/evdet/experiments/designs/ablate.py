@@ -71,7 +71,7 @@ def interaction(full: Difference, singles: Sequence[Difference], arms: dict[str,
         coefs = [1.0, float(len(keys) - 1), *[-1.0] * len(keys)]
         est, low, high, dof = contrast_interval(samples, coefs)
         return Difference(est, low, high, METHOD_CONTRAST, 0, min(len(s) for s in samples), CONFIDENCE,
-                          f"{dof:.1f} degrees of freedom")
+                          f"{dof:.1f} degrees of freedom", dof=dof, covers_training_noise=True)
     if not full.has_interval or not all(s.has_interval for s in singles):
         return Difference(est, None, None, METHOD_NONE, 0, 0, CONFIDENCE, "a single effect has no interval")
     from scipy.stats import norm
@@ -79,12 +79,16 @@ def interaction(full: Difference, singles: Sequence[Difference], arms: dict[str,
     z = float(norm.ppf(0.5 + CONFIDENCE / 2))
     se = math.sqrt(sum(((d.high - d.low) / (2 * z)) ** 2 for d in [full, *singles]))
     return Difference(est, est - z * se, est + z * se, METHOD_NORMAL, 0, 0, CONFIDENCE,
-                      "shares the base run: correlation ignored")
+                      "shares the base run: correlation ignored",
+                      covers_training_noise=all(d.covers_training_noise for d in [full, *singles]))
 
 
 def effect_word(d: Difference) -> str:
-    """``raises`` / ``lowers`` (interval wholly above / below 0), ``within noise``, or ``no interval``."""
-    return {"above": "raises", "below": "lowers", "straddles": "within noise", "unknown": "no interval"}[d.side(0.0)]
+    """``raises`` / ``lowers`` (an interval covering training noise wholly above / below 0), ``within
+    noise``, ``beyond evaluation noise (...)`` or ``no interval`` (``statistics.policy.effect_word``)."""
+    from evdet.experiments.statistics.policy import effect_word as policy_word
+
+    return policy_word(d, "raises", "lowers")
 
 
 @dataclass
@@ -101,9 +105,16 @@ class MetricEffects:
         side = self.interaction.side(0.0)
         return None if side == "unknown" else side == "straddles"
 
+    def single_holm(self) -> dict:
+        """Holm over the family of single effects (each key alone vs the shared base)."""
+        from evdet.experiments.statistics.multiplicity import holm_family
+
+        return holm_family(self.single)
+
     def to_dict(self) -> dict:
         return {"metric": self.metric, "full": self.full.to_dict(),
                 "single": {k: d.to_dict() for k, d in self.single.items()},
+                "single_holm": {k: h.to_dict() for k, h in self.single_holm().items()},
                 "leave_one_out": {k: d.to_dict() for k, d in self.leave_one_out.items()},
                 "interaction": self.interaction.to_dict(), "adds_up": self.adds_up}
 

@@ -29,8 +29,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Optional, Protocol, Sequence
 
 from evdet.experiments.analysis.config_diff import flatten, load_config_tree
-from evdet.experiments.statistics.intervals import (CONFIDENCE, METHOD_NONE, Difference, IntervalError, difference_interval,
-                                         seed_values, welch_interval)
+from evdet.experiments.statistics import policy as interval_policy
+from evdet.experiments.statistics.intervals import (CONFIDENCE, METHOD_NONE, Difference, IntervalError, seed_values,
+                                                    welch_interval)
 from evdet.experiments.records.metric_keys import metric_value, split_metric_key
 from evdet.experiments.records.record import (DEFAULT_STALE_AFTER_S, Experiment, RecordError, atomic_write_json,
                                        create_experiment, list_experiments, load_experiment, read_metrics_csv)
@@ -226,10 +227,11 @@ def arm_values(exp: Experiment, metric: str) -> list[float]:
 
 
 def effect(base: Experiment, other: Experiment, metric: str) -> Difference:
-    """Interval of ``other - base`` on ``metric`` (intervals.difference_interval; curve metrics over seeds)."""
+    """Interval of ``other - base`` on ``metric`` (the one interval policy, ``statistics.policy``; curve
+    metrics: Welch over seeds)."""
     if not is_curve_metric(metric):
         try:
-            return difference_interval(base, other, metric)
+            return interval_policy.difference(base, other, metric)
         except IntervalError as err:
             a, b = arm_values(base, metric), arm_values(other, metric)
             point = sum(b) / len(b) - sum(a) / len(a) if a and b else None
@@ -241,7 +243,7 @@ def effect(base: Experiment, other: Experiment, metric: str) -> Difference:
     if len(a) >= 2 and len(b) >= 2:
         mean, low, high, dof = welch_interval(a, b)
         return Difference(mean, low, high, "welch-t over seeds", len(a), len(b), CONFIDENCE,
-                          f"{dof:.1f} degrees of freedom")
+                          f"{dof:.1f} degrees of freedom", dof=dof, covers_training_noise=True)
     return Difference(sum(b) / len(b) - sum(a) / len(a), None, None, METHOD_NONE, len(a), len(b), CONFIDENCE,
                       "one seed: a training curve has no evaluation data to resample")
 

@@ -21,6 +21,7 @@ from evdet.experiments.records.architecture import architecture_summary
 from evdet.experiments.analysis.compare import comparability_problems, curves_png
 from evdet.experiments.analysis.config_diff import diff_configs
 from evdet.experiments.statistics.intervals import N_BOOT, IntervalError
+from evdet.experiments.statistics.policy import noise_word
 from evdet.experiments.records.metric_keys import headline_protocol
 from evdet.experiments.analysis.rank import RankRow, rank_experiments
 from evdet.experiments.records.record import Experiment, load_experiment
@@ -130,16 +131,21 @@ def _ranking_section(ranked: Sequence[RankRow], by: str) -> list[str]:
     ci = lambda d: "-" if d is None or not d.has_interval else f"[{_fmt(d.low)}, {_fmt(d.high)}]"  # noqa: E731
     rows = [[_e(r.rank or "-"), _e(r.id), _fmt(r.value), ci(r.interval), _e(r.baseline_id or "-"),
              _fmt(r.delta, signed=True), ci(r.delta_interval),
-             {True: "within noise", False: "<b>beyond noise</b>"}.get(r.within_noise, "-"),
+             {"beyond noise": "<b>beyond noise</b>"}.get(noise_word(r.delta_interval if r.delta is not None else None),
+                                                         _e(noise_word(r.delta_interval if r.delta is not None else None))),
              _e(_method_text(r.delta_interval or r.interval)),
              *[_fmt(v) for v in r.metrics.values()], _e(r.architecture), _e("; ".join(r.flags))] for r in ranked]
     parts = [f"<h2>Ranking by {_e(by)}</h2>",
-             "<p>Intervals are 95%. Over seeds (experiments with several seeds): a t-interval of the value and a "
-             "Welch t-interval of the delta. With one seed: a paired bootstrap over evaluation sequences (or "
-             "blocks of label frames when there are few sequences) of the saved validation detections, the "
-             "metric recomputed per resample, bias-corrected expanded percentile interval; it measures "
-             "evaluation noise only, not seed-to-seed training noise. A delta whose interval holds 0 is within "
-             "noise. Grey points in the plot have no interval (one seed and no saved detections).</p>",
+             "<p>Intervals are 95%, from evdet's one interval policy; the method column names the one used. "
+             "Records of one design (a matrix) pool their seed variance; with several seeds: a t-interval of "
+             "the value and a Welch t-interval of the delta. With one seed: a paired bootstrap over evaluation "
+             "sequences (or blocks of label frames when there are few sequences) of the saved validation "
+             "detections, the metric recomputed per resample, bias-corrected expanded percentile interval; "
+             "alone it measures evaluation noise only, and a delta outside it is 'beyond evaluation noise', "
+             "not an effect. When a noise profile of the base's recipe and data exists (evdet exp noise), its "
+             "seed SD is added (half-widths in quadrature) and the interval covers training noise. A delta "
+             "whose interval holds 0 is within noise. Grey points in the plot have no interval (one seed and "
+             "no saved detections).</p>",
              _table(["rank", "id", by, "interval", "baseline", "delta", "delta interval", "noise", "method",
                      *metric_names, "architecture", "flags"], rows,
                     tuple(range(2, 8)) + tuple(range(9, 9 + len(metric_names))) if rows else ())]

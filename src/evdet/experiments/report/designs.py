@@ -12,6 +12,7 @@ from pathlib import Path
 
 from evdet.experiments.report.html import esc, img_file
 from evdet.experiments.statistics.intervals import Difference
+from evdet.experiments.statistics.multiplicity import holm_text
 
 
 def load_design_summaries(root: Path) -> list[dict]:
@@ -28,12 +29,13 @@ def load_design_summaries(root: Path) -> list[dict]:
 
 
 def _diff_text(d: dict) -> str:
-    return Difference(**d).text()
+    return Difference.from_dict(d).text()
 
 
 def _word(d: dict) -> str:
-    side = Difference(**d).side(0.0)
-    return {"above": "raises", "below": "lowers", "straddles": "within noise", "unknown": "no interval"}[side]
+    from evdet.experiments.designs.ablate import effect_word
+
+    return effect_word(Difference.from_dict(d))
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:
@@ -47,10 +49,12 @@ def ablation_html(s: dict) -> str:
     parts = [f"<h3>Ablation {esc(s['name'])}: {esc(s['base'])} &rarr; "
              f"{esc(s['variant'])}</h3>"]
     for eff in s["effects"]:
-        rows = [[k, _diff_text(eff["single"][k]), _word(eff["single"][k]), _diff_text(eff["leave_one_out"][k]),
-                 _word(eff["leave_one_out"][k])] for k in s["keys"]]
-        rows.append(["all keys", _diff_text(eff["full"]), _word(eff["full"]), "", ""])
-        parts.append(_table([f"{eff['metric']}: key", "alone on base", "", "left out of variant", ""], rows))
+        holm = eff.get("single_holm") or {}
+        rows = [[k, _diff_text(eff["single"][k]), _word(eff["single"][k]), holm_text(holm.get(k)),
+                 _diff_text(eff["leave_one_out"][k]), _word(eff["leave_one_out"][k])] for k in s["keys"]]
+        rows.append(["all keys", _diff_text(eff["full"]), _word(eff["full"]), "", "", ""])
+        parts.append(_table([f"{eff['metric']}: key", "alone on base", "", "Holm over the keys", "left out of variant",
+                             ""], rows))
         verdict = {True: "the single effects add up", False: "the keys interact (the effects do not add up)",
                    None: "no interval: cannot tell whether they add up"}[eff["adds_up"]]
         parts.append(f"<p>Interaction (all - sum of singles): {esc(_diff_text(eff['interaction']))}: "

@@ -53,6 +53,7 @@ METHOD_POOLED = "t over seeds, variance pooled over records"
 METHOD_BOOT_SEQ = "paired bootstrap over sequences"
 METHOD_BOOT_BLOCK = "paired bootstrap over blocks of label frames"
 METHOD_NONE = "no interval"
+TRAINING_NOISE_METHODS = (METHOD_SEED_T, METHOD_WELCH, METHOD_POOLED)
 
 
 class IntervalError(ValueError):
@@ -104,6 +105,10 @@ class Difference:
         method: one of the METHOD_* strings (the text to show next to the interval).
         n_a, n_b: seeds (Welch / t) or evaluation units (bootstrap) of the base and the other.
         detail: more words for the method (resamples, unit size, why there is no interval).
+        dof: degrees of freedom of a t-interval (None: bootstrap or none).
+        covers_training_noise: the interval includes seed-to-seed training noise (t over seeds, Welch,
+            pooled, or a bootstrap widened by a noise profile); False for a bootstrap alone, which
+            sees the evaluation data's noise only (see ``statistics.policy``). None: from the method.
     """
 
     mean: Optional[float]
@@ -114,6 +119,12 @@ class Difference:
     n_b: int
     confidence: float = CONFIDENCE
     detail: str = ""
+    dof: Optional[float] = None
+    covers_training_noise: Optional[bool] = None
+
+    def __post_init__(self) -> None:   # None: from the method (t over seeds, Welch and pooled cover it)
+        if self.covers_training_noise is None:
+            object.__setattr__(self, "covers_training_noise", self.method in TRAINING_NOISE_METHODS)
 
     @property
     def has_interval(self) -> bool:
@@ -142,18 +153,22 @@ class Difference:
         if not self.has_interval:
             return f"{fmt(self.mean)} ({self.method}{': ' + self.detail if self.detail else ''})"
         n = f"n={self.n_a}/{self.n_b}" if self.n_a else f"n={self.n_b}"
-        only = "; evaluation noise only, seeds not measured" if "bootstrap" in self.method else ""
+        only = "; evaluation noise only, seeds not measured" if not self.covers_training_noise else ""
         return f"{fmt(self.mean)} [{fmt(self.low)}, {fmt(self.high)}] {self.confidence:.0%} {self.method} ({n}{only})"
 
     def to_dict(self) -> dict:
         return {"mean": self.mean, "low": self.low, "high": self.high, "method": self.method, "n_a": self.n_a,
-                "n_b": self.n_b, "confidence": self.confidence, "detail": self.detail}
+                "n_b": self.n_b, "confidence": self.confidence, "detail": self.detail, "dof": self.dof,
+                "covers_training_noise": self.covers_training_noise}
 
     @classmethod
     def from_dict(cls, d: Optional[dict]) -> Optional["Difference"]:
-        """The inverse of :meth:`to_dict` (None stays None)."""
-        return None if d is None else cls(**{k: d[k] for k in ("mean", "low", "high", "method", "n_a", "n_b",
-                                                                 "confidence", "detail")})
+        """The inverse of :meth:`to_dict` (None stays None; files written before ``dof`` and
+        ``covers_training_noise`` existed read them from the method)."""
+        if d is None:
+            return None
+        return cls(**{k: d[k] for k in ("mean", "low", "high", "method", "n_a", "n_b", "confidence", "detail")},
+                   dof=d.get("dof"), covers_training_noise=d.get("covers_training_noise"))
 
 
 def welch_interval(base: Sequence[float], other: Sequence[float], confidence: float = CONFIDENCE,
@@ -219,7 +234,7 @@ def pooled_interval(base: Optional[Sequence[float]], other: Sequence[float], gro
 # ---------------------------------------------------------------- per-seed values
 
 
-def _run_results(exp: Experiment) -> list[tuple[str, dict, Path]]:
+def run_results(exp: Experiment) -> list[tuple[str, dict, Path]]:
     """(seed, results-like document, run dir) of every evaluated seed run, in seed order.
 
     Completed runs count; while none is completed, every run with results does. A schema-1 record
@@ -239,7 +254,7 @@ def _run_results(exp: Experiment) -> list[tuple[str, dict, Path]]:
 def seed_values(exp: Experiment, metric: str, protocol: Optional[str] = None) -> list[Optional[float]]:
     """The metric of each evaluated seed run, in seed order (None where a run lacks it)."""
     proto = split_metric_key(metric)[0] or protocol
-    return [metric_value(doc, metric, proto or _headline(exp)) for _, doc, _ in _run_results(exp)]
+    return [metric_value(doc, metric, proto or _headline(exp)) for _, doc, _ in run_results(exp)]
 
 
 def _headline(exp: Experiment) -> Optional[str]:
@@ -430,7 +445,7 @@ def _unit_count(path: Path, protocol: str, min_sequences: int, block_frames: int
 
 def detection_files(exp: Experiment) -> list[Path]:
     """Saved validation detections of the evaluated seed runs (only when every run has them)."""
-    files = [d / "validation" / DETECTIONS_FILE for _, _, d in _run_results(exp)]
+    files = [d / "validation" / DETECTIONS_FILE for _, _, d in run_results(exp)]
     return files if files and all(f.exists() for f in files) else []
 
 
@@ -504,7 +519,8 @@ def value_interval(exp: Experiment, metric: str, protocol: Optional[str] = None,
     values = [v for v in seed_values(exp, metric, proto) if v is not None]
     if len(values) >= 2:
         s = seed_summary(values, confidence)
-        return Difference(s.mean, s.low, s.high, METHOD_SEED_T, 0, s.n, confidence, f"{s.n} seeds")
+        return Difference(s.mean, s.low, s.high, METHOD_SEED_T, 0, s.n, confidence, f"{s.n} seeds",
+                          dof=float(s.n - 1), covers_training_noise=True)
     if not values:
         return Difference(None, None, None, METHOD_NONE, 0, 0, confidence, f"{exp.id} has no value for {metric}")
     if split_metric_key(metric)[1].startswith("monitors.") or proto is None:
@@ -538,7 +554,8 @@ def difference_interval(base: Experiment, other: Experiment, metric: str, protoc
     if len(a) >= 2 and len(b) >= 2:
         mean, low, high, dof = welch_interval(a, b, confidence, scale)
         return Difference(mean, low, high, METHOD_WELCH, len(a), len(b), confidence,
-                          f"{len(a)} and {len(b)} seeds, {dof:.1f} degrees of freedom")
+                          f"{len(a)} and {len(b)} seeds, {dof:.1f} degrees of freedom", dof=dof,
+                          covers_training_noise=True)
     point = float(np.mean(b) - scale * np.mean(a))
     if split_metric_key(metric)[1].startswith("monitors.") or proto is None:
         return Difference(point, None, None, METHOD_NONE, len(a), len(b), confidence,
@@ -555,4 +572,4 @@ __all__ = ["CONFIDENCE", "N_BOOT", "METHOD_WELCH", "METHOD_POOLED", "METHOD_SEED
            "METHOD_BOOT_BLOCK", "METHOD_NONE", "Difference", "IntervalError", "SeedSummary", "ValidationData",
            "difference_interval", "evaluation_units", "load_validation_detections", "pooled_interval", "pooled_variance",
            "save_validation_detections", "seed_summary", "seed_values", "value_interval", "welch_interval",
-           "detection_files"]
+           "detection_files", "run_results"]
