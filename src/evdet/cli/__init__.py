@@ -4,7 +4,7 @@ One module per area registers its commands on the shared Typer apps (``common``)
 (torch, lightning, h5py) sit inside the commands so that ``evdet --help`` is instant.
 """
 
-from evdet.cli import data, train, exp, matrix, causal, deploy, interop, track, rvt, pseudo  # noqa: F401,I001  (registers the commands, in help order)
+from evdet.cli import data, train, config, exp, matrix, causal, deploy, interop, track, rvt, pseudo  # noqa: F401,I001  (registers the commands, in help order)
 from evdet.cli.common import app
 
 
