@@ -101,8 +101,8 @@ def eval_(
                    "scoring=class|obj_x_cls (default class: RVT's ranking by class confidence)"),
     out: Optional[Path] = typer.Option(None, "--out", help="Write metrics JSON/CSV and plots here."),
     max_sequences: Optional[int] = typer.Option(None, "--max-sequences", help="Only the first N sequences."),
-) -> None:
     trusted: bool = TRUSTED_OPT,
+) -> None:
     """Evaluate a checkpoint on a preprocessed split under named protocols (stream mode, whole sequences)."""
     from evdet.evaluation.run import evaluate_checkpoint
 
@@ -138,8 +138,8 @@ def predict(
     gt: Optional[Path] = typer.Option(None, "--gt", help="Ground-truth *_bbox.npy shown beside the predictions "
                                       "in the video."),
     track: bool = typer.Option(True, "--track/--no-track", help="Track the detections for the video's track ids."),
-) -> None:
     trusted: bool = TRUSTED_OPT,
+) -> None:
     """Detect road users in a raw recording: writes <name>_bbox.npy (Prophesee boxes, sensor pixels) and
     an annotated image strip <name>_strip.png (and with --video a video)."""
     from evdet.events import EventFormatError
