@@ -5,8 +5,14 @@ import pytest
 import torch
 
 from evdet.data.config import AugmentConfig
-from evdet.data.event_augment import (EventAugmentParams, EventLayout, apply_event_augment, draw_event_augment,
-                                      event_layout, time_reverse)
+from evdet.data.event_augment import (
+    EventAugmentParams,
+    EventLayout,
+    apply_event_augment,
+    draw_event_augment,
+    event_layout,
+    time_reverse,
+)
 from evdet.events import EVENT_DTYPE, stacked_histogram
 
 LAYOUT = EventLayout(bins=5, window_us=50_000)

@@ -1,6 +1,5 @@
 """Multi-resolution data: exact box scaling, block sums, draws shared by a batch / an epoch."""
 
-import numpy as np
 import pytest
 import torch
 

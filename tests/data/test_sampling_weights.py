@@ -6,8 +6,15 @@ import pytest
 from evdet.data.classes import ClassMap
 from evdet.data.config import SampleWeightConfig
 from evdet.data.samplers import stream_plan
-from evdet.data.sampling_weights import (frame_box_counts, frame_weights, sampling_report, sequence_weights,
-                                         small_class_ids, train_sampling, weighted_order)
+from evdet.data.sampling_weights import (
+    frame_box_counts,
+    frame_weights,
+    sampling_report,
+    sequence_weights,
+    small_class_ids,
+    train_sampling,
+    weighted_order,
+)
 
 BOX = [("w", "<f4"), ("h", "<f4"), ("class_id", "<u4")]
 CMAP = ClassMap(("car", "pedestrian", "bicycle"), {"small_road_users": ("pedestrian", "bicycle")})

@@ -7,12 +7,17 @@ import math
 import numpy as np
 import pytest
 import yaml
-
 from tiny_dataset import REPR_NAME, make_tiny_dataset
 
 from evdet.data.config import AugmentConfig, DataConfig, MultiResConfig, SampleWeightConfig
-from evdet.models.config import ClassBalanceConfig, HardNegativeConfig, HeadConfig, LossConfig, ModelConfig
-from evdet.models.config import SizeFeedbackConfig
+from evdet.models.config import (
+    ClassBalanceConfig,
+    HardNegativeConfig,
+    HeadConfig,
+    LossConfig,
+    ModelConfig,
+    SizeFeedbackConfig,
+)
 from evdet.training.config import DistillConfig, TemporalConsistencyConfig, TrainConfig
 from evdet.training.fit import fit
 
@@ -57,27 +62,27 @@ def run(tmp_path, data, model, loss, train):
 
 
 CASES = {
-    "event_dropout": lambda d, l, t: (R(d, augment=AugmentConfig(dropout_prob=1.0, dropout_rate=0.5)), l, t),
-    "time_reversal": lambda d, l, t: (R(d, augment=AugmentConfig(time_reversal_prob=1.0)), l, t),
-    "noise_background_activity": lambda d, l, t: (
-        R(d, augment=AugmentConfig(noise_prob=1.0, noise_rate_hz=20.0, hot_pixels=3)), l, t),
-    "small_object_sampling_random": lambda d, l, t: (
-        R(d, sampling="random", sample_weighting=SampleWeightConfig(mode="small_objects")), l, t),
-    "class_sampling_streams": lambda d, l, t: (R(d, sample_weighting=SampleWeightConfig(mode="class_effective")), l, t),
-    "multires_random": lambda d, l, t: (R(d, sampling="random", multires=MultiResConfig(scales=(0.5, 1.0, 1.5))), l, t),
-    "multires_mixed_jitter": lambda d, l, t: (
-        R(d, sampling="mixed", multires=MultiResConfig(scales=(0.5, 1.0), jitter=(0.8, 1.2))), l, t),
-    "eval_scale": lambda d, l, t: (R(d, multires=MultiResConfig(eval_scale=2.0)), l, t),
-    "class_balanced_loss": lambda d, l, t: (d, R(l, class_balance=ClassBalanceConfig(mode="effective")), t),
-    "hard_negative": lambda d, l, t: (d, R(l, hard_negative=HardNegativeConfig(ratio=3.0)), t),
+    "event_dropout": lambda d, ls, t: (R(d, augment=AugmentConfig(dropout_prob=1.0, dropout_rate=0.5)), ls, t),
+    "time_reversal": lambda d, ls, t: (R(d, augment=AugmentConfig(time_reversal_prob=1.0)), ls, t),
+    "noise_background_activity": lambda d, ls, t: (
+        R(d, augment=AugmentConfig(noise_prob=1.0, noise_rate_hz=20.0, hot_pixels=3)), ls, t),
+    "small_object_sampling_random": lambda d, ls, t: (
+        R(d, sampling="random", sample_weighting=SampleWeightConfig(mode="small_objects")), ls, t),
+    "class_sampling_streams": lambda d, ls, t: (R(d, sample_weighting=SampleWeightConfig(mode="class_effective")), ls, t),
+    "multires_random": lambda d, ls, t: (R(d, sampling="random", multires=MultiResConfig(scales=(0.5, 1.0, 1.5))), ls, t),
+    "multires_mixed_jitter": lambda d, ls, t: (
+        R(d, sampling="mixed", multires=MultiResConfig(scales=(0.5, 1.0), jitter=(0.8, 1.2))), ls, t),
+    "eval_scale": lambda d, ls, t: (R(d, multires=MultiResConfig(eval_scale=2.0)), ls, t),
+    "class_balanced_loss": lambda d, ls, t: (d, R(ls, class_balance=ClassBalanceConfig(mode="effective")), t),
+    "hard_negative": lambda d, ls, t: (d, R(ls, hard_negative=HardNegativeConfig(ratio=3.0)), t),
 }
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_switch_runs_without_nan(name, cfgs, tmp_path):
     data, model, loss, train = cfgs
-    d, l, t = CASES[name](data, loss, train)
-    run(tmp_path, d, model, l, t)
+    d, ls, t = CASES[name](data, loss, train)
+    run(tmp_path, d, model, ls, t)
 
 
 def test_size_feedback_logs_a_moving_schedule(cfgs, tmp_path):

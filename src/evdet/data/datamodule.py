@@ -46,9 +46,15 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset, Sampler
 from evdet.data.augment import IDENTITY, AugmentParams, augment_boxes, augment_frames, draw_augment, place_zoom_crop
 from evdet.data.classes import class_merge_ids, load_class_map, merge_box_classes
 from evdet.data.config import AugmentConfig, DataConfig, MultiResConfig
-from evdet.data.event_augment import NO_EVENT_AUGMENT, EventAugmentParams, EventLayout, apply_event_augment
-from evdet.data.event_augment import draw_event_augment, event_layout
-from evdet.data.multires import draw_scale, multires_on, resize_counts, scale_targets, scaled_hw
+from evdet.data.event_augment import (
+    NO_EVENT_AUGMENT,
+    EventAugmentParams,
+    EventLayout,
+    apply_event_augment,
+    draw_event_augment,
+    event_layout,
+)
+from evdet.data.multires import draw_scale, resize_counts, scale_targets, scaled_hw
 from evdet.data.samplers import Window, random_windows, stream_plan
 from evdet.data.sampling_weights import weighted_order
 

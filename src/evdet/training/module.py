@@ -28,12 +28,12 @@ from evdet.data.config import DataConfig
 from evdet.data.labels import BBOX_DTYPE, boxes_from_detections
 from evdet.models import build_loss, build_model
 from evdet.models.config import LossConfig, ModelConfig
-from evdet.training.config import TrainConfig
+from evdet.training import strategies
 from evdet.training.checkpoints import rng_states, set_rng_states
+from evdet.training.config import TrainConfig
 from evdet.training.optim import build_optimizer, effective_batch
 from evdet.training.state import StreamStates
 from evdet.training.teacher import build_teacher
-from evdet.training import strategies
 
 DISTILL_KEY = "evdet_distill_adapters"   # training.distill: the 1x1 adapters' state_dict
 RESUME_KEY = "evdet_resume"   # checkpoint entry: {"stream_states": {slot: [(h, c), ...]}, "rng": [per rank],
