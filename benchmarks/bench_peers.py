@@ -25,10 +25,8 @@ best round; the ratio is evdet's speed over the peer's (> 1: evdet faster). Resu
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -160,20 +158,6 @@ def measure(threads: int, rounds: int, rows: dict, pythons: dict, tmp: Path) -> 
     return results
 
 
-def machine() -> dict:
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor())
-    return {"platform": platform.platform(), "cpu": model, "cpus": os.cpu_count(),
-            "python": platform.python_version()}
-
-
-def commit() -> str:
-    rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    dirty = subprocess.run(["git", "status", "--porcelain", "--", "src", "benchmarks"], cwd=ROOT,
-                           capture_output=True, text=True).stdout.strip()
-    return rev.stdout.strip() + ("+dirty" if dirty else "")
-
-
 def speed_table(result: dict) -> str:
     """Markdown table of a bench_peers.json result (README's Speed section)."""
     lines = ["| measure | peer | threads | evdet s | peer s | evdet speed / peer | outputs |",
@@ -181,8 +165,9 @@ def speed_table(result: dict) -> str:
     for r in result["rows"]:
         lines.append(f"| {r['measure']} | {r['peer']} | {r['threads']} | {r['evdet_s']:.3f} | {r['peer_s']:.3f} "
                      f"| {r['speed_ratio']:.2f}x | {'equal' if r['outputs_equal'] else 'DIFFER'} |")
-    lines.append(f"\nbench_peers.json: commit {result['commit']}, {result['date']}, {result['machine']['cpu']} "
-                 f"({result['machine']['cpus']} cores), best of {result['rounds']} interleaved rounds.")
+    prov = result["provenance"]
+    lines.append(f"\n`benchmarks/bench_peers.json`: commit {prov['commit'][:7]}, {prov['date']}, {prov['machine']}; "
+                 f"best of {result['rounds']} interleaved rounds, each side pinned to the stated number of cores.")
     return "\n".join(lines)
 
 
@@ -219,10 +204,11 @@ def main() -> None:
         all_rows = make_inputs(tmp, args.events, args.duration_s)
         rows = {k: all_rows[k] for k in args.rows}
         results = [r for n in args.threads for r in measure(n, args.rounds, rows, pythons, tmp)]
-    result = {"benchmark": "peers", "commit": commit(), "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-              "machine": machine(), "versions": dict(zip(("evlib", "evt3"), versions)),
+    from evdet.utils.provenance import provenance
+
+    result = {"benchmark": "peers", "versions": dict(zip(("evlib", "evt3"), versions)),
               "events": args.events, "duration_s": args.duration_s, "rounds": args.rounds,
-              "statistic": "best of interleaved rounds", "rows": results}
+              "statistic": "best of interleaved rounds", "rows": results, "provenance": provenance()}
     args.out.write_text(json.dumps(result, indent=1))
     print(speed_table(result))
     if not all(r["outputs_equal"] for r in results):
