@@ -383,7 +383,7 @@ def test_one_run_per_output_folder(small_raw, tmp_path):
     dst = tmp_path / "pre"
     dst.mkdir()
     (dst / ".preprocess.lock").write_text(str(os.getpid()))          # a live process holds it
-    with pytest.raises(PreprocessError, match=r"\.preprocess\.lock: .* is being written by process"):
+    with pytest.raises(PreprocessError, match=rf"\.preprocess\.lock: output folder .* is held by process {os.getpid()}; wait"):
         preprocess_dataset(small_raw[0], dst, workers=1, progress=False)
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
@@ -767,6 +767,8 @@ def test_survivors_of_a_killed_run_are_waited_for_or_named(small_raw, tmp_path):
     import subprocess
     import sys
 
+    import socket
+
     from evdet.data.preprocess.workers import OutputLock
 
     dst = tmp_path / "pre"
@@ -776,20 +778,20 @@ def test_survivors_of_a_killed_run_are_waited_for_or_named(small_raw, tmp_path):
     stray = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
         (dst / ".preprocess.lock").write_text(f"{gone.pid}\n{stray.pid}\n")   # dead main, live worker
-        with pytest.raises(PreprocessError, match=rf"worker process\(es\) \[{stray.pid}\] of an earlier"):
+        with pytest.raises(PreprocessError, match=rf"helper process\(es\) \[{stray.pid}\] of the dead process {gone.pid}"):
             with OutputLock(dst, survivor_wait_s=0.2):
                 pass
     finally:
         stray.kill()
         stray.wait()
     with OutputLock(dst, survivor_wait_s=0.2) as lock:                      # now it is gone
-        assert lock.path.read_text().split() == [str(os.getpid())]
+        assert lock.path.read_text().split() == [str(os.getpid()), socket.gethostname()]
     (dst / ".preprocess.lock").write_text("")           # created, its pid not yet written
-    with pytest.raises(PreprocessError, match="another run is starting"):
+    with pytest.raises(PreprocessError, match="another process is starting"):
         OutputLock(dst).__enter__()
     os.utime(dst / ".preprocess.lock", (0, 0))          # an empty lock from long ago is stale
     with OutputLock(dst) as lock:
-        assert lock.path.read_text().split() == [str(os.getpid())]
+        assert lock.path.read_text().split() == [str(os.getpid()), socket.gethostname()]
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")

@@ -91,15 +91,16 @@ def test_analyze_command(cli_root: Path, tmp_path: Path):
     boxes["w"], boxes["h"], boxes["class_id"] = [20, 200, 40], [60, 100, 40], [0, 1, 2]
     save_labels(data / "train" / "s_bbox.npy", boxes)
     out = tmp_path / "a.json"
-    r = _run("analyze", data, "--results", "baseline", "--root", cli_root, "--input-size", "360x640",
+    r = _run("analyze", data, "--results", "baseline", "--root", cli_root, "--input-size", "640x360",
              "--json", out, "--plot", tmp_path / "h.png")
     assert r.exit_code == 0, r.output
     a = json.loads(out.read_text())
     assert a["classes"]["car"]["area_px2"]["P50"] == pytest.approx(100 * 50)
+    assert a["input_hw"] == [360, 640]                       # WIDTHxHEIGHT, as every size option
     assert a["classes"]["car"]["AP"] == 0.5
     assert (tmp_path / "h.png").read_bytes()[:4] == b"\x89PNG"
     r = _run("analyze", data, "--input-size", "big")
-    assert r.exit_code == 1 and "HxW" in r.output
+    assert r.exit_code == 1 and "--input-size 'big': expected WIDTHxHEIGHT" in r.output
 
 
 def test_exp_new_records_seeds(tmp_path: Path):

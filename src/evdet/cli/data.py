@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from evdet.cli.common import app, console, fail
+from evdet.cli.common import app, console, fail, parse_size
 
 
 @app.command()
@@ -116,10 +116,7 @@ def simulate(
                               "with a sub-folder per view and views.yaml; SEQUENCES counts scenes)."),
 ) -> None:
     """Generate a synthetic eTraM-like traffic dataset (events + 30 Hz box labels; 10 Hz with --views)."""
-    try:
-        width, height = (int(v) for v in resolution.lower().split("x"))
-    except ValueError:
-        fail(f"--resolution must look like 1280x720, got {resolution!r}")
+    height, width = parse_size("--resolution", resolution, "1280x720")
     if preset not in ("day", "night"):
         fail(f"--preset must be 'day' or 'night', got {preset!r}")
     if not math.isfinite(duration_s) or duration_s <= 0:

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from evdet.cli.common import exp_app, fail
+from evdet.cli.common import exp_app, fail, parse_seeds
 
 
 @exp_app.command("matrix")
@@ -41,10 +41,7 @@ def exp_matrix(
     from evdet.experiments.records.record import RecordError
     from evdet.experiments.records.run_config import ConfigError
 
-    try:
-        seed_list = [int(s) for s in seeds.split(",") if s.strip()] if seeds else None
-    except ValueError:
-        fail(f"--seeds {seeds!r}: expected comma-separated integers, e.g. 0,1,2")
+    seed_list = parse_seeds("--seeds", seeds) if seeds else None
     if workers is not None and workers < 1:
         fail(f"--workers must be >= 1, got {workers}")
     if n_boot < 10:

@@ -117,36 +117,17 @@ def self_train(
     """Teacher (labelled fraction) -> pseudo-labels -> student, for --rounds rounds; each round is an
     experiment record (compare them with `evdet exp compare <name>_r0 <name>_r1`)."""
     from evdet.cli.train import _split_shorthands
-    from evdet.experiments.records.new import new_experiment
     from evdet.experiments.records.record import RecordError
     from evdet.experiments.records.run_config import ConfigError
-    from evdet.experiments.running.runner import AlreadyCompleted, run_experiment
-    from evdet.pseudo.selftrain import self_train as run_self_train
+    from evdet.studies.self_training import self_train_records
     from evdet.training.checkpoints import CheckpointError
 
     presets, rest = _split_shorthands(list(overrides or []))
-
-    def train_round(r: int, dataset: Path) -> Path:
-        exp_id = f"{name}_r{r}"
-        extra = [f"data.root={dataset}"] + (["data.label_fraction=1.0"] if r else [])
-        if not (root / exp_id).exists():
-            new_experiment(root, exp_id, f"self-training round {r} ({'teacher' if r == 0 else 'student'})",
-                           config_files=[*presets, *(config or [])], overrides=[*rest, *extra],
-                           command=f"evdet self-train {data} {out} --name {name}")
-            run_experiment(root, exp_id)
-        else:
-            try:
-                run_experiment(root, exp_id, resume=True)
-            except AlreadyCompleted:
-                pass
-        for ckpt in ("best.ckpt", "last.ckpt"):
-            if (root / exp_id / "checkpoints" / ckpt).is_file():
-                return root / exp_id / "checkpoints" / ckpt
-        raise FileNotFoundError(f"{root / exp_id}: no checkpoint after training")
-
     try:
         settings = _settings(score_thr, class_thr, refine, min_track_len, None, None, None, None, 0.05, "train")
-        history = run_self_train(data, out, rounds, train_round, settings, device=device)
+        history = self_train_records(data, out, rounds, settings, root=root, name=name,
+                                     config_files=[*presets, *(config or [])], overrides=rest, device=device,
+                                     command=f"evdet self-train {data} {out} --name {name}")
     except (RecordError, ConfigError, CheckpointError, FileNotFoundError, FileExistsError, ValueError) as err:
         fail(str(err))
     for h in history:

@@ -1,8 +1,8 @@
 """Processes of a preprocessing run: the output lock, and worker processes that die with the run.
 
-One run writes into an output folder at a time. ``<dst>/.preprocess.lock`` holds the main process
-id on its first line and each worker's id on the lines after it (a worker adds itself when it
-starts). A later run takes the lock over only when none of them is alive: it waits briefly for
+One run writes into an output folder at a time. ``<dst>/.preprocess.lock`` (``evdet.utils.lock``)
+holds the main process id on its first line and each worker's id on the lines after it (a worker
+adds itself when it starts). A later run takes the lock over only when none of them is alive: it waits briefly for
 workers of a killed run to go, and refuses while any remains, so two runs never write the same
 ``<seq>.tmp`` folder.
 
@@ -26,70 +26,29 @@ from pathlib import Path
 from typing import Callable
 
 from evdet.data.preprocess.inputs import PreprocessError
-from evdet.utils.processes import process_alive
+from evdet.utils.lock import FileLock, LockHeld
 
 LOCK_NAME = ".preprocess.lock"
 SURVIVOR_WAIT_S = 10.0       # how long a new run waits for the workers of a killed one to exit
 WATCHDOG_PERIOD_S = 0.25     # how often a worker checks that its parent is still there
-FRESH_LOCK_S = 5.0           # an empty lock file younger than this belongs to a run starting up
 _PR_SET_PDEATHSIG = 1
 
 
-class OutputLock:
-    """Exclusive use of an output folder by one run (context manager; see the module docstring)."""
+class OutputLock(FileLock):
+    """Exclusive use of an output folder by one run (context manager; see the module docstring).
+
+    Raises ``PreprocessError`` (one line, naming the live process) when another run holds it.
+    """
 
     def __init__(self, dst: Path, survivor_wait_s: float = SURVIVOR_WAIT_S):
-        self.path = Path(dst) / LOCK_NAME
-        self.survivor_wait_s = survivor_wait_s
+        super().__init__(Path(dst) / LOCK_NAME, what=f"output folder {dst}", survivor_wait_s=survivor_wait_s)
 
-    def __enter__(self) -> "OutputLock":
-        for _ in range(2):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            except FileExistsError:
-                self._check_previous_run()
-                self.path.unlink(missing_ok=True)          # stale: its processes are gone
-                continue
-            with os.fdopen(fd, "w") as fh:
-                fh.write(f"{os.getpid()}\n")
-            return self
-        raise PreprocessError(f"{self.path}: cannot take the output lock")
-
-    def __exit__(self, *exc) -> None:
-        self.path.unlink(missing_ok=True)
-
-    def _check_previous_run(self) -> None:
-        """Raise if the run named in the lock file still lives; wait for its stray workers."""
-        pids = read_lock_pids(self.path)
-        if not pids and _age_s(self.path) < FRESH_LOCK_S:
-            raise PreprocessError(f"{self.path}: another run is starting to write into "
-                                  f"{self.path.parent}; wait for it")
-        if pids and process_alive(pids[0]):
-            raise PreprocessError(f"{self.path}: {self.path.parent} is being written by process "
-                                  f"{pids[0]}; wait for it or remove the lock if that is wrong")
-        deadline = time.monotonic() + self.survivor_wait_s
-        alive = [p for p in pids[1:] if process_alive(p)]
-        while alive and time.monotonic() < deadline:
-            time.sleep(0.05)
-            alive = [p for p in alive if process_alive(p)]
-        if alive:
-            raise PreprocessError(f"{self.path}: worker process(es) {alive} of an earlier, killed run "
-                                  f"still write into {self.path.parent}; stop them or wait, then rerun")
-
-
-def _age_s(path: Path) -> float:
-    try:
-        return time.time() - path.stat().st_mtime
-    except OSError:
-        return float("inf")
-
-
-def read_lock_pids(path: Path) -> list[int]:
-    """Process ids in a lock file: the main process first, then its workers ([] if unreadable)."""
-    try:
-        return [int(line) for line in path.read_text().split()]
-    except (OSError, ValueError):
-        return []
+    def acquire(self) -> "OutputLock":
+        try:
+            super().acquire()
+        except LockHeld as err:
+            raise PreprocessError(str(err)) from None
+        return self
 
 
 def die_with_parent(parent_pid: int) -> None:

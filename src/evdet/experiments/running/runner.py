@@ -32,6 +32,7 @@ from evdet.experiments.records.environment import collect_environment
 from evdet.experiments.statistics.intervals import DETECTIONS_FILE, save_validation_detections, seed_summary
 from evdet.experiments.records.record import (RecordError, atomic_write_json, heartbeat, load_experiment,
                                        read_metrics_csv, seed_run_dir, write_status)
+from evdet.experiments.records.record_lock import RecordLock
 from evdet.experiments.records.run_config import RunConfig, config_for_seed, load_run_config, run_seeds
 from evdet.utils.atomic import write_text_atomic
 
@@ -266,8 +267,15 @@ def _finish_run(run: dict, run_dir: Path, eval_cb, summary: dict) -> dict:
 
 def run_experiment(root: Path, exp_id: str, *, resume: bool = False, progress: bool = True,
                    heartbeat_s: float = 30.0, command: Optional[str] = None,
-                   extra_callbacks: Sequence = (), max_new_seeds: Optional[int] = None) -> dict:
+                   extra_callbacks: Sequence = (), max_new_seeds: Optional[int] = None,
+                   trusted: bool = False) -> dict:
     """Train experiment ``exp_id`` under ``root`` (one run per seed, in order); returns the results document.
+
+    ``trusted``: a resume may unpickle arbitrary objects in last.ckpt (``--trusted``); by default it is
+    read weights-only, so a planted checkpoint cannot run code.
+
+    The record's run lock (``records.record_lock``) is taken before anything is written: of two
+    processes starting one record, one trains and the other gets ``RecordBusy`` naming it.
 
     ``max_new_seeds``: train at most this many unfinished seeds in this call; when seeds remain, the
     record is left ``partial`` (resume with ``resume=True``), e.g. for a seed-major experiment matrix.
@@ -277,32 +285,41 @@ def run_experiment(root: Path, exp_id: str, *, resume: bool = False, progress: b
 
     Raises:
         AlreadyCompleted: ``resume`` of a completed record (nothing was changed).
+        RecordBusy: another live process runs the record.
         RecordError: the record cannot run (already running / completed, missing checkpoint for resume).
         Any training error, after the record was marked failed.
     """
+    exp_dir = load_experiment(Path(root), exp_id).path
+    with RecordLock(exp_dir):
+        exp = load_experiment(Path(root), exp_id)          # fresh, now that no one else can start it
+        cfg = load_run_config([exp_dir / "config.yaml"], use_default=False)
+        seeds = run_seeds(cfg)
+        _check_can_run(exp, seeds, resume)
+        cmd = command or f"run_experiment({str(root)!r}, {exp_id!r}, resume={resume})  # argv: {' '.join(sys.argv)}"
+        old_cmd = (exp_dir / "command.txt").read_text() if (exp_dir / "command.txt").exists() else ""
+        write_text_atomic(exp_dir / "command.txt", old_cmd + cmd.rstrip("\n") + "\n")
+        results = dict(exp.results)
+        results.update(schema_version=2, status="running", seeds=list(seeds),
+                       class_names=list(results.get("class_names") or []))
+        results["runs"] = {k: dict(v) for k, v in (results.get("runs") or {}).items()}
+        write_status(exp_dir, "running", "resumed" if resume else "training", resumed=resume)
+        return _train_seeds(exp_dir, cfg, seeds, results, resume=resume, progress=progress,
+                            heartbeat_s=heartbeat_s, extra_callbacks=extra_callbacks, max_new_seeds=max_new_seeds,
+                            trusted=trusted)
+
+
+def _train_seeds(exp_dir: Path, cfg: RunConfig, seeds: tuple[int, ...], results: dict, *, resume: bool,
+                 progress: bool, heartbeat_s: float, extra_callbacks: Sequence,
+                 max_new_seeds: Optional[int], trusted: bool = False) -> dict:
+    """Train the unfinished seeds in order, keeping results.json / status.json current; returns results."""
     from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-    exp = load_experiment(Path(root), exp_id)
-    exp_dir = exp.path
-    cfg = load_run_config([exp_dir / "config.yaml"], use_default=False)
-    seeds = run_seeds(cfg)
-    _check_can_run(exp, seeds, resume)
-    cmd = command or f"run_experiment({str(root)!r}, {exp_id!r}, resume={resume})  # argv: {' '.join(sys.argv)}"
-    old_cmd = (exp_dir / "command.txt").read_text() if (exp_dir / "command.txt").exists() else ""
-    write_text_atomic(exp_dir / "command.txt", old_cmd + cmd.rstrip("\n") + "\n")
-
-    results = dict(exp.results)
-    results.update(schema_version=2, status="running", seeds=list(seeds),
-                   class_names=list(results.get("class_names") or []))
-    runs = results["runs"] = {k: dict(v) for k, v in (results.get("runs") or {}).items()}
-    write_status(exp_dir, "running", "resumed" if resume else "training", resumed=resume)
+    runs = results["runs"]
     run_key, run, trained, partial = None, {}, 0, False
     try:
         class_map = _eval_geometry(cfg)[0]
         results["class_names"] = list(class_map.names)
         atomic_write_json(exp_dir / "results.json", results)
-        from evdet.training.fit import fit
-
         for index, seed in enumerate(seeds):
             if (runs.get(str(seed)) or {}).get("status") == "completed":
                 continue
@@ -311,26 +328,9 @@ def run_experiment(root: Path, exp_id: str, *, resume: bool = False, progress: b
                 break
             run_key = str(seed)
             run = runs.setdefault(run_key, {})
-            run_dir = seed_run_dir(exp_dir, seed, index)
-            seed_resume = (run_dir / "checkpoints" / "last.ckpt").exists()
-            run.update(seed=int(seed), dir="." if index == 0 else str(run_dir.relative_to(exp_dir)),
-                       status="running", detections=f"validation/{DETECTIONS_FILE}")
-            atomic_write_json(exp_dir / "results.json", results)
-            write_status(exp_dir, "running", f"seed {seed} ({index + 1} of {len(seeds)})"
-                         + (" resumed" if seed_resume else ""), resumed=resume, seed=int(seed))
-            cfg_seed = config_for_seed(cfg, seed)
-            atomic_write_json(run_dir / "environment.json",
-                              collect_environment(seed, cwd=Path.cwd(), seeds=seeds))
-            eval_cb = _evaluation_callback(cfg_seed, run_dir)
-            keeper = _record_callback(exp_dir, heartbeat_s, eval_cb, results, run_key, run_dir)
-            summary = fit(cfg_seed.data, cfg_seed.model, cfg_seed.loss, cfg_seed.training, run_dir,
-                          callbacks=[eval_cb, keeper, *extra_callbacks], resume=seed_resume, progress=progress)
-            curves = _finish_run(run, run_dir, eval_cb, summary)
+            _train_seed(exp_dir, cfg, seeds, index, results, run, resume=resume, progress=progress,
+                        heartbeat_s=heartbeat_s, extra_callbacks=extra_callbacks, trusted=trusted)
             trained += 1
-            if index == 0:
-                results.update(curves=curves, training=run["training"])
-            aggregate_runs(results)
-            atomic_write_json(exp_dir / "results.json", results)
             if run["status"] == "failed":
                 break
     except (KeyboardInterrupt, SIGTERMException) as err:   # interrupted, not failed: resumable
@@ -349,7 +349,41 @@ def run_experiment(root: Path, exp_id: str, *, resume: bool = False, progress: b
         atomic_write_json(exp_dir / "results.json", results)
         write_status(exp_dir, "failed", f"{type(err).__name__}: {err}"[:500])
         raise
+    return _finish_record(exp_dir, seeds, results, run_key, partial)
 
+
+def _train_seed(exp_dir: Path, cfg: RunConfig, seeds: tuple[int, ...], index: int, results: dict, run: dict, *,
+                resume: bool, progress: bool, heartbeat_s: float, extra_callbacks: Sequence,
+                trusted: bool = False) -> None:
+    """Train seed ``seeds[index]`` into ``run`` (its entry of ``results['runs']``) and aggregate."""
+    from evdet.training.fit import fit
+
+    seed = seeds[index]
+    run_dir = seed_run_dir(exp_dir, seed, index)
+    seed_resume = (run_dir / "checkpoints" / "last.ckpt").exists()
+    run.update(seed=int(seed), dir="." if index == 0 else str(run_dir.relative_to(exp_dir)),
+               status="running", detections=f"validation/{DETECTIONS_FILE}")
+    atomic_write_json(exp_dir / "results.json", results)
+    write_status(exp_dir, "running", f"seed {seed} ({index + 1} of {len(seeds)})"
+                 + (" resumed" if seed_resume else ""), resumed=resume, seed=int(seed))
+    cfg_seed = config_for_seed(cfg, seed)
+    atomic_write_json(run_dir / "environment.json", collect_environment(seed, cwd=Path.cwd(), seeds=seeds))
+    eval_cb = _evaluation_callback(cfg_seed, run_dir)
+    keeper = _record_callback(exp_dir, heartbeat_s, eval_cb, results, str(seed), run_dir)
+    summary = fit(cfg_seed.data, cfg_seed.model, cfg_seed.loss, cfg_seed.training, run_dir,
+                  callbacks=[eval_cb, keeper, *extra_callbacks], resume=seed_resume, progress=progress,
+                  trusted=trusted)
+    curves = _finish_run(run, run_dir, eval_cb, summary)
+    if index == 0:
+        results.update(curves=curves, training=run["training"])
+    aggregate_runs(results)
+    atomic_write_json(exp_dir / "results.json", results)
+
+
+def _finish_record(exp_dir: Path, seeds: tuple[int, ...], results: dict, run_key: Optional[str],
+                   partial: bool) -> dict:
+    """Final results.json and status (completed / failed / partial) after the seeds of this call."""
+    runs = results["runs"]
     failed = [r for r in runs.values() if r.get("status") == "failed"]
     state = "failed" if failed else "partial" if partial else "completed"
     aggregate_runs(results)
