@@ -8,7 +8,7 @@ import torch
 
 from evdet.models import build_model
 from evdet.models.config import FusionConfig, ModelConfig
-from evdet.models.fusion import LevelFusion, POSE_DIM, topk_tokens
+from evdet.models.fusion import POSE_DIM, LevelFusion, topk_tokens
 
 HW = (64, 96)
 

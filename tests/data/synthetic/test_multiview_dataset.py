@@ -4,8 +4,14 @@ import numpy as np
 import pytest
 
 from evdet.data.labels import load_labels
-from evdet.data.multiview_dataset import (POSE_DIM, load_scenes, make_batch, preprocess_multiview, random_windows,
-                                          stream_windows)
+from evdet.data.multiview_dataset import (
+    POSE_DIM,
+    load_scenes,
+    make_batch,
+    preprocess_multiview,
+    random_windows,
+    stream_windows,
+)
 from evdet.data.synthetic.multiview_io import generate_multiview_dataset
 from evdet.events import read_events, stacked_histogram
 from evdet.models.fusion import POSE_DIM as MODEL_POSE_DIM

@@ -24,8 +24,7 @@ from evdet.data.synthetic.dvs import contrast_thresholds
 from evdet.data.synthetic.labelling import TRACK_LOG_DTYPE, boxes_from_track_log
 from evdet.data.synthetic.layout import render_background, visible_band
 from evdet.data.synthetic.multiview_camera import PoseCamera, ViewSpec, default_view_specs, place_view
-from evdet.data.synthetic.simulate import (SyntheticSequence, _add_noise, _build_scene, _Renderer,
-                                           _Scene)
+from evdet.data.synthetic.simulate import SyntheticSequence, _add_noise, _build_scene, _Renderer, _Scene
 from evdet.data.synthetic.traffic import Traffic, project_boxes
 
 
