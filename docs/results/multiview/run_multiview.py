@@ -204,6 +204,7 @@ def main(argv=None) -> int:
            "recipe": vars(args) | {"work": str(args.work)}, "class_names": names,
            "params": {r["variant"]: r["params"] for r in runs},
            "runs": [{k: r[k] for k in ("variant", "seed", "steps", "train_wall_s", "train_cpu_s", "final_loss")} for r in runs],
+           "total_train_cpu_min": round(sum(r["train_cpu_s"] for r in runs) / 60, 2),
            "summary": summary, "conclusion": conclusion, "total_wall_s": round(time.perf_counter() - t0, 1)}
     (HERE / "results.json").write_text(json.dumps(doc, indent=1))
     (HERE / "results.md").write_text(_markdown(doc, names))
