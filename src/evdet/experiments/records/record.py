@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Optional
 
+from evdet.experiments.records.views import ResultsView, StatusView
 from evdet.utils.atomic import write_text_atomic
 from evdet.utils.metrics_csv import metrics_curves
 from evdet.utils.processes import process_alive
@@ -233,6 +234,16 @@ class Experiment:
     def metrics_csv(self) -> Path:
         return self.path / "logs" / "metrics.csv"
 
+    @property
+    def typed_results(self) -> ResultsView:
+        """results.json as a frozen ``views.ResultsView`` (the schema's defaults filled in)."""
+        return ResultsView.from_dict(self.results)
+
+    @property
+    def typed_status(self) -> StatusView:
+        """status.json as a frozen ``views.StatusView``."""
+        return StatusView.from_dict(self.status)
+
 
 def create_experiment(root: Path, exp_id: str, config_yaml: str, hypothesis: str, *,
                       base: Optional[str] = None, command: str = "",
@@ -284,7 +295,33 @@ def load_results(path: Path) -> dict:
         doc.setdefault(key, empty)
         if not isinstance(doc[key], type(empty)):
             raise RecordError(f"{path}: field {key!r} must be a{'n object' if empty == {} else ' list'}")
+    check_metric_ranges(path, doc["protocols"], "protocols")
+    for seed, run in doc["runs"].items():
+        if isinstance(run, dict) and isinstance(run.get("protocols"), dict):
+            check_metric_ranges(path, run["protocols"], f"runs.{seed}.protocols")
     return doc
+
+
+_UNIT_KEYS = ("AP", "AP50", "AP75", "precision", "recall")   # besides every key of ``metrics`` (AP, AP_S, ...)
+
+
+def check_metric_ranges(path: Path, protocols: dict, where: str) -> None:
+    """Raise RecordError for a metric outside [0, 1] (or not a number): APs, per-class / group AP, P and R.
+
+    None (undefined, e.g. no ground truth) passes. A record claiming AP 7.5 is broken, not first.
+    """
+    for name, block in protocols.items():
+        if not isinstance(block, dict):
+            continue
+        values = [(f"metrics.{k}", v) for k, v in (block.get("metrics") or {}).items()]
+        for part in ("per_class", "groups"):
+            for entry, m in (block.get(part) or {}).items():
+                if isinstance(m, dict):
+                    values += [(f"{part}.{entry}.{k}", m[k]) for k in _UNIT_KEYS if k in m]
+        for key, v in values:
+            ok = v is None or (isinstance(v, (int, float)) and not isinstance(v, bool) and 0.0 <= v <= 1.0)
+            if not ok:
+                raise RecordError(f"{path}: {where}.{name}.{key} is {v!r}, outside [0, 1]")
 
 
 def seed_run_dir(exp_dir: Path, seed: int, index: int) -> Path:

@@ -291,16 +291,22 @@ class ValidationData:
 
 
 def load_validation_detections(path: Path) -> ValidationData:
-    """Read a ``detections.npz``; errors name the file."""
+    """Read a ``detections.npz``; errors (truncated, a plain array, missing or malformed entries) name the file."""
+    import zipfile
+
     try:
-        with np.load(path, allow_pickle=False) as z:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise ValueError(f"a plain {type(loaded).__name__}, not an .npz archive of evdet's detections")
+        with loaded as z:
             meta = json.loads(str(z["meta"]))
             n = len(meta["sequences"])
             gts = tuple(z[f"gt_{i}"] for i in range(n))
             dts = tuple(z[f"dt_{i}"] for i in range(n))
-    except (OSError, KeyError, ValueError) as err:
-        raise IntervalError(f"{path}: cannot read saved validation detections ({err})") from None
-    return ValidationData(tuple(meta["sequences"]), gts, dts, dict(meta["evaluate"]))
+        return ValidationData(tuple(meta["sequences"]), gts, dts, dict(meta["evaluate"]))
+    except (OSError, KeyError, ValueError, TypeError, EOFError, zipfile.BadZipFile) as err:
+        what = f"missing entry {err}" if isinstance(err, KeyError) else str(err) or type(err).__name__
+        raise IntervalError(f"{path}: cannot read saved validation detections ({what})") from None
 
 
 def evaluation_units(data: ValidationData, time_tolerance_us: int, *, min_sequences: int = MIN_SEQUENCES,
