@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from evdet.cli.common import ROOT_OPT, console, exp_app, fail
+from evdet.cli.common import ROOT_OPT, console, exp_app, fail, parse_seeds
 
 STORAGE_HELP = ("Optuna storage shared by the workers: sqlite:///FILE.db (one machine) or "
                 "postgresql://USER:PASSWORD@HOST/DB (several machines, with a shared --root).")
@@ -59,10 +59,7 @@ def exp_ablate(
     from evdet.experiments.records.record import RecordError
     from evdet.experiments.records.run_config import ConfigError
 
-    try:
-        seed_list = [int(s) for s in seeds.split(",")] if seeds else None
-    except ValueError:
-        fail(f"--seeds {seeds!r}: expected integers separated by commas, e.g. 0,1,2")
+    seed_list = parse_seeds("--seeds", seeds) if seeds else None
     name = name or f"ablate_{base}_{variant}"
     try:
         ex = _executor(root, storage, f"evdet-{name}", {"design": "ablate", "base": base, "variant": variant,

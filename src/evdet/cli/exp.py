@@ -28,16 +28,6 @@ def list_exps_marked(root: Path) -> list:
     return exps
 
 
-def _parse_seeds(text: str) -> list[int]:
-    try:
-        seeds = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        fail(f"--seeds {text!r}: expected comma-separated integers, e.g. 0,1,2")
-    if not seeds:
-        fail(f"--seeds {text!r}: no seed given")
-    return seeds
-
-
 @exp_app.command("new")
 def exp_new(
     exp_id: str = typer.Argument(..., help="Experiment id, e.g. 4scale_sizeaware_100k."),
@@ -64,7 +54,7 @@ def exp_new(
     argv = ["evdet", "exp", "new", exp_id, *(overrides or []), "--hypothesis", hypothesis,
             *(["--base", base] if base else []), *[a for c in (config or []) for a in ("-c", c)],
             *(["--seeds", seeds] if seeds else []), "--root", str(root)]
-    seed_override = [f"seeds=[{','.join(str(s) for s in _parse_seeds(seeds))}]"] if seeds else []
+    seed_override = [f"seeds=[{','.join(str(s) for s in parse_seeds('--seeds', seeds))}]"] if seeds else []
     try:
         path = new_experiment(root, exp_id, text, base=base, config_files=config or (),
                               overrides=[*(overrides or []), *seed_override],
@@ -290,7 +280,7 @@ def analyze(data: Path = typer.Argument(..., help="Raw (<split>/*_bbox.npy) or p
             results: Optional[str] = typer.Option(None, "--results", help="Experiment id whose per-class AP to use."),
             protocol: Optional[str] = typer.Option(None, "--protocol"),
             split: List[str] = typer.Option(["train"], "--split", help="Split(s) to analyse; repeatable."),
-            input_size: Optional[str] = typer.Option(None, "--input-size", help="Model input HxW, e.g. 360x640."),
+            input_size: Optional[str] = typer.Option(None, "--input-size", help="Model input WIDTHxHEIGHT, e.g. 640x360."),
             json_out: Optional[Path] = typer.Option(None, "--json", help="Write the analysis as JSON."),
             plot: Optional[Path] = typer.Option(None, "--plot", help="Write box-size histograms PNG."),
             root: Path = ROOT_OPT) -> None:
@@ -299,13 +289,7 @@ def analyze(data: Path = typer.Argument(..., help="Raw (<split>/*_bbox.npy) or p
     from evdet.utils.atomic import write_text_atomic
     from evdet.experiments.analysis.tables import analysis_table
 
-    hw = None
-    if input_size:
-        try:
-            h, w = (int(v) for v in input_size.lower().split("x"))
-            hw = (h, w)
-        except ValueError:
-            fail(f"--input-size {input_size!r}: expected HxW, e.g. 360x640")
+    hw = parse_size("--input-size", input_size) if input_size else None
     res_doc = load_exp(root, results).results if results else None
     try:
         a = analyze_dataset(data, splits=split, results=res_doc, protocol=protocol, input_hw=hw)

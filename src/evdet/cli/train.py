@@ -145,13 +145,7 @@ def predict(
     from evdet.events import EventFormatError
     from evdet.training.predict import load_module, predict_recording, save_recording_predictions
 
-    sensor_hw = None
-    if sensor:
-        try:
-            w, h = (int(v) for v in sensor.lower().split("x"))
-        except ValueError:
-            fail(f"--sensor {sensor!r}: expected WIDTHxHEIGHT, e.g. 1280x720")
-        sensor_hw = (h, w)
+    sensor_hw = parse_size("--sensor", sensor, "1280x720") if sensor else None
     try:
         if ckpt.suffix == ".onnx":
             from evdet.deploy.onnx_runtime import predict_recording_onnx

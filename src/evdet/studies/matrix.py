@@ -273,46 +273,13 @@ def prepare_data(plan: MatrixPlan, work: Path, echo: Callable[[str], None] = pri
 
 
 def _has_progress(exp) -> bool:
-    runs = exp.results.get("runs") or {}
-    return any(r.get("status") in ("completed", "running", "killed", "failed") for r in runs.values()) \
+    runs = exp.typed_results.runs.values()
+    return any(r.status in ("completed", "running", "killed", "failed") for r in runs) \
         or any(exp.path.rglob("last.ckpt"))
 
 
 def _seeds_done(exp) -> int:
-    return sum((r or {}).get("status") == "completed" for r in (exp.results.get("runs") or {}).values())
-
-
-CLAIM_FILE = ".matrix_claim"
-
-
-def _claim(exp_dir: Path) -> bool:
-    """Take the record for this process (an exclusive claim file naming its pid); a claim whose
-    process is gone is taken over. False when a live process holds it."""
-    import os
-
-    from evdet.utils.processes import process_alive
-
-    path = exp_dir / CLAIM_FILE
-    for _ in range(2):
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError:
-            try:
-                pid = int(path.read_text().strip() or 0)
-            except (OSError, ValueError):
-                pid = 0
-            if pid and pid != os.getpid() and process_alive(pid):
-                return False
-            path.unlink(missing_ok=True)            # stale: its process is gone
-            continue
-        with os.fdopen(fd, "w") as f:
-            f.write(str(os.getpid()))
-        return True
-    return False
-
-
-def _release(exp_dir: Path) -> None:
-    (exp_dir / CLAIM_FILE).unlink(missing_ok=True)
+    return len(exp.typed_results.completed_runs)
 
 
 def train_records(plan: MatrixPlan, work: Path, echo: Callable[[str], None] = print,
@@ -320,10 +287,11 @@ def train_records(plan: MatrixPlan, work: Path, echo: Callable[[str], None] = pr
     """Train every record that is not completed, seed-major (every record's first seed, then every
     record's second, ...), the costliest first within a seed; returns {id: outcome}.
 
-    Records held by another process (claim file, or status ``running``) are skipped, so several
+    Records held by another process (the record's run lock, or status ``running``) are skipped, so several
     workers can share one work folder.
     """
     from evdet.experiments.records.record import RecordError, load_experiment
+    from evdet.experiments.records.record_lock import RecordLock
     from evdet.experiments.running.runner import run_experiment
 
     root = work / "experiments"
@@ -339,10 +307,11 @@ def train_records(plan: MatrixPlan, work: Path, echo: Callable[[str], None] = pr
             if _seeds_done(exp) > p:                 # seed-major: every record gets its (p+1)-th seed first
                 continue
             if exp.state == "failed":          # diverged or crashed: its record says why; not retried
-                outcome[vid] = f"failed: {exp.status.get('message', '')}"
+                outcome[vid] = f"failed: {exp.typed_status.message}"
                 echo(f"{vid}: {outcome[vid]}; skipped")
                 continue
-            if exp.state == "running" or not _claim(exp.path):
+            lock = RecordLock(exp.path)
+            if exp.state == "running" or not lock.try_acquire():
                 outcome[vid] = "running in another process"
                 echo(f"{vid}: {outcome[vid]}; skipped")
                 continue
@@ -365,7 +334,7 @@ def train_records(plan: MatrixPlan, work: Path, echo: Callable[[str], None] = pr
                 outcome[vid] = f"failed: {type(err).__name__}: {err}"[:300]
                 echo(f"{vid}: {outcome[vid]}")
             finally:
-                _release(exp.path)
+                lock.release()
     return outcome
 
 
@@ -387,9 +356,9 @@ def progress_line(plan: MatrixPlan, work: Path) -> str:
             continue
         exp = load_experiment(root, vid)
         done += _seeds_done(exp)
-        st = exp.status
-        if st.get("state") == "running":
-            running.append(f"{vid} seed {st.get('seed', '?')} step {st.get('step', 0)}/{plan.max_steps}")
+        st = exp.typed_status
+        if st.state == "running":
+            running.append(f"{vid} seed {'?' if st.seed is None else st.seed} step {st.step}/{plan.max_steps}")
     return f"matrix: runs done {done}/{len(plan.variants) * len(plan.seeds)}" + \
         ("; " + ", ".join(running) if running else "")
 

@@ -11,8 +11,8 @@ never re-runs finished work::
 
 Runs go through an executor: ``LocalExecutor`` trains them one after another in this process;
 ``evdet.experiments.designs.queue.QueueExecutor`` enqueues them as fixed Optuna trials so that any number
-of workers share them. ``run_record`` trains a record under ``<record>/.design_run.lock`` (created
-exclusively; taken over when its process is gone), so two workers never train one record at once.
+of workers share them. ``run_record`` trains a record under its run lock (``records.record_lock``, the one the
+runner and the matrix take), so two workers never train one record at once.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import copy
 import hashlib
 import json
 import math
-import os
 import tempfile
 import time
 from dataclasses import dataclass
@@ -33,9 +32,9 @@ from evdet.experiments.statistics import policy as interval_policy
 from evdet.experiments.statistics.intervals import (CONFIDENCE, METHOD_NONE, Difference, IntervalError, seed_values,
                                                     welch_interval)
 from evdet.experiments.records.metric_keys import metric_value, split_metric_key
+from evdet.experiments.records.record_lock import RecordLock
 from evdet.experiments.records.record import (DEFAULT_STALE_AFTER_S, Experiment, RecordError, atomic_write_json,
                                        create_experiment, list_experiments, load_experiment, read_metrics_csv)
-from evdet.utils.processes import process_alive
 
 # keys that never count as a change between two configs: the record name and the seed(s), whose
 # differences are noise, not effects
@@ -304,38 +303,6 @@ class Executor(Protocol):
         ...
 
 
-RUN_LOCK = ".design_run.lock"
-
-
-def _take_run_lock(exp_dir: Path, stale_after_s: float) -> bool:
-    """Create ``<record>/.design_run.lock`` (O_EXCL, "host pid"); a lock whose process is gone is taken over.
-
-    Two workers that saw the same record as not running cannot both start it.
-    """
-    import socket
-
-    lock = exp_dir / RUN_LOCK
-    me = f"{socket.gethostname()} {os.getpid()}"
-    for _ in range(2):
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError:
-            try:
-                host, pid = lock.read_text().split()
-                age_s = time.time() - lock.stat().st_mtime
-            except (OSError, ValueError):
-                return False      # being written right now
-            dead = (not process_alive(int(pid))) if host == socket.gethostname() else age_s > stale_after_s
-            if not dead:
-                return False
-            lock.unlink(missing_ok=True)
-            continue
-        with os.fdopen(fd, "w") as fh:
-            fh.write(me)
-        return True
-    return False
-
-
 def run_record(root: Path, exp_id: str, *, progress: bool = False, callbacks: Sequence = (),
                poll_s: float = 2.0, stale_after_s: float = DEFAULT_STALE_AFTER_S) -> Experiment:
     """Train record ``exp_id`` unless it already finished; resume a killed one; wait for one running elsewhere.
@@ -348,26 +315,25 @@ def run_record(root: Path, exp_id: str, *, progress: bool = False, callbacks: Se
     while True:
         if record_state(root, exp_id) in TERMINAL_STATES:
             return load_experiment(root, exp_id)
-        if record_state(root, exp_id) == "running" or not _take_run_lock(exp_dir, stale_after_s):
+        lock = RecordLock(exp_dir, stale_after_s=stale_after_s)
+        if record_state(root, exp_id) == "running" or not lock.try_acquire():
             time.sleep(poll_s)       # another live process trains it: wait for it
             continue
         try:
             exp = load_experiment(root, exp_id)
             if exp.state in TERMINAL_STATES:   # finished between the check and the lock
                 return exp
-            runs = (exp.results.get("runs") or {}).values()
-            resume = any(exp.path.rglob("checkpoints/last.ckpt")) or any(
-                isinstance(r, dict) and r.get("status") == "completed" for r in runs)
+            resume = any(exp.path.rglob("checkpoints/last.ckpt")) or bool(exp.typed_results.completed_runs)
             try:
                 run_experiment(root, exp_id, resume=resume, progress=progress, extra_callbacks=list(callbacks),
-                               command=f"evdet design run {exp_id}{' --resume' if resume else ''} --root {root}")
+                               command=f"evdet exp run {exp_id}{' --resume' if resume else ''} --root {root}")
             except (RecordError, KeyboardInterrupt):
                 raise
             except Exception:  # noqa: BLE001 - the record says failed (message + logs/error.txt): a bad arm
                 pass
             return load_experiment(root, exp_id)
         finally:
-            (exp_dir / RUN_LOCK).unlink(missing_ok=True)
+            lock.release()
 
 
 class LocalExecutor:

@@ -229,15 +229,15 @@ def _check_can_run(exp, seeds: tuple[int, ...], resume: bool) -> None:
     """Raise RecordError / AlreadyCompleted when the record cannot (or need not) be run now."""
     exp_dir = exp.path
     if exp.state == "running":
-        raise RecordError(f"{exp_dir}: already running (pid {exp.status.get('pid')}); wait, or kill it first")
+        raise RecordError(f"{exp_dir}: already running (pid {exp.typed_status.pid}); wait, or kill it first")
     if exp.state == "completed":
         if resume:
-            raise AlreadyCompleted(f"{exp_dir}: already completed at step {exp.results.get('step', 0)} "
+            raise AlreadyCompleted(f"{exp_dir}: already completed at step {exp.typed_results.step} "
                                    f"(seeds {list(seeds)}); nothing to resume, results.json left unchanged")
         raise RecordError(f"{exp_dir}: already completed; create a new experiment to change anything")
     started = [seed_run_dir(exp_dir, s, i) for i, s in enumerate(seeds)
                if (seed_run_dir(exp_dir, s, i) / "checkpoints" / "last.ckpt").exists()]
-    done = [k for k, r in (exp.results.get("runs") or {}).items() if r.get("status") == "completed"]
+    done = list(exp.typed_results.completed_runs)
     if resume and not started and not done:
         raise RecordError(f"{exp_dir}: nothing to resume (no checkpoints/last.ckpt)")
     if (started or done) and not resume:
