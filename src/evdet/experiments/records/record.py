@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Optional
 
+from evdet.experiments.records.views import ResultsView, StatusView
 from evdet.utils.atomic import write_text_atomic
 from evdet.utils.metrics_csv import metrics_curves
 from evdet.utils.processes import process_alive
@@ -232,6 +233,16 @@ class Experiment:
     @property
     def metrics_csv(self) -> Path:
         return self.path / "logs" / "metrics.csv"
+
+    @property
+    def typed_results(self) -> ResultsView:
+        """results.json as a frozen ``views.ResultsView`` (the schema's defaults filled in)."""
+        return ResultsView.from_dict(self.results)
+
+    @property
+    def typed_status(self) -> StatusView:
+        """status.json as a frozen ``views.StatusView``."""
+        return StatusView.from_dict(self.status)
 
 
 def create_experiment(root: Path, exp_id: str, config_yaml: str, hypothesis: str, *,
