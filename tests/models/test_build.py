@@ -101,12 +101,13 @@ def test_padding_is_zero_bottom_right():
     assert padded[..., 60:, :].abs().sum() == 0 and padded[..., :, 90:].abs().sum() == 0
 
 
-@pytest.mark.parametrize("cfg, match", [
-    (ModelConfig(preset="huge"), "model.preset"),
-    (ModelConfig(patch_size=3), "model.patch_size"),
-    (ModelConfig(in_stages=(2, 4)), "model.in_stages"),
-    (ModelConfig(partition_split=0), "model.partition_split"),
+@pytest.mark.parametrize("kwargs, match", [
+    ({"preset": "huge"}, "preset"),
+    ({"patch_size": 3}, "patch_size"),
+    ({"in_stages": (2, 4)}, "in_stages"),
+    ({"partition_split": 0}, "partition_split"),
 ])
-def test_bad_config_is_named(cfg, match):
+def test_bad_config_is_named(kwargs, match):
+    # A bad value is refused with its key named, by the config itself or at the latest by build_model.
     with pytest.raises(ValueError, match=match):
-        build_model(cfg, 2, (64, 96))
+        build_model(ModelConfig(**kwargs), 2, (64, 96))
