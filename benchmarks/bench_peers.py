@@ -80,7 +80,8 @@ def make_inputs(tmp: Path, n_events: int, duration_s: float) -> dict:
     """Input files of every row; returns {row key: {side: op args}}."""
     sys.path.insert(0, str(HERE))
     from bench_decode import synthetic_events
-    from bench_preprocess import make_recording, write_raw as write_raw_dataset
+    from bench_preprocess import make_recording
+    from bench_preprocess import write_raw as write_raw_dataset
 
     from evdet.events import write_raw
 

@@ -55,8 +55,8 @@ def load_npz_events(path: str):
 
 
 def h5_data_digest(path: str) -> dict:
-    import hdf5plugin  # noqa: F401  (Blosc filter)
     import h5py
+    import hdf5plugin  # noqa: F401  (Blosc filter)
     import numpy as np
 
     with h5py.File(path, "r") as fh:
@@ -124,8 +124,8 @@ def rvt_histogram(path: str, ds2: bool):
 
 def rvt_preprocess(events_h5: str, grid_npy: str, out_h5: str):
     """RVT's ``write_event_representations`` for one sequence, ds2 nearest-exact, 50 ms windows."""
-    import hdf5plugin
     import h5py
+    import hdf5plugin
     import numpy as np
     import torch
 
@@ -162,7 +162,7 @@ def evlib_decode(path: str):
     import evlib
     import polars as pl
 
-    df = evlib.load_events(path).collect()
+    df = evlib.load_events(path, sort=False).collect()     # stream order (its sort is not stable)
     cols = (df["t"].cast(pl.Int64).to_numpy(), df["x"].to_numpy(), df["y"].to_numpy(),
             df["polarity"].to_numpy())
     return lambda: event_digest(*cols)

@@ -7,8 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evdet.events import (EventFormatError, OutOfRangeEventsWarning, make_events, read_events,
-                          sensor_size, write_raw)
+from evdet.events import EventFormatError, OutOfRangeEventsWarning, make_events, read_events, sensor_size, write_raw
 from evdet.events.evt_stream import decode_evt2, decode_evt3
 from evdet.events.raw import infer_sensor_size, read_raw_header
 from evdet.events.raw_encode import encode_evt2, encode_evt3

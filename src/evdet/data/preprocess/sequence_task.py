@@ -114,20 +114,19 @@ def write_representations(task: SequenceTask, out_file: Path, repr_t_us: np.ndar
     Returns:
         (events represented, summed over windows; events dropped for lying outside the sensor).
     """
-    import hdf5plugin
     import h5py
 
+    from evdet.data.preprocess.repr_writer import ReprWriter
     from evdet.events import OutOfRangeEventsWarning, build_representation
 
     height, width = task.source_hw
-    compression = hdf5plugin.Blosc(cname="zstd", clevel=1, shuffle=hdf5plugin.Blosc.SHUFFLE)
     params = {"nbins": task.nbins} if task.representation_kind in BINNED else {}
     n_events = 0
     with warnings.catch_warnings(record=True) as caught, \
             EventSource(task.events_path, height, width) as source, h5py.File(out_file, "w") as fh:
         warnings.simplefilter("always", OutOfRangeEventsWarning)
         windows = EventWindows(source.read, task.window_us, chunk_us=source.chunk_us)
-        dataset = None
+        writer = None
         for i, t_end in enumerate(repr_t_us):
             ev = windows.window(int(t_end))
             n_events += int(ev.size)
@@ -135,11 +134,9 @@ def write_representations(task: SequenceTask, out_file: Path, repr_t_us: np.ndar
                 params["t_ref_us"] = int(t_end)      # decay measured from the window end
             rep = build_representation(task.representation_kind, ev, height, width,
                                        downsample=task.downsample, **params)
-            if dataset is None:
-                dataset = fh.create_dataset("data", shape=(len(repr_t_us), *rep.shape), dtype=rep.dtype,
-                                            chunks=(1, *rep.shape), maxshape=(None, *rep.shape),
-                                            **compression)
-            dataset[i] = rep
+            if writer is None:
+                writer = ReprWriter(fh, len(repr_t_us), rep.shape, rep.dtype)
+            writer.write(i, rep)
     n_out = _count_dropped(caught)
     for w in caught:        # pass on every other warning unchanged
         if not issubclass(w.category, OutOfRangeEventsWarning):

@@ -14,7 +14,6 @@ import numpy as np
 
 CHUNK_US = 500_000           # events are read from the source in blocks of this duration
 LATE_START_US = 1_000_000    # recordings starting later than this get windows from their first event
-_RAW_CHUNK_US = 5_000_000    # RAW files decode from the start at every read: fewer, longer blocks
 
 
 def representation_timestamps(frame_t_us: np.ndarray, steps_between: np.ndarray, window_us: int,
@@ -101,21 +100,25 @@ class EventSource:
     """Half-open time-window reader over any recording format (context manager).
 
     HDF5 windows are found by binary search, DAT and NPY windows in a memory map. RAW (EVT) files
-    have no index and every read decodes from the start, so they are read in longer blocks
-    (``chunk_us``) to limit the repeated decoding, at the cost of memory.
+    have no index: one ``RawEventReader`` stays open and resumes decoding where the previous
+    (earlier) window stopped, so the file is decoded once in total.
     """
 
     def __init__(self, path: str, height: int, width: int):
         from evdet.events import H5EventReader, recording_format
+        from evdet.events.raw import RawEventReader
 
         self.path, self.height, self.width = path, height, width
         fmt = recording_format(path)
         self._h5 = H5EventReader(path, height=height, width=width) if fmt == "h5" else None
-        self.chunk_us = _RAW_CHUNK_US if fmt == "raw" else CHUNK_US
+        self._raw = RawEventReader(path, height=height, width=width) if fmt == "raw" else None
+        self.chunk_us = CHUNK_US
 
     def read(self, t_start_us: int, t_end_us: int) -> np.ndarray:
         if self._h5 is not None:
             return self._h5.read(t_start_us, t_end_us)
+        if self._raw is not None:
+            return self._raw.read(t_start_us, t_end_us)
         from evdet.events import read_events
 
         return read_events(self.path, t_start_us, t_end_us, height=self.height, width=self.width)
@@ -131,6 +134,8 @@ class EventSource:
     def __exit__(self, *exc) -> None:
         if self._h5 is not None:
             self._h5.close()
+        if self._raw is not None:
+            self._raw.close()
 
 
 def events_origin_us(events_path: str, height: int, width: int) -> int:
