@@ -562,31 +562,16 @@ class EventDataModule(L.LightningDataModule):
         if self._frame_box_cache is None:
             from evdet.data.sampling_weights import read_frame_boxes
 
-            labelled = self._labelled_reprs()
-            frames = read_frame_boxes([m.path for m in self.split_meta(self.train_split)], self.cfg.representation,
-                                      labelled)
-            seq = np.concatenate([np.full(np.unique(r).size, i, np.int64) for i, r in enumerate(labelled)])
-            self._frame_box_cache = (frames, seq)
+            store = SequenceStore([m.path for m in self.split_meta(self.train_split)], self.cfg.representation,
+                                  class_ids=self.class_ids)
+            self._frame_box_cache = read_frame_boxes(store, self._labelled_reprs())
         return self._frame_box_cache
-
-    def class_map(self):
-        """The ClassMap of the data (``class_map`` setting or the dataset's dataset.yaml)."""
-        from evdet.data.classes import KNOWN_CLASS_MAPS
-
-        if self.cfg.class_map != "auto":
-            self.class_names  # noqa: B018  (validates the name)
-            return KNOWN_CLASS_MAPS[self.cfg.class_map]
-        return load_class_map(Path(self.cfg.root), default="etram")
 
     def class_counts(self) -> np.ndarray:
         """(K,) boxes per class over the used train label frames (class-balanced loss weighting)."""
-        frames, _ = self._frame_boxes()
-        k = len(self.class_names)
-        counts = np.zeros(k, dtype=np.int64)
-        for b in frames:
-            cls = np.asarray(b["class_id"], dtype=np.int64)
-            counts += np.bincount(cls[cls < k], minlength=k)
-        return counts
+        from evdet.data.sampling_weights import class_counts
+
+        return class_counts(self._frame_boxes()[0], len(self.class_names))
 
     def _train_weights(self, unit: str) -> Optional[np.ndarray]:
         """Sampling weights per random window ("frames") or stream sequence; the report in ``sampling_report``."""
@@ -595,7 +580,13 @@ class EventDataModule(L.LightningDataModule):
         from evdet.data.sampling_weights import train_sampling
 
         frames, seq = self._frame_boxes()
-        weights, report = train_sampling(self.cfg.sample_weighting, self.class_map(), frames, seq,
+        from evdet.data.classes import KNOWN_CLASS_MAPS
+
+        self.class_names  # noqa: B018  (refuses an unknown data.class_map)
+        # the class map of the trained ids (a merge such as etram3 has its own names and groups)
+        cmap = (KNOWN_CLASS_MAPS[self.cfg.class_map] if self.cfg.class_map != "auto"
+                else load_class_map(Path(self.cfg.root), default="etram"))
+        weights, report = train_sampling(self.cfg.sample_weighting, cmap, frames, seq,
                                          len(self.split_meta(self.train_split)), unit)
         self.sampling_report[unit] = report
         return weights

@@ -107,19 +107,31 @@ def small_class_ids(class_map, group: str) -> Optional[tuple[int, ...]]:
     return class_map.group_ids(group)
 
 
-def read_frame_boxes(paths: Sequence[str], representation: str, labelled: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """BBOX arrays (representation pixels) of the labelled frames, in ``random_windows`` order."""
-    from evdet.data.preprocessed import PreprocessedSequence
+def read_frame_boxes(store, labelled: Sequence[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
+    """Boxes of the labelled frames in ``random_windows`` order (through the store: classes merged as trained).
 
-    out = []
-    for path, reprs in zip(paths, labelled):
-        seq = PreprocessedSequence(path, representation=representation)
+    Args:
+        store: a ``SequenceStore`` (``labels_at_repr(index, repr_idx)``); labelled: per sequence, repr indices.
+    Returns:
+        (per frame a BBOX array in representation pixels, (N,) sequence index of each frame).
+    """
+    frames, seq = [], []
+    empty = np.zeros(0, dtype=[("w", "<f4"), ("h", "<f4"), ("class_id", "<u4")])
+    for i, reprs in enumerate(labelled):
         for r in np.unique(np.asarray(reprs, dtype=np.int64)):
-            boxes = seq.labels_at_repr(int(r))
-            out.append(boxes if boxes is not None else np.zeros(0, dtype=[("w", "<f4"), ("h", "<f4"),
-                                                                          ("class_id", "<u4")]))
-        seq.close()
-    return out
+            boxes = store.labels_at_repr(i, int(r))
+            frames.append(boxes if boxes is not None else empty)
+            seq.append(i)
+    return frames, np.asarray(seq, dtype=np.int64)
+
+
+def class_counts(frames: Sequence[np.ndarray], num_classes: int) -> np.ndarray:
+    """(K,) boxes per class over the frames."""
+    counts = np.zeros(num_classes, dtype=np.int64)
+    for b in frames:
+        cls = np.asarray(b["class_id"], dtype=np.int64)
+        counts += np.bincount(cls[cls < num_classes], minlength=num_classes)
+    return counts
 
 
 def train_sampling(cfg: SampleWeightConfig, class_map, frames: Sequence[np.ndarray], frame_seq: np.ndarray,
