@@ -88,10 +88,17 @@ def measure(recipe: str, data: Path, work: Path) -> dict:
             "detections": int(scores.size), "score_sum": float(scores.astype(np.float64).sum())}
 
 
-def measure_all(recipes: list[str]) -> dict:
+def measure_all(recipes: list[str]) -> tuple[dict, dict]:
+    """({recipe: measurement}, {recipe: error text}) of every recipe (a failing one is reported, not kept)."""
+    measured, failed = {}, {}
     with tempfile.TemporaryDirectory(prefix="evdet-golden-") as tmp:
         data = make_data(Path(tmp))
-        return {r: measure(r, data, Path(tmp)) for r in recipes}
+        for r in recipes:
+            try:
+                measured[r] = measure(r, data, Path(tmp))
+            except Exception as err:   # noqa: BLE001  (a recipe that cannot run is reported by name)
+                failed[r] = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+    return measured, failed
 
 
 def main(argv: list[str]) -> int:
@@ -102,7 +109,7 @@ def main(argv: list[str]) -> int:
     from evdet.utils.provenance import provenance
 
     recipes = args.recipes or recipe_names()
-    measured = measure_all(recipes)
+    measured, failed = measure_all(recipes)
     if args.update:
         old = json.loads(GOLDEN.read_text())["runs"] if GOLDEN.exists() else {}
         doc = {"steps": STEPS, "resolution": list(RESOLUTION), "overrides": list(SMALL),
@@ -112,7 +119,9 @@ def main(argv: list[str]) -> int:
         print(f"wrote {GOLDEN} ({len(measured)} recipes)")
     for r, m in measured.items():
         print(f"{r}: final loss {m['loss'][-1]:.5f}, {m['detections']} detections, {m['evaluation']}")
-    return 0
+    for r, err in failed.items():
+        print(f"{r}: FAILED ({err}); no golden run kept")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

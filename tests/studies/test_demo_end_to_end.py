@@ -1,6 +1,7 @@
 """The whole loop on a miniature generated dataset: simulate, preprocess, train two experiments,
 evaluate, rank, report; then the train / eval / predict commands on the same data."""
 
+import html
 import json
 
 import numpy as np
@@ -50,6 +51,21 @@ def test_demo_report_leads_with_small_road_users_and_says_its_verdicts(demo_dir)
     verdicts = [m for m in messages if m.strip().startswith(f"{VARIANT_ID}:")]
     assert verdicts and verdicts[0].split(":", 1)[1].strip() in ("supported", "rejected", "inconclusive")
     assert any("full/small_AP" in m and VARIANT_ID in m for m in messages)   # one line per criterion
+
+
+def test_demo_results_file_holds_its_numbers_with_provenance(demo_dir):
+    out, report, _ = demo_dir
+    doc = json.loads((out / "results.json").read_text())
+    assert {"commit", "machine", "date", "command"} <= set(doc["provenance"])
+    base = json.loads((out / "experiments" / BASELINE_ID / "results.json").read_text())
+    assert doc["records"][BASELINE_ID]["full"]["AP"] == base["protocols"]["full"]["metrics"]["AP"]
+    delta = doc["small_road_users"][VARIANT_ID]["full"]["delta"]
+    # a test dataset matches no shipped profile: one seed, evaluation noise only, and the report says so
+    if delta["low"] is not None:
+        assert delta["covers_training_noise"] is False and "evaluation noise only" in doc["interval_note"]
+        assert html.escape(doc["interval_note"], quote=False) in report.read_text()
+    decisions = {c["decision"] for c in doc["verdicts"][VARIANT_ID]["criteria"]}
+    assert decisions <= {"inconclusive"}   # no interval covers training noise here
 
 
 def test_demo_resumes_without_redoing_work(demo_dir):

@@ -81,6 +81,7 @@ class DemoSettings:
     val_every_n_steps: int = 300
     variant_overrides: tuple[str, ...] = ("loss.size_aware.alpha=2.5", "loss.size_aware.tau_px2=256")
     n_boot: int = 50            # bootstrap resamples of the one-seed intervals (each re-evaluates a run)
+    torch_threads: int = 1      # one thread: the numbers do not depend on the machine's core count
 
 
 def run_demo(out_dir: Path, settings: DemoSettings = DemoSettings(),
@@ -103,6 +104,9 @@ def run_demo(out_dir: Path, settings: DemoSettings = DemoSettings(),
     from evdet.experiments.report.build import build_report
     from evdet.experiments.running.runner import run_experiment
 
+    import torch
+
+    torch.set_num_threads(settings.torch_threads)   # float sums differ with the thread count
     out_dir = Path(out_dir)
     raw, pre, root = out_dir / "raw", out_dir / "preprocessed", out_dir / "experiments"
     t0 = time.monotonic()
@@ -163,7 +167,10 @@ def lead_report(html: str, tables, note: str = "") -> str:
     """The report with the small-object tables placed first, right after its title paragraph."""
     from evdet.studies.matrix import tables_html
 
-    section = (f"<section class=\"lead\"><p>{note}</p>" if note else "<section class=\"lead\">") \
+    import html as html_text
+
+    section = (f"<section class=\"lead\"><p>{html_text.escape(note, quote=False)}</p>" if note
+               else "<section class=\"lead\">") \
         + tables_html(tables) + "</section>"
     at = html.find("</p>", html.find("<h1>"))
     return html[:at + 4] + "\n" + section + html[at + 4:] if at >= 0 else html + section

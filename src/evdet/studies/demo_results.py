@@ -4,7 +4,7 @@
 ``docs/results/demo/results.json``, the file the README's demo figures are read from)::
 
     {"provenance": {commit, dirty, machine, date, command}, "settings": {...},
-     "wall_s": {"training": {id: s}, "total": s},
+     "wall_s": {"training": {id: s}, "total": s}, "trained_at": {id: {git, machine}},
      "records": {id: {protocol: {"AP", "AP50", "small_AP", "per_class": {name: {"AP", "AP50", "support"}}}}},
      "small_road_users": {id: {protocol: {"value": interval, "delta": interval, "effect": word}}},
      "verdicts": {id: {"overall": word, "criteria": [{"criterion", "decision", "interval", "reason"}]}},
@@ -55,6 +55,16 @@ def _record_numbers(exp) -> dict:
     return out
 
 
+def _trained_at(exp) -> dict:
+    """Commit (and dirty flag) and machine a record trained on (its environment.json; a resumed
+    demo can train and report at different commits)."""
+    try:
+        env = json.loads((exp.path / "environment.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return {"git": env.get("git"), "machine": env.get("machine")}
+
+
 def _wall_s(exp) -> float:
     return float(sum(((r or {}).get("training") or {}).get("wall_s") or 0.0
                      for r in (exp.results.get("runs") or {}).values()))
@@ -91,6 +101,7 @@ def demo_results(root: Path, summary: dict, base_id: str, variant_id: str, setti
     return {"provenance": provenance(command), "settings": settings,
             "wall_s": {"training": {i: _wall_s(e) for i, e in exps.items()}, "total": total_s},
             "records": {i: _record_numbers(e) for i, e in exps.items()}, "small_road_users": small,
+            "trained_at": {i: _trained_at(e) for i, e in exps.items()},
             "verdicts": verdicts, "interval_note": interval_note(summary, base_id),
             "filter_effect": summary.get("filter_effect")}
 

@@ -86,6 +86,9 @@ def test_config_match_ignores_run_keys_and_fills_new_switches_with_defaults():
     assert config_differences(a, b, defaults={"model.new_switch": "off"}) == []
     assert config_differences(a, b, defaults={"model.new_switch": "on"}) == ["model.new_switch"]
     assert config_differences(a, {"training.lr": 0.001}, defaults={}) == ["training.lr"]
+    removed = {**a, "data.class_merge": "none"}          # a key the current code no longer has
+    assert config_differences(removed, a, defaults={"training.lr": 0.002}) == []
+    assert config_differences(removed, {**a, "data.class_merge": "3"}, defaults={}) == ["data.class_merge"]
 
 
 def test_flat_metrics_reads_metrics_groups_and_classes():

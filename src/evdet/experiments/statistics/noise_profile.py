@@ -9,7 +9,8 @@ data, gets an interval that includes that training noise (``statistics.policy``)
 What must match:
 - the recipe: the base record's resolved config equals the profile's, key by key, except the
   keys that name a run rather than a recipe (``IGNORED_KEYS``: name, seeds, training seed, data
-  root); a key only one side has (a switch added later) must hold the current default;
+  root); a key only one side has must hold the current default (a switch added later), unless the
+  current code no longer knows it (a key removed since);
 - the data: the SHA-1 of the validation ground truth both were scored on (every sequence of the
   saved ``validation/detections.npz``, in order, with the class names), for the base and the
   other record alike.
@@ -100,14 +101,15 @@ def _defaults() -> dict:
 
 
 def config_differences(profile_cfg: dict, exp_cfg: dict, defaults: Optional[dict] = None) -> list[str]:
-    """Keys whose values differ (a key one side lacks is compared with the current default)."""
+    """Keys whose values differ. A key one side lacks is compared with the current default (a switch
+    added since); a key that one side holds and the current code no longer knows (removed since, so
+    it changes nothing now) is left out."""
     defaults = _defaults() if defaults is None else defaults
-    missing = object()
     out = []
     for key in sorted(set(profile_cfg) | set(exp_cfg)):
-        a = profile_cfg.get(key, defaults.get(key, missing))
-        b = exp_cfg.get(key, defaults.get(key, missing))
-        if a != b:
+        if key not in defaults and (key not in profile_cfg or key not in exp_cfg):
+            continue
+        if profile_cfg.get(key, defaults.get(key)) != exp_cfg.get(key, defaults.get(key)):
             out.append(key)
     return out
 
