@@ -123,10 +123,10 @@ def write_representations(task: SequenceTask, out_file: Path, repr_t_us: np.ndar
     params = {"nbins": task.nbins} if task.representation_kind in BINNED else {}
     n_events = 0
     with warnings.catch_warnings(record=True) as caught, \
-            EventSource(task.events_path, height, width) as source, h5py.File(out_file, "w") as fh:
+            EventSource(task.events_path, height, width) as source, h5py.File(out_file, "w") as fh, \
+            ReprWriter(fh, len(repr_t_us)) as writer:
         warnings.simplefilter("always", OutOfRangeEventsWarning)
         windows = EventWindows(source.read, task.window_us, chunk_us=source.chunk_us)
-        writer = None
         for i, t_end in enumerate(repr_t_us):
             ev = windows.window(int(t_end))
             n_events += int(ev.size)
@@ -134,8 +134,6 @@ def write_representations(task: SequenceTask, out_file: Path, repr_t_us: np.ndar
                 params["t_ref_us"] = int(t_end)      # decay measured from the window end
             rep = build_representation(task.representation_kind, ev, height, width,
                                        downsample=task.downsample, **params)
-            if writer is None:
-                writer = ReprWriter(fh, len(repr_t_us), rep.shape, rep.dtype)
             writer.write(i, rep)
     n_out = _count_dropped(caught)
     for w in caught:        # pass on every other warning unchanged
