@@ -8,10 +8,13 @@ import pytest
 from typer.testing import CliRunner
 
 from evdet.cli import app
-from evdet.studies.matrix import (BASELINE_ID, PLANS, MatrixError, filter_effect, make_plan, record_commands,
-                                      run_matrix)
 from evdet.experiments.records.record import load_experiment
 from evdet.experiments.records.run_config import load_run_config
+from evdet.studies.matrix import filter_effect, record_commands, run_matrix
+from evdet.studies.study_plan import MatrixError, make_plan
+
+BASELINE_ID = "baseline_3scale"           # the small-object study's baseline (configs/studies/small_objects.yaml)
+
 
 def _mini_plan():
     plan = make_plan("cpu", seeds=[0, 1], max_steps=2, variants=["resolution_first"])
@@ -61,8 +64,8 @@ def test_results_table_and_report(matrix_dir):
     assert holm["family_size"] == 1 and holm["p_holm"] == pytest.approx(holm["p"])
     from scipy import stats
 
-    from evdet.experiments.statistics.intervals import seed_values
     from evdet.experiments.records.record import load_experiment
+    from evdet.experiments.statistics.intervals import seed_values
     root = work / "work" / "experiments"
     a, b = (seed_values(load_experiment(root, vid), "full/small_AP") for vid in (BASELINE_ID, "resolution_first"))
     assert row["protocols"]["full"]["small_AP_seeds"] == b
@@ -113,17 +116,20 @@ def test_filter_effect_counts_match_the_filter_rule(matrix_dir):
 
 
 def test_plan_errors_and_commands():
-    with pytest.raises(MatrixError, match="unknown matrix plan"):
+    with pytest.raises(MatrixError, match="unknown plan"):
         make_plan("tpu")
+    with pytest.raises(MatrixError, match="unknown study"):
+        make_plan("cpu", study="nope")
     with pytest.raises(MatrixError, match="unknown variant"):
         make_plan("cpu", variants=["8scale"])
     plan = make_plan("gpu")
     assert plan.input_hw == (360, 640) and len(plan.variants) == 6 and plan.seeds == (0, 1, 2)
-    cmds = record_commands(PLANS["cpu"], __import__("pathlib").Path("w"))
+    assert plan.baseline == BASELINE_ID and plan.variant("resolution_first").full_input
+    cmds = record_commands(make_plan("cpu"), __import__("pathlib").Path("w"))
     assert "--seeds 0,1,2" in cmds[BASELINE_ID] and "model.patch_size=2" in cmds["patch2_4scale"]
     assert "loss.size_aware.tau_px2=256" in cmds["3scale_sizeaware"]
     bad = CliRunner().invoke(app, ["exp", "matrix", "--plan", "tpu"])
-    assert bad.exit_code == 1 and "unknown matrix plan" in bad.output
+    assert bad.exit_code == 1 and "unknown plan" in bad.output
 
 
 def test_small_object_table_says_helps_only_when_the_interval_clears_zero():
@@ -217,8 +223,8 @@ def test_effects_plot_draws_only_with_a_delta(tmp_path):
 def test_progress_line_counts_runs_and_shows_the_running_step(matrix_dir, tmp_path):
     import shutil
 
-    from evdet.studies.matrix import progress_line
     from evdet.experiments.records.record import write_status
+    from evdet.studies.matrix import progress_line
 
     work, _, _ = matrix_dir
     assert progress_line(_mini_plan(), work / "work") == "matrix: runs done 4/4"

@@ -1,4 +1,4 @@
-"""``evdet exp matrix``: the small-object experiment matrix (six variants x seeds), resumable."""
+"""``evdet exp matrix``: a study's experiment matrix (variants x seeds, configs/studies/), resumable."""
 
 from __future__ import annotations
 
@@ -13,11 +13,13 @@ from evdet.cli.common import exp_app, fail, parse_seeds
 @exp_app.command("matrix")
 def exp_matrix(
     plan: str = typer.Option("cpu", "--plan", help="cpu (nano, 320x180 input from 640x360 sensors) or gpu "
-                             "(tiny, 640x360 input from 1280x720 sensors, about 10 min on one GPU)."),
+                             "(tiny, 640x360 input from 1280x720 sensors)."),
+    study: str = typer.Option("small_objects", "--study", help="Study file in configs/studies/: small_objects "
+                              "(six variants) or roadmap (every roadmap switch alone, and combinations)."),
     work: Optional[Path] = typer.Option(None, "--work", help="Data and experiment records "
-                                        "(default runs/matrix_<plan>)."),
+                                        "(default: the plan's, e.g. runs/matrix_cpu)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Results folder: results.md, results.json, "
-                                       "report.html, preview.png (default docs/results/<plan>)."),
+                                       "report.html, preview.png (default: the plan's, e.g. docs/results/cpu)."),
     seeds: Optional[str] = typer.Option(None, "--seeds", help="Seeds of every variant (default 0,1,2)."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Training steps per run (default: the plan's)."),
     only: Optional[str] = typer.Option(None, "--only", help="Comma-separated variant ids (the baseline is "
@@ -31,15 +33,18 @@ def exp_matrix(
                                "(each re-evaluates a validation run)."),
     machine: str = typer.Option("this machine", "--machine", help="Machine named in results.md."),
 ) -> None:
-    """Run the small-object matrix: 3-scale baseline, 4-scale, size-aware (3/4-scale), patch 2 + 4-scale,
-    and the baseline at twice the input resolution, each with several seeds, evaluated under prophesee and
-    full; writes a results table with 95% intervals. Rerun the same command to resume; the training prints
+    """Run a study's matrix. small_objects: 3-scale baseline, 4-scale, size-aware (3/4-scale), patch 2 +
+    4-scale, and the baseline at twice the input resolution; roadmap: every architecture module and training
+    strategy alone against the RVT-faithful baseline, and combinations (with their interaction). Each variant
+    trains several seeds and is evaluated under prophesee and full; writes a results table with 95% intervals
+    and a Holm correction over the family. Rerun the same command to resume; the training prints
     where it stands every minute. Training is seed-major (every variant's first seed before any second seed),
     so a partly finished matrix already compares every variant."""
     from evdet.data.preprocess.inputs import PreprocessError
-    from evdet.studies.matrix import MatrixError, make_plan, run_matrix
     from evdet.experiments.records.record import RecordError
     from evdet.experiments.records.run_config import ConfigError
+    from evdet.studies.matrix import run_matrix
+    from evdet.studies.study_plan import MatrixError, make_plan
 
     seed_list = parse_seeds("--seeds", seeds) if seeds else None
     if workers is not None and workers < 1:
@@ -47,13 +52,14 @@ def exp_matrix(
     if n_boot < 10:
         fail(f"--n-boot must be >= 10, got {n_boot}")
     try:
-        p = make_plan(plan, seeds=seed_list, max_steps=steps,
+        p = make_plan(plan, study=study, seeds=seed_list, max_steps=steps,
                       variants=[v.strip() for v in only.split(",") if v.strip()] if only else None)
     except MatrixError as err:
         fail(str(err))
-    work = work or Path("runs") / f"matrix_{p.name}"
-    out = out or Path("docs") / "results" / p.name
-    one_command = " ".join(["evdet exp matrix", f"--plan {p.name}", f"--work {work}", f"--out {out}",
+    work = work or Path(p.work or f"runs/{p.study}_{p.name}")
+    out = out or Path(p.out or f"docs/results/{p.study}_{p.name}")
+    one_command = " ".join(["evdet exp matrix", *([f"--study {study}"] if study != "small_objects" else []),
+                            f"--plan {p.name}", f"--work {work}", f"--out {out}",
                             *([f"--seeds {seeds}"] if seeds else []), *([f"--steps {steps}"] if steps else []),
                             *([f"--only {only}"] if only else [])])
     try:

@@ -1,4 +1,7 @@
-"""The small-object experiment matrix: six variants x seeds on generated eTraM-like data, resumable.
+"""A study's experiment matrix: variants x seeds on generated eTraM-like data, resumable.
+
+The study (its question, variants and plans) is data, ``configs/studies/<name>.yaml``, read by
+``evdet.studies.study_plan``; the small-object study is the one described below.
 
 Question: which change helps the small road users (pedestrian, bicycle, motorbike, wheelchair)?
 The seed researcher's table (one seed each, Prophesee-filtered eTraM) concluded "complexity hurts"
@@ -29,131 +32,17 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Optional
 
-from evdet.experiments.statistics.intervals import CONFIDENCE
+from evdet.studies.interactions import interaction_rows, interactions_markdown
+from evdet.studies.study_plan import RECORD_REF, MatrixError, MatrixPlan, Variant
 from evdet.utils.atomic import write_text_atomic
 
-BASELINE_ID = "baseline_3scale"
 SMALL_METRIC = "small_AP"
 EFFECTS_PLOT = "effects.png"
 PROTOCOLS = ("prophesee", "full")
-PlanName = Literal["cpu", "gpu"]
-
-
-@dataclass(frozen=True)
-class Variant:
-    """One row of the matrix: overrides of the baseline config.
-
-    Args:
-        id: experiment id.
-        change: what differs from the baseline, in words.
-        overrides: ``key=value`` overrides on the baseline's config.
-        full_input: train and evaluate at the sensor resolution (twice the recipe's input).
-        size_aware: the overrides switch on the size-aware loss (its tau is set per plan).
-        cost: time per training step relative to the baseline (measured on the CPU plan, one thread:
-            baseline 1.1 s, patch 2 3.0 s, twice the resolution 4.5 s); within a seed, the costliest
-            records train first, so that parallel workers finish together.
-    """
-
-    id: str
-    change: str
-    overrides: tuple[str, ...] = ()
-    full_input: bool = False
-    size_aware: bool = False
-    cost: float = 1.0
-
-
-VARIANTS: tuple[Variant, ...] = (
-    Variant(BASELINE_ID, "3-scale FPN (strides 8/16/32), plain YOLOX loss"),
-    Variant("4scale", "4-scale FPN (adds stride-4 P1)", ("model.in_stages=[1,2,3,4]",), cost=1.1),
-    Variant("3scale_sizeaware", "3-scale + size-aware loss (alpha 2.5)", size_aware=True),
-    Variant("4scale_sizeaware", "4-scale + size-aware loss", ("model.in_stages=[1,2,3,4]",), size_aware=True,
-            cost=1.1),
-    Variant("patch2_4scale", "patch size 2 + 4-scale (strides 2/4/8/16)",
-            ("model.patch_size=2", "model.in_stages=[1,2,3,4]"), cost=2.7),
-    Variant("resolution_first", "the baseline at twice the input resolution", full_input=True, cost=4.0),
-)
-
-
-@dataclass(frozen=True)
-class MatrixPlan:
-    """Data, recipe and seeds of one matrix.
-
-    Args:
-        name: "cpu" or "gpu".
-        sensor_hw: generated sensor (height, width); the recipe input is half of it.
-        sequences, duration_s, data_seed: the generated dataset (see ``generate_dataset``).
-        recipe: config preset of the baseline (``configs/recipes/...``).
-        seeds: training seeds of every variant.
-        max_steps: training steps per run.
-        tau_px2: size-aware tau in input pixels^2 (1024 at 640x360 input, scaled with the input area).
-        gen_workers, preprocess_workers: processes for data generation and preprocessing.
-        train_workers: training processes side by side (the default of ``run_matrix``'s caller).
-    """
-
-    name: PlanName
-    sensor_hw: tuple[int, int]
-    sequences: int
-    duration_s: float
-    data_seed: int
-    recipe: str
-    seeds: tuple[int, ...]
-    max_steps: int
-    tau_px2: float
-    gen_workers: int = 1
-    preprocess_workers: int = 2
-    train_workers: int = 1
-    variants: tuple[str, ...] = field(default_factory=lambda: tuple(v.id for v in VARIANTS))
-
-    @property
-    def input_hw(self) -> tuple[int, int]:
-        return self.sensor_hw[0] // 2, self.sensor_hw[1] // 2
-
-
-PLANS: dict[str, MatrixPlan] = {
-    "cpu": MatrixPlan("cpu", (360, 640), sequences=12, duration_s=15.0, data_seed=0,
-                      recipe="recipes/small_objects_cpu", seeds=(0, 1, 2), max_steps=800, tau_px2=256.0,
-                      gen_workers=1, preprocess_workers=2, train_workers=2),
-    "gpu": MatrixPlan("gpu", (720, 1280), sequences=12, duration_s=15.0, data_seed=0,
-                      recipe="recipes/small_objects_gpu", seeds=(0, 1, 2), max_steps=400, tau_px2=1024.0,
-                      gen_workers=12, preprocess_workers=12, train_workers=6),
-}
-
-
-class MatrixError(RuntimeError):
-    """The work folder belongs to another plan, or a variant id is unknown."""
-
-
-def make_plan(name: str, *, seeds: Optional[Sequence[int]] = None, max_steps: Optional[int] = None,
-              variants: Optional[Sequence[str]] = None) -> MatrixPlan:
-    """A named plan with optional changes (seeds, steps, a subset of the variants)."""
-    if name not in PLANS:
-        raise MatrixError(f"unknown matrix plan {name!r}; known: {sorted(PLANS)}")
-    plan = PLANS[name]
-    if seeds is not None:
-        if not seeds or len(set(seeds)) != len(seeds):
-            raise MatrixError(f"seeds {list(seeds)}: give distinct seeds, e.g. 0,1,2")
-        plan = replace(plan, seeds=tuple(int(s) for s in seeds))
-    if max_steps is not None:
-        if max_steps < 1:
-            raise MatrixError(f"max_steps must be >= 1, got {max_steps}")
-        plan = replace(plan, max_steps=int(max_steps))
-    if variants is not None:
-        known = [v.id for v in VARIANTS]
-        bad = [v for v in variants if v not in known]
-        if bad:
-            raise MatrixError(f"unknown variant {bad[0]!r}; known: {known}")
-        if BASELINE_ID not in variants:
-            variants = [BASELINE_ID, *variants]          # every delta refers to the baseline
-        plan = replace(plan, variants=tuple(v for v in known if v in variants))
-    return plan
-
-
-def variant(variant_id: str) -> Variant:
-    return next(v for v in VARIANTS if v.id == variant_id)
 
 
 # ---------------------------------------------------------------- records
@@ -161,26 +50,29 @@ def variant(variant_id: str) -> Variant:
 
 def hypothesis_text(v: Variant, plan: MatrixPlan) -> str:
     """hypothesis.md of a variant: question, hypothesis, criteria under both protocols."""
-    if v.id == BASELINE_ID:
-        return (f"## Question\nDoes the {plan.name.upper()} recipe ({plan.recipe}, {plan.max_steps} steps, "
-                f"{plan.input_hw[1]}x{plan.input_hw[0]} input) learn the small road users at all?\n\n"
-                "## Hypothesis\nThe 3-scale baseline finds the small road users clearly above zero under `full`.\n\n"
-                "## Rationale\nReference row of the matrix: every variant is compared with it.\n\n"
+    if v.id == plan.baseline:
+        return (f"## Question\nDoes the {plan.name.upper()} recipe ({', '.join(plan.recipes)}, {plan.max_steps} "
+                f"steps, {plan.input_hw[1]}x{plan.input_hw[0]} input) learn the small road users at all?\n\n"
+                f"## Hypothesis\n{v.change} finds the small road users clearly above zero under `full`.\n\n"
+                f"## Rationale\nReference row of the study ({plan.title}): every variant is compared with it.\n\n"
                 "## Success criteria\n- full/small_AP >= 0.01\n- prophesee/AP >= 0.01\n\n"
                 "## Risks\nShort schedule: far from converged; seeds differ.\n")
     return (f"## Question\nDoes \"{v.change}\" help the small road users (pedestrian, bicycle, motorbike, "
-            "wheelchair) compared with the 3-scale baseline?\n\n"
+            f"wheelchair) compared with the baseline ({plan.baseline})?\n\n"
             f"## Hypothesis\n{v.change} raises the small-road-user AP under both protocols.\n\n"
-            "## Rationale\nThe seed researcher's single-seed eTraM table ranked this change; generated data with "
-            "exact ground truth, several seeds and intervals test that ranking.\n\n"
+            f"## Rationale\n{plan.rationale}\n\n"
             "## Success criteria\n- full/small_AP >= base + 0.0\n- prophesee/small_AP >= base + 0.0\n\n"
             "## Risks\nShort schedule; slower variants see the same steps, not the same time.\n")
 
 
+def record_checkpoint(work: Path, record_id: str) -> Path:
+    """The first-seed checkpoint of a record (what ``{record:<id>}`` in a variant's overrides means)."""
+    return (work / "experiments" / record_id / "checkpoints" / "last.ckpt").resolve()
+
+
 def _variant_overrides(v: Variant, plan: MatrixPlan, work: Path) -> list[str]:
-    out = list(v.overrides)
-    if v.size_aware:
-        out += ["loss.size_aware.alpha=2.5", f"loss.size_aware.tau_px2={plan.tau_px2:g}"]
+    out = [RECORD_REF.sub(lambda m: str(record_checkpoint(work, m.group(1))), plan.substitute(o))
+           for o in v.overrides]
     if v.full_input:
         out.append(f"data.root={(work / 'input_full').resolve()}")
     return out
@@ -192,14 +84,12 @@ def record_commands(plan: MatrixPlan, work: Path) -> dict[str, str]:
     seeds = ",".join(map(str, plan.seeds))
     out = {}
     for vid in plan.variants:
-        v = variant(vid)
-        if vid == BASELINE_ID:
-            args = [f"-c {plan.recipe}", f"data.root={work / 'input'}",
+        if vid == plan.baseline:
+            args = [*(f"-c {r}" for r in plan.recipes), f"data.root={work / 'input'}",
                     f"training.max_steps={plan.max_steps}", f"--seeds {seeds}"]
         else:
-            args = [f"--base {BASELINE_ID}",
-                    *(o.replace(str((work / 'input_full').resolve()), str(work / 'input_full'))
-                      for o in _variant_overrides(v, plan, work))]
+            args = [f"--base {plan.baseline}",
+                    *(o.replace(str(work.resolve()), str(work)) for o in _variant_overrides(plan.variant(vid), plan, work))]
         out[vid] = f"evdet exp new {vid} {' '.join(args)} --hypothesis <text> --root {root}"
     return out
 
@@ -216,16 +106,16 @@ def create_records(plan: MatrixPlan, work: Path) -> list[str]:
     for vid in plan.variants:
         if (root / vid).exists():
             continue
-        v = variant(vid)
-        if vid == BASELINE_ID:
-            kw = dict(config_files=[plan.recipe],
+        v = plan.variant(vid)
+        if vid == plan.baseline:
+            kw = dict(config_files=list(plan.recipes),
                       overrides=[f"data.root={(work / 'input').resolve()}", f"training.max_steps={plan.max_steps}",
                                  f"seeds=[{','.join(map(str, plan.seeds))}]"])
         else:
-            kw = dict(base=BASELINE_ID, overrides=_variant_overrides(v, plan, work))
+            kw = dict(base=plan.baseline, overrides=_variant_overrides(v, plan, work))
         new_experiment(root, vid, hypothesis_text(v, plan), command=commands[vid], **kw)
         created.append(vid)
-    write_pool(root, f"matrix_{plan.name}", list(plan.variants))   # one recipe: every door pools their seeds
+    write_pool(root, f"{plan.study}_{plan.name}", list(plan.variants))   # one recipe: every door pools their seeds
     return created
 
 
@@ -236,7 +126,8 @@ def _check_plan(plan: MatrixPlan, work: Path) -> None:
     """Write ``matrix.json`` on first use; refuse a work folder made for other data or recipe."""
     path = work / "matrix.json"
     mine = {k: v for k, v in asdict(plan).items()
-            if k not in ("variants", "gen_workers", "preprocess_workers", "train_workers")}
+            if k not in ("variants", "catalog", "title", "question", "rationale", "gen_workers", "preprocess_workers",
+                         "train_workers", "work", "out")}
     mine = json.loads(json.dumps(mine))
     if path.exists():
         old = json.loads(path.read_text())
@@ -265,7 +156,7 @@ def prepare_data(plan: MatrixPlan, work: Path, echo: Callable[[str], None] = pri
                          seed=plan.data_seed, workers=plan.gen_workers)
     if not (raw / "preview.png").exists():
         render_preview(raw, raw / "preview.png")
-    uses_full = any(variant(v).full_input for v in plan.variants)
+    uses_full = any(plan.variant(v).full_input for v in plan.variants)
     echo("data: preprocessing (input = sensor / 2, nearest)" + (" and at the sensor size" if uses_full else ""))
     preprocess_dataset(raw, work / "input", downsample="nearest", workers=plan.preprocess_workers)
     if uses_full:
@@ -296,8 +187,9 @@ def train_records(plan: MatrixPlan, work: Path, echo: Callable[[str], None] = pr
 
     root = work / "experiments"
     outcome = {}
-    passes = len(plan.seeds)
-    order = sorted(plan.variants, key=lambda v: -variant(v).cost)      # stable: ties keep plan order
+    waits = any(plan.variant(v).needs() for v in plan.variants)
+    passes = len(plan.seeds) + (1 if waits else 0)     # a record that waited for another catches up at the end
+    order = sorted(plan.variants, key=lambda v: -plan.variant(v).cost)      # stable: ties keep plan order
     for p in range(passes):
         for vid in order:
             exp = load_experiment(root, vid)
@@ -305,6 +197,12 @@ def train_records(plan: MatrixPlan, work: Path, echo: Callable[[str], None] = pr
                 outcome[vid] = "completed"
                 continue
             if _seeds_done(exp) > p:                 # seed-major: every record gets its (p+1)-th seed first
+                continue
+            missing = [n for n in plan.variant(vid).needs() if not record_checkpoint(work, n).exists()
+                       or _seeds_done(load_experiment(root, n)) == 0]
+            if missing:                              # e.g. a distillation student waits for its teacher
+                outcome[vid] = f"waiting for {', '.join(missing)}"
+                echo(f"{vid}: {outcome[vid]}; skipped for now")
                 continue
             if exp.state == "failed":          # diverged or crashed: its record says why; not retried
                 outcome[vid] = f"failed: {exp.typed_status.message}"
@@ -365,30 +263,13 @@ def progress_line(plan: MatrixPlan, work: Path) -> str:
 
 def train_parallel(plan: MatrixPlan, work: Path, workers: int, echo: Callable[[str], None] = print,
                    every_s: float = 60.0) -> None:
-    """``workers`` processes train the records side by side (each claims a different variant, with
-    cores / workers torch threads); the parent echoes :func:`progress_line` every ``every_s`` seconds."""
-    import multiprocessing as mp
-    import os
+    """``workers`` processes train the records side by side (``running.executors.run_in_processes``:
+    each takes a different variant under its run lock, with cores / workers torch threads); the
+    parent echoes :func:`progress_line` every ``every_s`` seconds."""
+    from evdet.experiments.running.executors import run_in_processes
 
-    ctx = mp.get_context("spawn")
-    threads = max(1, (os.cpu_count() or 1) // workers)     # the cores shared out, not oversubscribed
-    procs = [ctx.Process(target=_train_worker, args=(plan, work, threads), name=f"matrix-worker-{i}")
-             for i in range(workers)]
-    for proc in procs:
-        proc.start()
-        time.sleep(2.0)                          # stagger: each takes the next unclaimed variant
-    last = time.monotonic()
-    while any(proc.is_alive() for proc in procs):
-        time.sleep(1.0)
-        if time.monotonic() - last >= every_s:
-            last = time.monotonic()
-            try:
-                echo(progress_line(plan, work))
-            except (OSError, ValueError):        # a record being rewritten (RecordError is a ValueError)
-                pass
-    for proc in procs:
-        proc.join()
-    bad = [p.name for p in procs if p.exitcode]
+    bad = run_in_processes(_train_worker, (plan, work), workers, progress_line=lambda: progress_line(plan, work),
+                           echo=echo, every_s=every_s, name="matrix-worker")
     if bad:
         echo(f"matrix: worker(s) {bad} exited with an error; rerun to resume")
 
@@ -458,12 +339,12 @@ def summarize_records(root: Path, changes: dict[str, str], base_id: str, pre_roo
         other doors), and the Δs of
         the variants against ``base_id`` form one family with a Holm correction per protocol.
     """
+    from evdet.experiments.analysis.verdict import judge, overall_verdict, parse_criteria
+    from evdet.experiments.records.metric_keys import metric_value
+    from evdet.experiments.records.record import load_experiment
     from evdet.experiments.statistics import policy as interval_policy
     from evdet.experiments.statistics.intervals import IntervalError, seed_values
     from evdet.utils.provenance import provenance
-    from evdet.experiments.records.metric_keys import metric_value
-    from evdet.experiments.records.record import load_experiment
-    from evdet.experiments.analysis.verdict import judge, overall_verdict, parse_criteria
 
     exps = {vid: load_experiment(root, vid) for vid in changes if (root / vid).exists()}
     base = exps.get(base_id)
@@ -530,10 +411,11 @@ def _holm(rows: list[dict], base_id: str) -> None:
 
 def summarize(plan: MatrixPlan, work: Path, n_boot: int = 100) -> dict:
     """Numbers of the matrix as it stands (see :func:`summarize_records`), with its plan."""
-    changes = {vid: variant(vid).change for vid in plan.variants}
-    summary = summarize_records(work / "experiments", changes, BASELINE_ID, work / "input",
+    changes = {vid: plan.variant(vid).change for vid in plan.variants}
+    summary = summarize_records(work / "experiments", changes, plan.baseline, work / "input",
                                 seeds_planned=plan.seeds, n_boot=n_boot)
-    return {"plan": asdict(plan), **summary}
+    plan_doc = {k: v for k, v in asdict(plan).items() if k != "catalog"}
+    return {"plan": plan_doc, **summary, "interactions": interaction_rows(plan, summary["rows"], PROTOCOLS)}
 
 
 def _difference(d: Optional[dict]):
@@ -542,7 +424,7 @@ def _difference(d: Optional[dict]):
     return Difference.from_dict(d)
 
 
-def small_object_tables(summary: dict, base_id: str = BASELINE_ID,
+def small_object_tables(summary: dict, base_id: Optional[str] = None,
                         input_text: str = "the input") -> list[tuple[str, str, list[str], list[list[str]]]]:
     """The small-road-user table, the overall table and the filter's effect, as data.
 
@@ -553,6 +435,7 @@ def small_object_tables(summary: dict, base_id: str = BASELINE_ID,
     from evdet.experiments.statistics.policy import effect_word
 
     rows = summary["rows"]
+    base_id = base_id or rows[0]["id"]                 # the rows are in table order, the base first
     small = []
     for r in rows:
         f, p = r["protocols"]["full"], r["protocols"]["prophesee"]
@@ -631,11 +514,13 @@ def results_markdown(summary: dict, commands: dict[str, str], one_command: str, 
     plan = summary["plan"]
     rows = summary["rows"]
     h, w = plan["sensor_hw"]
-    lines = [f"# Small-object matrix ({plan['name'].upper()} plan)", "",
+    lines = [f"# {plan.get('title', 'evdet small-object matrix')} ({plan['name'].upper()} plan)", "",
+             plan.get("question", ""), "",
              f"Generated {summary['generated_at']} on {machine}.", "",
              f"Data: {plan['sequences']} generated eTraM-like sequences of {plan['duration_s']:g} s at {w}x{h} "
              f"(data seed {plan['data_seed']}), input {w // 2}x{h // 2} (reference 2x2 nearest downsampling; "
-             f"`resolution_first` at {w}x{h}). Recipe `{plan['recipe']}`, {plan['max_steps']} steps per run, "
+             f"`input: full` variants at {w}x{h}). Recipes `{', '.join(plan['recipes'])}`, {plan['max_steps']} steps "
+             "per run, "
              f"seeds {plan['seeds']}. Validation split, `prophesee` and `full` protocols, RVT scoring "
              "(each protocol's default).", "",
              "Reproduce (resumes where it stopped; several processes may share the work folder):", "",
@@ -649,6 +534,7 @@ def results_markdown(summary: dict, commands: dict[str, str], one_command: str, 
     if out_dir is not None and (Path(out_dir) / EFFECTS_PLOT).exists():
         lines += [f"![Δ small-road-user AP per variant]({EFFECTS_PLOT})", ""]
     lines += tables_markdown(small_object_tables(summary, input_text=f"the {w // 2}x{h // 2} input"))
+    lines += interactions_markdown(summary.get("interactions") or [], PROTOCOLS)
     unfinished = [r for r in rows if len(r["seeds_done"]) < len(r["seeds_planned"])]
     lines += ["## What finished", ""]
     if not unfinished:
@@ -669,14 +555,14 @@ def write_results(plan: MatrixPlan, work: Path, out: Path, one_command: str,
     """Write results.md, results.json, effects.png, report.html and preview.png of the matrix to ``out``."""
     import shutil
 
-    from evdet.studies.matrix_plot import effects_plot
     from evdet.experiments.records.record import list_experiments
     from evdet.experiments.report.build import write_report
+    from evdet.studies.matrix_plot import effects_plot
 
     out.mkdir(parents=True, exist_ok=True)
     summary = summarize(plan, work, n_boot=n_boot)
     write_text_atomic(out / "results.json", json.dumps(summary, indent=1, default=str) + "\n")
-    if effects_plot(summary, out / EFFECTS_PLOT, BASELINE_ID) is None:
+    if effects_plot(summary, out / EFFECTS_PLOT, plan.baseline) is None:
         (out / EFFECTS_PLOT).unlink(missing_ok=True)
     md = results_markdown(summary, record_commands(plan, work), one_command, machine, work / "experiments", out)
     write_text_atomic(out / "results.md", md)
@@ -684,7 +570,7 @@ def write_results(plan: MatrixPlan, work: Path, out: Path, one_command: str,
             and any(r.get("status") == "completed" for r in (e.results.get("runs") or {}).values())]
     if exps:                       # the report covers the records with at least one finished seed
         write_report(exps, out / "report.html", root=work / "experiments", by="full/small_AP",
-                     title=f"evdet small-object matrix ({plan.name})", n_boot=n_boot, clip=True)  # own checkpoints
+                     title=f"{plan.title} ({plan.name})", n_boot=n_boot, clip=True)  # own checkpoints
     if (work / "raw" / "preview.png").exists():
         shutil.copyfile(work / "raw" / "preview.png", out / "preview.png")
     return out / "results.md"

@@ -82,9 +82,11 @@ def _hold(exp_dir: Path, release: Path) -> subprocess.Popen:
 
 def test_a_record_held_elsewhere_is_refused_by_the_runner_and_skipped_by_the_matrix(tmp_path, monkeypatch):
     import evdet.experiments.running.runner as runner
-    from evdet.studies.matrix import BASELINE_ID, create_records, make_plan, train_records
+    from evdet.studies.matrix import create_records, train_records
+    from evdet.studies.study_plan import make_plan
 
     plan = make_plan("cpu", seeds=[0], variants=["4scale"])
+    BASELINE_ID = plan.baseline
     create_records(plan, tmp_path)
     root = tmp_path / "experiments"
     trained = []
@@ -114,7 +116,7 @@ def test_a_design_worker_waits_for_the_record_a_matrix_worker_holds(tmp_path, mo
     import threading
 
     import evdet.experiments.running.runner as runner
-    from evdet.experiments.designs.arms import run_record
+    from evdet.experiments.running.executors import run_record
 
     exp_dir = make_record(tmp_path, "r")
     calls = []

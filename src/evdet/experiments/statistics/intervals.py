@@ -231,6 +231,29 @@ def pooled_interval(base: Optional[Sequence[float]], other: Sequence[float], gro
     return mean, mean - half, mean + half, dof
 
 
+def pooled_contrast(samples: Sequence[Sequence[float]], coefs: Sequence[float], groups: Sequence[Sequence[float]],
+                    confidence: float = CONFIDENCE) -> tuple[float, float, float, int]:
+    """t-interval of the contrast ``sum_j c_j * mean(samples_j)`` with the seed variance pooled over
+    ``groups`` (:func:`pooled_variance`): standard error ``s_p * sqrt(sum_j c_j^2 / n_j)``.
+
+    E.g. the interaction of a combination of k single changes, ``I = m_combo - sum_i m_i + (k - 1) m_base``
+    (coefficients 1, -1 x k, k - 1). Returns (estimate, low, high, dof).
+
+    Raises:
+        IntervalError: an empty sample, or no group with two values.
+    """
+    from scipy.stats import t as student_t
+
+    arrays = [np.asarray(x, dtype=np.float64) for x in samples]
+    if any(a.size == 0 for a in arrays) or len(arrays) != len(coefs):
+        raise IntervalError("pooled contrast needs one non-empty sample per coefficient")
+    var, dof = pooled_variance(groups)
+    est = float(sum(c * a.mean() for c, a in zip(coefs, arrays)))
+    half = float(student_t.ppf(0.5 + confidence / 2, dof)) * math.sqrt(var * sum(c * c / a.size
+                                                                                for c, a in zip(coefs, arrays)))
+    return est, est - half, est + half, dof
+
+
 # ---------------------------------------------------------------- per-seed values
 
 
