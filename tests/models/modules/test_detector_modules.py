@@ -9,7 +9,7 @@ from module_cases import ALL_MODULES, INPUT_HW, SINGLE_MODULES, build, frames, m
 
 from evdet.data.config import DataConfig
 from evdet.models import build_model
-from evdet.models.config import LossConfig, ModelConfig, ModulesConfig, P1EnhanceConfig
+from evdet.models.config import DeformConvConfig, LossConfig, ModelConfig, ModulesConfig, P1EnhanceConfig
 from evdet.models.modules.registry import find_module, registered_modules
 from evdet.training.config import TrainConfig
 from evdet.training.module import DetectionModule
@@ -116,6 +116,12 @@ def test_worked_example_is_identity_at_init():
 def test_p1_enhance_needs_a_stride_4_level():
     cfg = ModelConfig(preset="nano", modules=ModulesConfig(p1_enhance=P1EnhanceConfig(kind="refine")))
     with pytest.raises(ValueError, match="p1_enhance.*stride-4"):
+        build_model(cfg, 2, INPUT_HW)
+
+
+def test_unknown_choice_built_in_python_is_named():
+    cfg = ModelConfig(preset="nano", modules=ModulesConfig(deform_conv=DeformConvConfig(where="neck")))
+    with pytest.raises(ValueError, match=r"model.modules.deform_conv.where: 'neck' is not one of"):
         build_model(cfg, 2, INPUT_HW)
 
 

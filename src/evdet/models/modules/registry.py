@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from dataclasses import dataclass
-from typing import Callable, Literal, Optional, Sequence
+from dataclasses import dataclass, fields, is_dataclass
+from typing import Callable, Literal, Optional, Sequence, get_args, get_origin, get_type_hints
 
 from torch import nn
 
@@ -71,6 +71,18 @@ def _extra_specs(cfg: ModulesConfig, site: Site) -> list[ModuleSpec]:
     return [spec for spec in map(find_module, cfg.extra) if spec.site == site]
 
 
+def check_modules_config(cfg: ModulesConfig) -> None:
+    """Every ``Literal`` choice of ``cfg`` is one of its allowed values (configs built in Python skip OmegaConf)."""
+    for part in fields(cfg):
+        sub = getattr(cfg, part.name)
+        if not is_dataclass(sub):
+            continue
+        for name, hint in get_type_hints(type(sub)).items():
+            if get_origin(hint) is Literal and getattr(sub, name) not in get_args(hint):
+                raise ValueError(f"model.modules.{part.name}.{name}: {getattr(sub, name)!r} is not one of "
+                                 f"{list(get_args(hint))}")
+
+
 def _check_stages(field: str, stages: Sequence[int]) -> None:
     bad = [s for s in stages if int(s) not in (1, 2, 3, 4)]
     if bad or not stages:
@@ -80,6 +92,7 @@ def _check_stages(field: str, stages: Sequence[int]) -> None:
 def build_stage_modules(cfg: ModulesConfig, dims: Sequence[int], strides: Sequence[int]
                         ) -> list[Optional[StageModules]]:
     """Per backbone stage its StageModules, or None where no module acts on that stage."""
+    check_modules_config(cfg)
     ta, soa, se = cfg.temporal_attention, cfg.small_object_attention, cfg.squeeze_excitation
     if ta.kind != "off":
         _check_stages("temporal_attention", ta.stages)
@@ -107,6 +120,7 @@ def build_stage_modules(cfg: ModulesConfig, dims: Sequence[int], strides: Sequen
 def build_level_modules(cfg: ModulesConfig, channels: Sequence[int], strides: Sequence[int]
                         ) -> Optional[LevelModules]:
     """LevelModules over the FPN outputs (finest first), or None when no module acts there."""
+    check_modules_config(cfg)
     se, p1 = cfg.squeeze_excitation, cfg.p1_enhance
     density = DensityFusion(strides) if cfg.density_fusion.kind == "gate" else None
     enhance = None
