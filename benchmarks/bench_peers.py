@@ -159,13 +159,20 @@ def measure(threads: int, rounds: int, rows: dict, pythons: dict, tmp: Path) -> 
     return results
 
 
-def speed_table(result: dict) -> str:
-    """Markdown table of a bench_peers.json result (README's Speed section)."""
+def speed_table(result: dict, placeholders: bool = False) -> str:
+    """Markdown table of a bench_peers.json result (README's Speed section); with ``placeholders``
+    the rows as ``docs/numbers.yaml`` quotes (``{bench_peers:rows/i/...}``) instead of values."""
+    def cell(i: int, key: str, fmt: str) -> str:
+        return f"{{bench_peers:rows/{i}/{key}:{fmt}}}" if placeholders else format(result["rows"][i][key], fmt)
+
     lines = ["| measure | peer | threads | evdet s | peer s | evdet speed / peer | outputs |",
              "|---|---|---|---|---|---|---|"]
-    for r in result["rows"]:
-        lines.append(f"| {r['measure']} | {r['peer']} | {r['threads']} | {r['evdet_s']:.3f} | {r['peer_s']:.3f} "
-                     f"| {r['speed_ratio']:.2f}x | {'equal' if r['outputs_equal'] else 'DIFFER'} |")
+    for i, r in enumerate(result["rows"]):
+        lines.append(f"| {r['measure']} | {r['peer']} | {r['threads']} | {cell(i, 'evdet_s', '.3f')} | "
+                     f"{cell(i, 'peer_s', '.3f')} | {cell(i, 'speed_ratio', '.2f')}x | "
+                     f"{'equal' if r['outputs_equal'] else 'DIFFER'} |")
+    if placeholders:
+        return "\n".join(f'      - "{line}"' for line in lines[2:])
     prov = result["provenance"]
     lines.append(f"\n`benchmarks/bench_peers.json`: commit {prov['commit'][:7]}, {prov['date']}, {prov['machine']}; "
                  f"best of {result['rounds']} interleaved rounds, each side pinned to the stated number of cores.")
@@ -193,7 +200,9 @@ def main() -> None:
     parser.add_argument("--readme", action="store_true", help="rewrite README's Speed table from --out and exit")
     args = parser.parse_args()
     if args.readme:
-        update_readme(json.loads(args.out.read_text()), ROOT / "README.md")
+        result = json.loads(args.out.read_text())
+        update_readme(result, ROOT / "README.md")
+        print("quotes for docs/numbers.yaml (README.md):\n" + speed_table(result, placeholders=True))
         return
     peer_python = ensure_peers_venv(args.peers_venv)
     pythons = {"evdet": Path(sys.executable), "rvt": Path(sys.executable), "evt3": peer_python,
