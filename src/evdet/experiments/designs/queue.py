@@ -60,11 +60,13 @@ def postgres_driver_url(url: str) -> str:
     return url
 
 
-def open_storage(url: str, *, heartbeat_s: int = DEFAULT_HEARTBEAT_S, grace_s: Optional[int] = None):
+def open_storage(url: str, *, heartbeat_s: int = DEFAULT_HEARTBEAT_S, grace_s: Optional[int] = None,
+                 create: bool = True):
     """An Optuna RDB storage with heartbeats and retry of trials whose worker died.
 
     Args:
         url: ``sqlite:///path/to/sweeps.db`` (one machine) or ``postgresql://user:pw@host/db`` (several).
+        create: a missing SQLite file is created (a new sweep); False refuses it (reading a sweep's status).
         heartbeat_s: seconds between a running trial's heartbeats; a trial is stale after ``grace_s``
             (default 2 x heartbeat_s) without one.
     Raises:
@@ -77,6 +79,8 @@ def open_storage(url: str, *, heartbeat_s: int = DEFAULT_HEARTBEAT_S, grace_s: O
         path = Path(url[len("sqlite:///"):])
         if not path.parent.is_dir():
             raise QueueError(f"storage {shown}: folder {path.parent} does not exist")
+        if not create and not path.is_file():
+            raise QueueError(f"storage {shown}: no such database file {path} (a sweep writes it when it starts)")
         engine_kwargs: dict[str, Any] = {"connect_args": {"timeout": 60}}
     elif url.startswith(("postgresql://", "postgresql+psycopg2://", "postgresql+psycopg://", "postgres://")):
         url = postgres_driver_url(url)

@@ -88,9 +88,12 @@ def _number(source: str, where: str, value: Any) -> float:
     if isinstance(value, bool):
         raise SpaceError(f"{source}: {where} is {value!r}, expected a number")
     try:
-        return float(value)     # YAML reads 1e-4 (no dot) as a string
+        number = float(value)     # YAML reads 1e-4 (no dot) as a string
     except (TypeError, ValueError):
         raise SpaceError(f"{source}: {where} is {value!r}, expected a number") from None
+    if not math.isfinite(number):
+        raise SpaceError(f"{source}: {where} is {value!r}, expected a finite number")
+    return number
 
 
 def _close_keys(key: str, known: Sequence[str]) -> str:
@@ -295,7 +298,34 @@ def prepare_sweep(root: Path, s: SweepSettings):
                  "space": space.to_dict()}
     study = open_study(storage, s.name, signature, direction=direction, sampler=_sampler(space.sampler, s.sampler_seed),
                        pruner=_pruner(space.pruner))
+    _check_earlier_summary(root, s.name, signature)   # another storage: its study cannot tell
     return study, space, base_cfg
+
+
+def _check_earlier_summary(root: Path, name: str, signature: dict) -> None:
+    """Refuse a sweep whose name already belongs to a sweep of another definition in this experiments root
+    (its ``_designs/<name>.json`` and ``<name>-tNNN`` records would be mixed with, or overwritten by, this one)."""
+    path = root / "_designs" / f"{name}.json"
+    try:
+        earlier = json.loads(path.read_text(encoding="utf-8")).get("definition") if path.is_file() else None
+    except (OSError, ValueError, AttributeError):
+        raise DesignError(f"{path}: exists but is not a readable sweep summary; use another sweep name") from None
+    if earlier is not None and earlier != json.loads(json.dumps(signature, sort_keys=True, default=str)):
+        raise DesignError(f"{path}: sweep {name!r} was run here with another definition (base, metric or space); "
+                          f"use a new sweep name")
+
+
+def _trial_record(root: Path, s: SweepSettings, exp_id: str, config_yaml: str, values: dict, direction: str) -> None:
+    """Create the trial's record, or check that the existing one is this trial's (same resolved config)."""
+    path = root / exp_id / "config.yaml"
+    if not (root / exp_id).exists():
+        create_experiment(root, exp_id, config_yaml,
+                          _trial_hypothesis(exp_id, s.name, s.base, values, s.metric, direction),
+                          base=s.base, command=f"evdet exp sweep {s.name} --base {s.base} --metric {s.metric}")
+    elif not path.is_file() or path.read_text(encoding="utf-8") != config_yaml:
+        raise DesignError(f"{root / exp_id}: exists with another config than this trial's "
+                          f"({', '.join(f'{k}={v}' for k, v in values.items())}): an earlier sweep {s.name!r} with "
+                          f"another space or storage? Use a new sweep name")
 
 
 def run_sweep(root: Path, s: SweepSettings, *, run_fn: Callable = run_record,
@@ -317,11 +347,8 @@ def run_sweep(root: Path, s: SweepSettings, *, run_fn: Callable = run_record,
         exp_id = trial.user_attrs.get("exp_id") or f"{s.name}-t{trial.number:03d}"
         trial.set_user_attr("exp_id", exp_id)
         trial.set_user_attr("worker", worker_label())
-        if not (root / exp_id).exists():
-            cfg = with_overrides(base_cfg, values)
-            create_experiment(root, exp_id, resolve_config_yaml(cfg, exp_id),
-                              _trial_hypothesis(exp_id, s.name, s.base, values, s.metric, study.direction.name.lower()),
-                              base=s.base, command=f"evdet exp sweep {s.name} --base {s.base} --metric {s.metric}")
+        _trial_record(root, s, exp_id, resolve_config_yaml(with_overrides(base_cfg, values), exp_id), values,
+                      study.direction.name.lower())
         echo(f"trial {trial.number}: {exp_id} " + ", ".join(f"{k}={v}" for k, v in values.items()))
         callbacks = [pruning_callback(trial, key)] if key and space.pruner != "none" else []
         exp = run_fn(root, exp_id, callbacks=callbacks)
@@ -395,7 +422,7 @@ def load_sweep(storage_url: str, name: str):
 
     from evdet.experiments.designs.queue import QueueError, redact_url
 
-    storage = open_storage(storage_url)
+    storage = open_storage(storage_url, create=False)
     try:
         return optuna.load_study(study_name=name, storage=storage)
     except KeyError:
