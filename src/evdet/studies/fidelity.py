@@ -89,29 +89,29 @@ def evaluate_posts(ckpt: Path, pre: Path) -> dict:
 
 
 def summarize(values: dict) -> dict:
-    """Paired deltas (rvt - clip_cap at 0.001; 0.001 - 0.1 under rvt) over every checkpoint, and zoom on - off."""
+    """protocol -> metric -> comparison -> {mean, interval, ...}: paired deltas over every checkpoint
+    (rvt - clip_cap; threshold 0.001 - 0.1) and zoom on - off over seeds (Welch)."""
     from evdet.experiments.statistics.intervals import seed_summary, welch_interval
 
+    pairs = {"rvt - clip_cap at 0.001": ("rvt@0.001", "clip_cap@0.001"),
+             "rvt - clip_cap at 0.1": ("rvt@0.1", "clip_cap@0.1"),
+             "0.001 - 0.1 under rvt": ("rvt@0.001", "rvt@0.1"),
+             "0.001 - 0.1 under clip_cap": ("clip_cap@0.001", "clip_cap@0.1")}
     out: dict = {}
     for p in PROTOCOLS:
         for m in METRICS:
-            def get(run, key):
-                return values[run][p][key][m]
-            pairs = {"rvt - clip_cap (threshold 0.001)": ("rvt@0.001", "clip_cap@0.001"),
-                     "rvt - clip_cap (threshold 0.1)": ("rvt@0.1", "clip_cap@0.1"),
-                     "0.001 - 0.1 (rvt)": ("rvt@0.001", "rvt@0.1"),
-                     "0.001 - 0.1 (clip_cap)": ("clip_cap@0.001", "clip_cap@0.1")}
+            rows = out.setdefault(p, {}).setdefault(m, {})
             for label, (a, b) in pairs.items():
-                deltas = [get(r, a) - get(r, b) for r in values]
+                deltas = [values[r][p][a][m] - values[r][p][b][m] for r in values]
                 sm = seed_summary(deltas)
-                out[f"{p}/{m}: {label}"] = {"deltas": deltas, "mean": sm.mean, "interval": [sm.low, sm.high],
-                                            "n": len(deltas), "method": "t interval over checkpoints (paired)"}
-            off = [get(r, "rvt@0.001") for r in values if r.startswith("zoom_off")]
-            on = [get(r, "rvt@0.001") for r in values if r.startswith("zoom_on")]
-            mean, low, high, dof = welch_interval(off, on)
-            out[f"{p}/{m}: zoom on - off (rvt@0.001)"] = {"off": off, "on": on, "mean": mean, "interval": [low, high],
-                                                          "dof": dof, "n": [len(off), len(on)],
-                                                          "method": "Welch t interval over seeds"}
+                rows[label] = {"deltas": deltas, "mean": sm.mean, "low": sm.low, "high": sm.high, "n": sm.n,
+                               "method": "95% t interval over the checkpoints (paired)"}
+            off = [values[r][p]["rvt@0.001"][m] for r in values if r.startswith("zoom_off")]
+            on = [values[r][p]["rvt@0.001"][m] for r in values if r.startswith("zoom_on")]
+            if len(off) >= 2 and len(on) >= 2:
+                mean, low, high, dof = welch_interval(off, on)
+                rows["zoom on - off"] = {"off": off, "on": on, "mean": mean, "low": low, "high": high, "dof": dof,
+                                         "method": "95% Welch t interval over seeds, rvt @ 0.001"}
     return out
 
 
