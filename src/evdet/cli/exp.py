@@ -67,19 +67,20 @@ def exp_new(
 @exp_app.command("run")
 def exp_run(exp_id: str, resume: bool = typer.Option(False, "--resume", help="Continue: skip finished seeds, "
                                                      "resume the interrupted one from its last.ckpt."),
-            root: Path = ROOT_OPT) -> None:
+            root: Path = ROOT_OPT, trusted: bool = TRUSTED_OPT) -> None:
     """Train an experiment (one run per seed, in order) with evaluation attached; fills results.json."""
     from evdet.experiments.records.record import RecordError
     from evdet.experiments.records.run_config import ConfigError
     from evdet.experiments.running.runner import AlreadyCompleted, run_experiment
+    from evdet.utils.safe_load import UntrustedCheckpointError
 
     try:
-        res = run_experiment(root, exp_id, resume=resume,
+        res = run_experiment(root, exp_id, resume=resume, trusted=trusted,
                              command=f"evdet exp run {exp_id}{' --resume' if resume else ''} --root {root}")
     except AlreadyCompleted as done:
         typer.echo(str(done))
         return
-    except (RecordError, ConfigError) as err:
+    except (RecordError, ConfigError, UntrustedCheckpointError) as err:
         fail(str(err))
     seeds = res.get("seeds") or []
     typer.echo(f"{exp_id}: {res['status']} at step {res['step']}"

@@ -44,6 +44,7 @@ def train(
     resume: bool = typer.Option(False, "--resume", help="Continue the named run from its last checkpoint."),
     hypothesis: str = typer.Option("ad-hoc training run", "--hypothesis", help="Hypothesis text or file."),
     root: Path = typer.Option(Path("experiments"), "--root", help="Folder holding the experiment records."),
+    trusted: bool = TRUSTED_OPT,
 ) -> None:
     """Train a detector; the run is kept as an experiment record (config, logs, checkpoints, results)."""
     import time
@@ -62,7 +63,7 @@ def train(
                            command=" ".join(["evdet", "train", *(overrides or [])]))
         elif overrides:
             fail("--resume continues a run with its recorded config; overrides are not allowed")
-        res = run_experiment(root, exp_id, resume=resume,
+        res = run_experiment(root, exp_id, resume=resume, trusted=trusted,
                              command=f"evdet train --name {exp_id}{' --resume' if resume else ''} --root {root}")
     except AlreadyCompleted as done:
         typer.echo(str(done))
