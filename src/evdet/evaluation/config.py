@@ -18,7 +18,7 @@ class EvalConfig:
     postprocess: Optional[str] = None       # "rvt" or "clip_cap" (evdet.evaluation.postprocessing); None: each
                                             # protocol's own (prophesee / etram-paper: rvt, full: clip_cap)
     conf_threshold: Optional[float] = None  # obj x cls threshold of the evaluated detections; None: each
-                                            # protocol's own (0.001 for prophesee / etram-paper, 0.1 for full)
+                                            # protocol's own (0.001 for prophesee / etram-paper, 0.01 for full)
 
     def __post_init__(self) -> None:
         check_fields(self, pr_confidence=PROBABILITY, confusion_iou=PROBABILITY, conf_threshold=PROBABILITY)

@@ -14,7 +14,8 @@ protocol then keeps those that pass its own rule, applied to the candidate array
 ``clip_cap``
     evdet's earlier post-processing: obj x cls >= ``conf_threshold``, boxes clipped to the frame,
     at most ``max_detections`` (300) per frame by decreasing obj x cls. The default of ``full`` (at
-    0.1, evdet's earlier run threshold), a named alternative for the others.
+    0.01, the run threshold of the demo and matrix recipes, so that its earlier numbers stay), a named
+    alternative for the others.
 
 Because NMS only lets a higher-scoring box suppress a lower one, thresholding candidates made at a
 lower threshold gives exactly the detections NMS would have kept at the higher one; the protocol's
