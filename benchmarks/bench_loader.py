@@ -18,9 +18,10 @@ one worker times 8 is the estimate for an 8-core loader (the scaling column show
 
 RVT's streaming loader needs batch x workers <= sequences (each worker streams whole batches of
 its own sequences; RVT issue #8). evdet's ``StreamDataset`` gives each worker a group of the
-batch's slots (``gcd(batch, workers)`` groups) and rebuilds the batch in slot order, so it needs
-only batch <= sequences: the stream rows here use ``--sequences`` = batch (fewer than RVT needs
-with 2+ workers).
+batch's slots and rebuilds the batch in slot order, so it needs only batch <= sequences: the
+datasets here hold exactly ``batch`` sequences (fewer than RVT needs with 2+ workers). The cost:
+stream loading runs ``gcd(batch, workers)`` processes when that is > 1, else none (batch 12 with 8
+workers: 4 processes); ``worker_processes`` says how many ran, and rates per worker divide by it.
 
     python benchmarks/bench_loader.py [--recipes gen1 1mpx] [--workers 0 1 2] [--batches 6]
 """
@@ -137,21 +138,26 @@ def measure(root: Path, recipe: Recipe, sampling: str, workers: int, batches: in
     first = next(it)
     first_s = time.perf_counter() - t0
     assert first["frames"].shape[:2] == (recipe.batch, recipe.seq_len)
+    pss: dict[int, float] = {}
     t0 = time.perf_counter()
     n = 0
     for _ in range(batches):
+        for pid in child_pids():              # sampled while the workers run (peak per worker)
+            pss[pid] = max(pss.get(pid, 0.0), pss_mb(pid) or 0.0)
         try:
             next(it)
         except StopIteration:
             break
         n += 1
     seconds = time.perf_counter() - t0
-    pss = [m for m in (pss_mb(p) for p in child_pids()) if m is not None] if workers else []
     del it
     rate = n / seconds if n else 0.0
-    return {"sampling": sampling, "workers": workers, "batches": n, "first_batch_s": first_s,
-            "batches_per_s": rate, "batches_per_s_per_worker": rate / max(workers, 1),
-            "worker_pss_MiB": float(np.mean(pss)) if pss else None, "main_pss_MiB": pss_mb(os.getpid()),
+    # Stream loading uses gcd(batch, workers) processes when that is > 1, else none (evdet's StreamLoader).
+    processes = len(pss)
+    return {"sampling": sampling, "workers": workers, "worker_processes": processes, "batches": n,
+            "first_batch_s": first_s, "batches_per_s": rate, "batches_per_s_per_worker": rate / max(processes, 1),
+            "worker_pss_MiB": float(np.mean(list(pss.values()))) if pss else None,
+            "main_pss_MiB": pss_mb(os.getpid()),
             "batch_MiB": first["frames"].element_size() * first["frames"].nelement() / 2**20}
 
 
@@ -160,7 +166,7 @@ def summarize(rows: list[dict]) -> dict:
     goal = GOAL_FACTOR * RVT_IT_PER_S
     out = {}
     for r in rows:
-        if r["workers"] == 1:
+        if r["worker_processes"] == 1 or (r["workers"] == 1 and r["worker_processes"] == 0):
             est = r["batches_per_s"] * GOAL_WORKERS
             out[f"{r['recipe']} {r['sampling']}"] = {"per_worker_batches_per_s": r["batches_per_s"],
                                                      "estimate_8_workers_batches_per_s": est,
@@ -192,7 +198,8 @@ def main() -> None:
                 for workers in args.workers:
                     row = {"recipe": name, **measure(root, recipe, sampling, workers, args.batches)}
                     rows.append(row)
-                    print(f"{name:5s} {sampling:6s} workers {workers}: {row['batches_per_s']:.2f} batches/s "
+                    print(f"{name:5s} {sampling:6s} workers {workers} ({row['worker_processes']} processes): "
+                          f"{row['batches_per_s']:.2f} batches/s "
                           f"({row['batches_per_s_per_worker']:.2f} per worker), first {row['first_batch_s']:.1f} s, "
                           f"worker PSS {row['worker_pss_MiB'] or 0:.0f} MiB, batch {row['batch_MiB']:.0f} MiB",
                           flush=True)
