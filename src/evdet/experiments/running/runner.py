@@ -342,14 +342,25 @@ def _train_seeds(exp_dir: Path, cfg: RunConfig, seeds: tuple[int, ...], results:
         write_status(exp_dir, "killed", f"interrupted ({how}); resume with --resume")
         raise
     except BaseException as err:
-        write_text_atomic(exp_dir / "logs" / "error.txt", traceback.format_exc())
         if run_key is not None:
             run["status"] = "failed"
         results["status"] = "failed"
-        atomic_write_json(exp_dir / "results.json", results)
-        write_status(exp_dir, "failed", f"{type(err).__name__}: {err}"[:500])
+        _record_failure(exp_dir, results, err, traceback.format_exc())
         raise
     return _finish_record(exp_dir, seeds, results, run_key, partial)
+
+
+def _record_failure(exp_dir: Path, results: dict, err: BaseException, trace: str) -> None:
+    """Mark the record failed: status.json first (the small file that says the run is over), then
+    results.json, then logs/error.txt; a write that fails too (a full disk) does not stop the others."""
+    writes = ((exp_dir / "status.json", lambda: write_status(exp_dir, "failed", f"{type(err).__name__}: {err}"[:500])),
+              (exp_dir / "results.json", lambda: atomic_write_json(exp_dir / "results.json", results)),
+              (exp_dir / "logs" / "error.txt", lambda: write_text_atomic(exp_dir / "logs" / "error.txt", trace)))
+    for path, write in writes:
+        try:
+            write()
+        except OSError as failed:          # e.g. ENOSPC: keep going, the training error is what is raised
+            print(f"warning: {path}: not written ({failed})", file=sys.stderr)
 
 
 def _train_seed(exp_dir: Path, cfg: RunConfig, seeds: tuple[int, ...], index: int, results: dict, run: dict, *,
