@@ -82,6 +82,7 @@ class DemoSettings:
     variant_overrides: tuple[str, ...] = ("loss.size_aware.alpha=2.5", "loss.size_aware.tau_px2=256")
     n_boot: int = 50            # bootstrap resamples of the one-seed intervals (each re-evaluates a run)
     torch_threads: int = 1      # one thread: the numbers do not depend on the machine's core count
+    torch_threads: int = 1      # one thread: the numbers do not depend on the machine's core count
 
 
 def run_demo(out_dir: Path, settings: DemoSettings = DemoSettings(),
@@ -102,8 +103,12 @@ def run_demo(out_dir: Path, settings: DemoSettings = DemoSettings(),
     from evdet.studies.matrix import small_object_tables, summarize_records, tables_markdown
     from evdet.experiments.records.record import list_experiments, load_experiment
     from evdet.experiments.report.build import build_report
+    from evdet.experiments.running.rescore import rescore_record
     from evdet.experiments.running.runner import run_experiment
 
+    import torch
+
+    torch.set_num_threads(settings.torch_threads)   # float sums differ with the thread count
     import torch
 
     torch.set_num_threads(settings.torch_threads)   # float sums differ with the thread count
@@ -142,6 +147,8 @@ def run_demo(out_dir: Path, settings: DemoSettings = DemoSettings(),
         run_experiment(root, exp_id, resume=resume, command=f"evdet exp run {exp_id} --root {root}")
 
     stage("5/5 verdicts, ranking and the report")
+    for exp_id in (BASELINE_ID, VARIANT_ID):   # the evaluation code of this run, also after a resume
+        rescore_record(root, exp_id)
     for exp_id in (BASELINE_ID, VARIANT_ID):
         for line in verdict_text(root, exp_id, settings.n_boot):
             echo(f"    {line}")

@@ -359,8 +359,8 @@ def evaluation_units(data: ValidationData, time_tolerance_us: int, *, min_sequen
     return unit_gts, unit_dts, "blocks"
 
 
-def _evaluate_units(units: tuple[list, list], idx: np.ndarray, protocol: str, eval_kwargs: dict) -> dict:
-    """``{"protocols": {protocol: EvalResult dict}}`` of the units picked by ``idx``."""
+def evaluate_saved(gts: Sequence[np.ndarray], dts: Sequence[np.ndarray], protocol: str, eval_kwargs: dict) -> dict:
+    """``evaluate(...).to_dict()`` of saved ground truth and detections with the saved keyword arguments."""
     from evdet.data.classes import ClassMap
     from evdet.evaluation import evaluate
 
@@ -371,8 +371,12 @@ def _evaluate_units(units: tuple[list, list], idx: np.ndarray, protocol: str, ev
         kwargs["source_hw"] = tuple(kwargs["source_hw"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = evaluate([units[0][i] for i in idx], [units[1][i] for i in idx], protocol=protocol, **kwargs)
-    d = res.to_dict()
+        return evaluate(list(gts), list(dts), protocol=protocol, **kwargs).to_dict()
+
+
+def _evaluate_units(units: tuple[list, list], idx: np.ndarray, protocol: str, eval_kwargs: dict) -> dict:
+    """``{"protocols": {protocol: EvalResult dict}}`` of the units picked by ``idx``."""
+    d = evaluate_saved([units[0][i] for i in idx], [units[1][i] for i in idx], protocol, eval_kwargs)
     return {"protocols": {protocol: {k: d[k] for k in ("metrics", "per_class", "groups")}}}
 
 
@@ -601,4 +605,4 @@ __all__ = ["CONFIDENCE", "N_BOOT", "METHOD_WELCH", "METHOD_POOLED", "METHOD_SEED
            "METHOD_BOOT_BLOCK", "METHOD_NONE", "Difference", "IntervalError", "SeedSummary", "ValidationData",
            "difference_interval", "evaluation_units", "load_validation_detections", "pooled_interval", "pooled_variance",
            "save_validation_detections", "seed_summary", "seed_values", "value_interval", "welch_interval",
-           "detection_files", "run_results"]
+           "detection_files", "evaluate_saved", "run_results"]
