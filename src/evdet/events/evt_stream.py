@@ -64,11 +64,14 @@ class EvtStreamDecoder:
         """As :meth:`decode_until`, as a validated ``EVENT_DTYPE`` array (``make_events`` rules:
         time must not decrease, events outside ``height x width`` are dropped with a warning).
 
-        The EVT 3.0 kernel proves time order and the coordinate range while decoding; the array
-        is then returned without a second pass (EVT 2.0, or a failed proof: ``make_events``).
+        The EVT 3.0 kernel proves time order and the coordinate range while decoding (EVT 2.0:
+        checked here, on the array); the array is then returned as decoded, and only a failed
+        check goes through ``make_events`` (which names the problem or drops and counts).
         """
         events, checks = self._decode(stop_us)
-        if (checks is not None and checks[1] == 0 and checks[2] < width and checks[3] < height):
+        if checks is None:
+            checks = _checks_of(events)
+        if checks[1] == 0 and checks[2] < width and checks[3] < height:
             return events
         return make_events(events["t"], events["x"], events["y"], events["p"], source=self.source,
                            height=height, width=width)
@@ -144,3 +147,11 @@ def decode_evt3(words: np.ndarray, *, source: str = "<bytes>", t_end_us: int | N
     (as :func:`decode_evt2`)."""
     return EvtStreamDecoder(words, "evt3", source=source).decode_until(t_end_us)
 
+
+def _checks_of(events: np.ndarray) -> np.ndarray:
+    """The kernel checks (``evt3.new_checks`` layout) computed from a decoded array."""
+    t = events["t"]
+    if t.size == 0:
+        return evt3.new_checks()
+    decreased = int(t.size > 1 and bool((t[1:] < t[:-1]).any()))
+    return np.array([t[-1], decreased, int(events["x"].max()), int(events["y"].max())], dtype=np.int64)
