@@ -14,12 +14,7 @@ worker set this up).
 
 from __future__ import annotations
 
-import ctypes
 import os
-import signal
-import sys
-import threading
-import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from pathlib import Path
@@ -27,11 +22,10 @@ from typing import Callable
 
 from evdet.data.preprocess.inputs import PreprocessError
 from evdet.utils.lock import FileLock, LockHeld
+from evdet.utils.processes import die_with_parent
 
 LOCK_NAME = ".preprocess.lock"
 SURVIVOR_WAIT_S = 10.0       # how long a new run waits for the workers of a killed one to exit
-WATCHDOG_PERIOD_S = 0.25     # how often a worker checks that its parent is still there
-_PR_SET_PDEATHSIG = 1
 
 
 class OutputLock(FileLock):
@@ -49,25 +43,6 @@ class OutputLock(FileLock):
         except LockHeld as err:
             raise PreprocessError(str(err)) from None
         return self
-
-
-def die_with_parent(parent_pid: int) -> None:
-    """Make this process exit when ``parent_pid`` (its parent) exits, however that dies."""
-    if sys.platform.startswith("linux"):
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        except (OSError, AttributeError):
-            pass                                           # the watchdog below still works
-    if os.getppid() != parent_pid:                         # the parent died before prctl
-        os._exit(1)
-
-    def watch() -> None:
-        while os.getppid() == parent_pid:
-            time.sleep(WATCHDOG_PERIOD_S)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="evdet-parent-watchdog", daemon=True).start()
 
 
 def _init_worker(lock_path: str, parent_pid: int) -> None:
