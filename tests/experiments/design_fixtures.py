@@ -56,7 +56,7 @@ def quadratic_ap(flat: dict) -> float:
 
 
 def fake_train(root: Path, exp_id: str, callbacks=(), *, sleep_s: float = 0.0, oracle=quadratic_ap):
-    """Stand-in for ``designs.run_record``: marks the record completed with full/AP = oracle(config)."""
+    """Stand-in for ``running.executors.run_record``: marks the record completed with full/AP = oracle(config)."""
     import os
     import time
 

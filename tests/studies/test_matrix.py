@@ -10,7 +10,8 @@ from typer.testing import CliRunner
 from evdet.cli import app
 from evdet.experiments.records.record import load_experiment
 from evdet.experiments.records.run_config import load_run_config
-from evdet.studies.matrix import filter_effect, record_commands, run_matrix
+from evdet.studies.matrix import record_commands, run_matrix
+from evdet.studies.matrix_results import filter_effect
 from evdet.studies.study_plan import MatrixError, make_plan
 
 BASELINE_ID = "baseline_3scale"           # the small-object study's baseline (configs/studies/small_objects.yaml)
@@ -133,7 +134,7 @@ def test_plan_errors_and_commands():
 
 
 def test_small_object_table_says_helps_only_when_the_interval_clears_zero():
-    from evdet.studies.matrix import small_object_tables, tables_html, tables_markdown
+    from evdet.studies.matrix_results import small_object_tables, tables_html, tables_markdown
 
     def interval(mean, low, high):
         return {"mean": mean, "low": low, "high": high, "method": "welch-t over seeds", "n_a": 3, "n_b": 3,
@@ -168,7 +169,8 @@ def test_small_object_table_says_helps_only_when_the_interval_clears_zero():
 def test_training_order_is_seed_major(tmp_path, monkeypatch):
     # records at 1, 0, 2 seeds done: every record gets its second seed before any gets its third
     import evdet.experiments.running.runner as runner
-    from evdet.studies.matrix import create_records, train_records
+    from evdet.studies.matrix import create_records
+    from evdet.studies.matrix_training import train_records
 
     plan = make_plan("cpu", seeds=[0, 1, 2], variants=["4scale", "3scale_sizeaware"])
     create_records(plan, tmp_path)
@@ -224,7 +226,7 @@ def test_progress_line_counts_runs_and_shows_the_running_step(matrix_dir, tmp_pa
     import shutil
 
     from evdet.experiments.records.record import write_status
-    from evdet.studies.matrix import progress_line
+    from evdet.studies.matrix_training import progress_line
 
     work, _, _ = matrix_dir
     assert progress_line(_mini_plan(), work / "work") == "matrix: runs done 4/4"

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from evdet.experiments.records.run_config import load_run_config
-from evdet.studies.matrix import _variant_overrides, create_records, record_checkpoint, train_records
+from evdet.studies.matrix import _variant_overrides, create_records
+from evdet.studies.matrix_training import record_checkpoint, train_records
 from evdet.studies.study_plan import STUDIES_DIR, MatrixError, make_plan
 
 

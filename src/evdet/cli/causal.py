@@ -30,7 +30,7 @@ def _executor(root: Path, storage: Optional[str], study: str, signature: dict, m
     """Local executor, or the Optuna queue when --storage is given (every worker runs the same command)."""
     from functools import partial
 
-    from evdet.experiments.designs.arms import LocalExecutor, run_record
+    from evdet.experiments.running.executors import LocalExecutor, run_record
 
     if storage is None:
         return LocalExecutor(root, progress=_progress(), echo=typer.echo)
@@ -193,7 +193,7 @@ def exp_sweep(
     from evdet.experiments.records.run_config import ConfigError
     from functools import partial
 
-    from evdet.experiments.designs.arms import run_record
+    from evdet.experiments.running.executors import run_record
     from evdet.experiments.designs.sweep import SweepSettings, load_sweep, plot_sweep, run_sweep
 
     _quiet_optuna()

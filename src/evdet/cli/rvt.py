@@ -60,8 +60,7 @@ def scoring_diff(
     except (FileNotFoundError, ValueError, KeyError) as err:
         fail(str(err))
 
-    def fmt(v, signed=False):
-        return "-" if v is None else (f"{v:+.4f}" if signed else f"{v:.4f}")
+    from evdet.utils.formatting import number as fmt
 
     table = Table(title=f"{ckpt} on {data}/{split}: scoring class (RVT) vs obj_x_cls (YOLOX)")
     for col in ("protocol", "metric", "class", "obj_x_cls", "class - obj_x_cls"):

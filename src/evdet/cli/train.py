@@ -76,8 +76,7 @@ def train(
 def _print_eval(results: dict) -> None:
     from rich.table import Table
 
-    def fmt(v):
-        return "-" if v is None else f"{v:.4f}"
+    from evdet.utils.formatting import number as fmt
 
     out_console = console()
     for protocol, res in results.items():

@@ -100,7 +100,7 @@ def run_demo(out_dir: Path, settings: DemoSettings = DemoSettings(),
     from evdet.data.preprocess.dataset import preprocess_dataset
     from evdet.data.synthetic import generate_dataset
     from evdet.experiments.records.new import new_experiment
-    from evdet.studies.matrix import small_object_tables, summarize_records, tables_markdown
+    from evdet.studies.matrix_results import small_object_tables, summarize_records, tables_markdown
     from evdet.experiments.records.record import list_experiments, load_experiment
     from evdet.experiments.report.build import build_report
     from evdet.experiments.running.rescore import rescore_record
@@ -172,7 +172,7 @@ def run_demo(out_dir: Path, settings: DemoSettings = DemoSettings(),
 
 def lead_report(html: str, tables, note: str = "") -> str:
     """The report with the small-object tables placed first, right after its title paragraph."""
-    from evdet.studies.matrix import tables_html
+    from evdet.studies.matrix_results import tables_html
 
     import html as html_text
 

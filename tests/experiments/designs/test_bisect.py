@@ -70,10 +70,13 @@ BAD_OVERRIDES = ["loss.iou_weight=50.0", "eval.pr_confidence=0.3", "model.head.c
 
 
 def loss_oracle(flat: dict):
-    """train/loss 1.0, or 6.0 when the IoU weight is raised (the one culprit); NaN weight decay fails."""
+    """train/loss 0.4, or 0.6 when the IoU weight is raised (the one culprit); NaN weight decay fails.
+
+    (Also written as full/AP, so values stay in [0, 1].)
+    """
     if flat["training.weight_decay"] == 0.5:
         return None
-    return 6.0 if flat["loss.iou_weight"] > 5.0 else 1.0
+    return 0.6 if flat["loss.iou_weight"] > 5.0 else 0.4
 
 
 @pytest.fixture
@@ -91,10 +94,10 @@ def test_bisect_names_the_culprit_with_its_proof_and_resumes(good_bad: Path):
     assert sorted(res.keys) == sorted(k.split("=")[0] for k in BAD_OVERRIDES)
     # exp diff's high-risk changes first: an evaluation setting, regularisation switched on
     assert set(res.keys[:2]) == {"eval.pr_confidence", "training.weight_decay"}
-    assert res.culprit == ["loss.iou_weight"] and res.threshold == pytest.approx(3.5)
+    assert res.culprit == ["loss.iou_weight"] and res.threshold == pytest.approx(0.5)
     roles = {p.role: p for p in res.proof}
     alone = roles["culprit alone on GOOD"]
-    assert alone.keys == ["loss.iou_weight"] and alone.bad and alone.value == 6.0
+    assert alone.keys == ["loss.iou_weight"] and alone.bad and alone.value == 0.6
     assert not roles["GOOD"].bad and roles["BAD"].bad and not roles["BAD without the culprit"].bad
     assert res.culprit_explains_all is True
     # the culprit-alone record is an ordinary record: GOOD's config with only that key changed, base GOOD
@@ -137,7 +140,7 @@ def test_bisect_refuses_bad_input(good_bad: Path, tmp_path: Path):
     with pytest.raises(DesignError, match="not better than bad .* --mode max"):
         bisect_experiments(root, "good", "bad", "train/loss", "max", executor=ex, echo=lambda m: None)
     with pytest.raises(DesignError, match="BAD is not bad"):
-        bisect_experiments(root, "good", "bad", "train/loss", "min", threshold=10.0, executor=ex,
+        bisect_experiments(root, "good", "bad", "train/loss", "min", threshold=1.0, executor=ex,
                            echo=lambda m: None)
     assert ex.trained == ["good", "bad"]           # every error before any probe was trained
 
@@ -159,7 +162,7 @@ def test_bisect_through_the_queue_finds_the_same_culprit(good_bad: Path, tmp_pat
     assert len(done) == len(set(done)) == len(res.trained)
 
 
-@pytest.mark.parametrize("noise, within", [(0.01, False), (3.0, True)])   # seed sd = noise; effect 5
+@pytest.mark.parametrize("noise, within", [(0.001, False), (0.12, True)])   # seed sd = noise; effect 0.2
 def test_bisect_states_whether_the_regression_is_within_noise(tmp_path: Path, noise, within):
     root = tmp_path / "experiments"
     make_record(root, "good", ["seeds=[0,1,2]"])
@@ -168,7 +171,7 @@ def test_bisect_states_whether_the_regression_is_within_noise(tmp_path: Path, no
     jitter = {0: -noise, 1: 0.0, 2: noise}
     ex = OracleExecutor(root, loss_oracle, jitter.get)
     res = bisect_experiments(root, "good", "bad", "full/AP", "min", executor=ex, echo=messages.append)
-    assert res.regression["mean"] == pytest.approx(5.0) and res.regression["method"] == "welch-t over seeds"
+    assert res.regression["mean"] == pytest.approx(0.2) and res.regression["method"] == "welch-t over seeds"
     assert res.regression_within_noise is within
     assert any("within noise" in m for m in messages) is within
 
@@ -180,7 +183,7 @@ def test_generated_hypotheses_hold_criteria_that_verdict_parses(good_bad: Path):
                              executor=OracleExecutor(good_bad, loss_oracle), echo=lambda m: None)
     alone = next(p for p in res.proof if p.role == "culprit alone on GOOD")
     crit = parse_criteria((good_bad / alone.exp_id / "hypothesis.md").read_text())
-    assert [(c.metric, c.op, c.value) for c in crit] == [("train/loss", "<=", 3.5)]
+    assert [(c.metric, c.op, c.value) for c in crit] == [("train/loss", "<=", 0.5)]
 
 
 @pytest.mark.parametrize("metric, message", [
@@ -192,17 +195,17 @@ def test_generated_hypotheses_hold_criteria_that_verdict_parses(good_bad: Path):
     ("full/per_class.car", "unknown metric"),
 ])
 def test_check_metric_rejects_what_no_run_logs(metric, message):
-    from evdet.experiments.designs.arms import check_metric
+    from evdet.experiments.designs.arms import check_loggable_metric
 
     config = {"eval": {"protocols": ["prophesee", "full"]}}
     with pytest.raises(DesignError, match=message):
-        check_metric(metric, config)
+        check_loggable_metric(metric, config)
 
 
 @pytest.mark.parametrize("metric", ["train/loss", "val/loss", "val/full/small_AP", "monitor/loss_cv", "AP",
                                     "prophesee/AP50", "full/per_class.car.AP", "full/groups.MM.AP50",
                                     "monitors.loss_cv"])
 def test_check_metric_accepts_logged_metrics(metric):
-    from evdet.experiments.designs.arms import check_metric
+    from evdet.experiments.designs.arms import check_loggable_metric
 
-    check_metric(metric, {"eval": {"protocols": ["prophesee", "full"]}})
+    check_loggable_metric(metric, {"eval": {"protocols": ["prophesee", "full"]}})

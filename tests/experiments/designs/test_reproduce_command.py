@@ -7,7 +7,7 @@ from design_fixtures import make_record
 from typer.testing import CliRunner
 
 from evdet.cli import app
-from evdet.experiments.designs.arms import run_record
+from evdet.experiments.running.executors import run_record
 from evdet.experiments.records.record import atomic_write_json, empty_results, load_experiment, write_status
 
 

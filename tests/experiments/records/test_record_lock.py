@@ -82,7 +82,8 @@ def _hold(exp_dir: Path, release: Path) -> subprocess.Popen:
 
 def test_a_record_held_elsewhere_is_refused_by_the_runner_and_skipped_by_the_matrix(tmp_path, monkeypatch):
     import evdet.experiments.running.runner as runner
-    from evdet.studies.matrix import create_records, train_records
+    from evdet.studies.matrix import create_records
+    from evdet.studies.matrix_training import train_records
     from evdet.studies.study_plan import make_plan
 
     plan = make_plan("cpu", seeds=[0], variants=["4scale"])

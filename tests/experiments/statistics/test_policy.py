@@ -190,7 +190,7 @@ def _two_protocol_record(root: Path, exp_id: str, seed_values: dict, base=None) 
 
 
 def test_the_same_delta_has_the_same_interval_at_every_door(tmp_path):
-    from evdet.studies.matrix import summarize_records
+    from evdet.studies.matrix_results import summarize_records
 
     _two_protocol_record(tmp_path, "base", {0: 0.10, 1: 0.12})
     _two_protocol_record(tmp_path, "variant", {0: 0.15, 1: 0.14}, base="base")

@@ -14,14 +14,13 @@ from evdet.experiments.statistics.policy import noise_word
 from evdet.experiments.records.metric_keys import headline_protocol, metric_value
 from evdet.experiments.analysis.rank import RankRow
 from evdet.experiments.records.record import Experiment
+from evdet.utils.formatting import number
 
 _RISK_STYLE = {"high": "bold red", "medium": "yellow", "low": "", "info": "dim"}
 
 
 def _f(v: Optional[float], signed: bool = False) -> str:
-    if v is None:
-        return "-"
-    return f"{v:+.4f}" if signed else f"{v:.4f}"
+    return number(v, signed=signed)
 
 
 def _ci(d: Optional[Difference], signed: bool = False) -> str:

@@ -23,11 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-from evdet.experiments.designs.arms import (Arm, DesignError, Executor, LocalExecutor, RecordIndex, apply_keys,
-                                       arm_values, changed_keys, check_metric, config_of, effect, record_state,
-                                       with_overrides, write_design_summary)
-from evdet.experiments.statistics.intervals import CONFIDENCE, METHOD_NONE, Difference, IntervalError
+from evdet.experiments.designs.arms import (Arm, DesignError, RecordIndex, apply_keys, arm_values, changed_keys,
+                                            check_loggable_metric, config_of, effect, with_overrides,
+                                            write_design_summary)
+from evdet.experiments.records.hypotheses import hypothesis_document
 from evdet.experiments.records.record import Experiment, load_experiment
+from evdet.experiments.running.executors import Executor, LocalExecutor, record_state
+from evdet.experiments.statistics.intervals import CONFIDENCE, METHOD_NONE, Difference, IntervalError
 
 METHOD_CONTRAST = "welch-t over seeds (contrast of arm means)"
 METHOD_NORMAL = "normal approx. from the single intervals"
@@ -145,24 +147,12 @@ def _hypothesis(exp_id: str, name: str, role: str, key: Optional[str], base: str
     else:
         what = f"`{base if role == 'base' else variant}` re-run with the ablation's seeds"
         question = f"Reference arm ({role}) of the ablation `{name}`."
-    criteria = "\n".join(f"- {m} >= base" for m in metrics)
-    return f"""# {exp_id}
-
-## Question
-{question} (ablation `{name}`: `{base}` -> `{variant}`)
-
-## Hypothesis
-{what}
-
-## Rationale
-Designed by `evdet exp ablate {base} {variant}`: one-key-added and leave-one-out arms of every changed key.
-
-## Success criteria
-{criteria}
-
-## Risks
-Effects within the interval of run-to-run noise are not effects; keys that interact do not add up.
-"""
+    return hypothesis_document(
+        exp_id, question=f"{question} (ablation `{name}`: `{base}` -> `{variant}`)", hypothesis=what,
+        rationale=f"Designed by `evdet exp ablate {base} {variant}`: one-key-added and leave-one-out arms of "
+                  "every changed key.",
+        criteria="\n".join(f"- {m} >= base" for m in metrics),
+        risks="Effects within the interval of run-to-run noise are not effects; keys that interact do not add up.")
 
 
 def default_metrics(root: Path, variant: str) -> list[str]:
@@ -200,7 +190,7 @@ def ablate_experiments(root: Path, base: str, variant: str, *, metrics: Optional
     metrics = list(metrics or default_metrics(root, variant))
     finished = [e for e in (load_experiment(root, base), load_experiment(root, variant)) if e.state == "completed"]
     for m in metrics:
-        check_metric(m, var_cfg, finished)
+        check_loggable_metric(m, var_cfg, finished)
     if seeds:
         base_cfg, var_cfg = (with_overrides(c, {"seeds": [int(s) for s in seeds]}) for c in (base_cfg, var_cfg))
     fb, fv = flatten(base_cfg), flatten(var_cfg)

@@ -9,10 +9,9 @@ never re-runs finished work::
     <root>/<ID>/            ordinary records (hypothesis.md generated from the design, config.yaml resolved)
     <root>/_designs/<name>.json   summary of each ablation / bisection (written at its end, atomic)
 
-Runs go through an executor: ``LocalExecutor`` trains them one after another in this process;
-``evdet.experiments.designs.queue.QueueExecutor`` enqueues them as fixed Optuna trials so that any number
-of workers share them. ``run_record`` trains a record under its run lock (``records.record_lock``, the one the
-runner and the matrix take), so two workers never train one record at once.
+Runs go through an executor (``evdet.experiments.running.executors``: ``LocalExecutor`` here, or the
+Optuna trial queue ``designs.queue.QueueExecutor`` that any number of workers share); each record is
+trained under its run lock, so two workers never train one record at once.
 """
 
 from __future__ import annotations
@@ -25,21 +24,20 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional, Protocol, Sequence
+from typing import Any, Iterable, Optional, Sequence
 
 from evdet.experiments.analysis.config_diff import flatten, load_config_tree
+from evdet.experiments.records.metric_keys import metric_value, split_metric_key
+from evdet.experiments.records.record import (Experiment, RecordError, atomic_write_json, create_experiment,
+                                              list_experiments, read_metrics_csv)
+from evdet.experiments.running.executors import record_state
 from evdet.experiments.statistics import policy as interval_policy
 from evdet.experiments.statistics.intervals import (CONFIDENCE, METHOD_NONE, Difference, IntervalError, seed_values,
                                                     welch_interval)
-from evdet.experiments.records.metric_keys import metric_value, split_metric_key
-from evdet.experiments.records.record_lock import RecordLock
-from evdet.experiments.records.record import (DEFAULT_STALE_AFTER_S, Experiment, RecordError, atomic_write_json,
-                                       create_experiment, list_experiments, load_experiment, read_metrics_csv)
 
 # keys that never count as a change between two configs: the record name and the seed(s), whose
 # differences are noise, not effects
 IGNORED_KEYS = ("name", "seeds", "training.seed")
-TERMINAL_STATES = ("completed", "failed")
 CURVE_PREFIXES = ("train/", "val/", "monitor/")
 LOGGED_EVAL_METRICS = ("AP", "AP50", "AP75", "AP_S", "AP_M", "AP_L", "AP_tiny", "small_AP")
 TRAIN_COLUMNS = ("train/loss", "train/iou", "train/obj", "train/cls", "train/num_fg", "train/lr", "val/loss")
@@ -247,7 +245,7 @@ def effect(base: Experiment, other: Experiment, metric: str) -> Difference:
                       "one seed: a training curve has no evaluation data to resample")
 
 
-def check_metric(metric: str, config: dict, finished: Sequence[Experiment] = ()) -> None:
+def check_loggable_metric(metric: str, config: dict, finished: Sequence[Experiment] = ()) -> None:
     """Fail early when no run of ``config`` would log ``metric``.
 
     Accepted: a metrics.csv column some finished record logs, a known training column (``train/loss``...),
@@ -283,74 +281,6 @@ def check_metric(metric: str, config: dict, finished: Sequence[Experiment] = ())
     raise DesignError(f"metric {metric!r}: unknown metric {name!r}; use one of {list(LOGGED_EVAL_METRICS)}, "
                       "per_class.<class>.AP, groups.<group>.AP, monitors.<name> or a metrics.csv column "
                       "such as train/loss")
-
-
-# ---------------------------------------------------------------- execution
-def record_state(root: Path, exp_id: str) -> str:
-    """State of a record from its status.json alone (a dead ``running`` reads ``killed``); cheap to poll."""
-    from evdet.experiments.records.record import read_status, record_dir
-
-    exp_dir = record_dir(root, exp_id)
-    if not exp_dir.is_dir():
-        raise RecordError(f"{exp_dir}: no such experiment")
-    return str(read_status(exp_dir).get("state", "created"))
-
-
-class Executor(Protocol):
-    """Brings records to a terminal state (completed / failed)."""
-
-    def run(self, exp_ids: Sequence[str], *, stop_at_first: Optional[Callable[[str], bool]] = None) -> None:
-        ...
-
-
-def run_record(root: Path, exp_id: str, *, progress: bool = False, callbacks: Sequence = (),
-               poll_s: float = 2.0, stale_after_s: float = DEFAULT_STALE_AFTER_S) -> Experiment:
-    """Train record ``exp_id`` unless it already finished; resume a killed one; wait for one running elsewhere.
-
-    Returns the record after it reached completed / failed (a failed training does not raise).
-    """
-    from evdet.experiments.running.runner import run_experiment
-
-    exp_dir = Path(root) / exp_id
-    while True:
-        if record_state(root, exp_id) in TERMINAL_STATES:
-            return load_experiment(root, exp_id)
-        lock = RecordLock(exp_dir, stale_after_s=stale_after_s)
-        if record_state(root, exp_id) == "running" or not lock.try_acquire():
-            time.sleep(poll_s)       # another live process trains it: wait for it
-            continue
-        try:
-            exp = load_experiment(root, exp_id)
-            if exp.state in TERMINAL_STATES:   # finished between the check and the lock
-                return exp
-            resume = any(exp.path.rglob("checkpoints/last.ckpt")) or bool(exp.typed_results.completed_runs)
-            try:
-                run_experiment(root, exp_id, resume=resume, progress=progress, extra_callbacks=list(callbacks),
-                               command=f"evdet exp run {exp_id}{' --resume' if resume else ''} --root {root}")
-            except (RecordError, KeyboardInterrupt):
-                raise
-            except Exception:  # noqa: BLE001 - the record says failed (message + logs/error.txt): a bad arm
-                pass
-            return load_experiment(root, exp_id)
-        finally:
-            lock.release()
-
-
-class LocalExecutor:
-    """Runs records one after another in this process (``stop_at_first`` ends the batch early)."""
-
-    def __init__(self, root: Path, *, progress: bool = False, echo: Callable[[str], None] = print) -> None:
-        self.root, self.progress, self.echo = Path(root), progress, echo
-        self.trained: list[str] = []
-
-    def run(self, exp_ids: Sequence[str], *, stop_at_first: Optional[Callable[[str], bool]] = None) -> None:
-        for exp_id in exp_ids:
-            if record_state(self.root, exp_id) not in TERMINAL_STATES:
-                self.echo(f"training {exp_id}")
-                self.trained.append(exp_id)
-                run_record(self.root, exp_id, progress=self.progress)
-            if stop_at_first is not None and stop_at_first(exp_id):
-                return
 
 
 def write_design_summary(root: Path, name: str, doc: dict) -> Path:

@@ -20,10 +20,11 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Literal, Optional, Sequence
 
-from evdet.experiments.designs.arms import (Arm, DesignError, Executor, LocalExecutor, RecordIndex, apply_keys,
-                                       changed_keys, check_metric, config_of, effect, read_metric, record_state,
-                                       write_design_summary)
+from evdet.experiments.designs.arms import (Arm, DesignError, RecordIndex, apply_keys, changed_keys,
+                                            check_loggable_metric, config_of, effect, read_metric, write_design_summary)
+from evdet.experiments.records.hypotheses import hypothesis_document
 from evdet.experiments.records.record import load_experiment
+from evdet.experiments.running.executors import Executor, LocalExecutor, record_state
 
 Mode = Literal["max", "min"]
 
@@ -129,26 +130,15 @@ def _arm_hypothesis(exp_id: str, name: str, keys: Sequence[str], good_cfg: dict,
     lines = "\n".join(f"- `{k}`: {fg.get(k, '<absent>')!r} -> {fb.get(k, '<absent>')!r}" for k in keys)
     op = ">=" if mode == "max" else "<="
     crit = f"- {metric} {op} {threshold:.6g}" if threshold is not None else f"- {metric} {op} base"
-    return f"""# {exp_id}
-
-## Question
-Do these {len(keys)} of the {n_keys} changes from `{good}` to `{bad}` turn the good run bad on {metric}?
-(bisection `{name}`)
-
-## Hypothesis
-`{good}` with only these keys taken from `{bad}` stays good:
-{lines}
-
-## Rationale
-Designed by `evdet exp bisect {good} {bad} --metric {metric} --mode {mode}` (delta debugging over the changed
-keys; a failed / diverged run counts as bad).
-
-## Success criteria
-{crit}
-
-## Risks
-One run per probe: a difference within run-to-run noise can mislead the search; check the culprit with seeds.
-"""
+    return hypothesis_document(
+        exp_id, question=f"Do these {len(keys)} of the {n_keys} changes from `{good}` to `{bad}` turn the good run "
+                         f"bad on {metric}?\n(bisection `{name}`)",
+        hypothesis=f"`{good}` with only these keys taken from `{bad}` stays good:\n{lines}",
+        rationale=f"Designed by `evdet exp bisect {good} {bad} --metric {metric} --mode {mode}` (delta debugging "
+                  "over the changed\nkeys; a failed / diverged run counts as bad).",
+        criteria=crit,
+        risks="One run per probe: a difference within run-to-run noise can mislead the search; check the culprit "
+              "with seeds.")
 
 
 def bisect_experiments(root: Path, good: str, bad: str, metric: str, mode: Mode, *,
@@ -175,7 +165,7 @@ def bisect_experiments(root: Path, good: str, bad: str, metric: str, mode: Mode,
     if not keys:
         raise DesignError(f"{good} and {bad} have the same config (seed and name aside): nothing to bisect")
     finished = [e for e in (load_experiment(root, good), load_experiment(root, bad)) if e.state == "completed"]
-    check_metric(metric, bad_cfg, finished)
+    check_loggable_metric(metric, bad_cfg, finished)
     executor = executor or LocalExecutor(root, echo=echo)
     index = RecordIndex(root)
     cache: dict[frozenset, Probe] = {}

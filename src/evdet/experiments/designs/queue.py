@@ -34,7 +34,8 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
-from evdet.experiments.designs.arms import TERMINAL_STATES, DesignError, read_metric, record_state, run_record
+from evdet.experiments.designs.arms import DesignError, read_metric
+from evdet.experiments.running.executors import TERMINAL_STATES, record_state, run_record
 
 DEFAULT_HEARTBEAT_S = 30
 MAX_RETRY = 3

@@ -26,12 +26,14 @@ from pathlib import Path
 from typing import Any, Callable, Literal, Optional, Sequence
 
 from evdet.experiments.analysis.config_diff import flatten
-from evdet.experiments.designs.arms import (DesignError, check_metric, config_of, is_curve_metric, read_metric,
-                                       resolve_config_yaml, run_record, with_overrides)
-from evdet.experiments.records.metric_keys import higher_is_better, split_metric_key
+from evdet.experiments.designs.arms import (DesignError, check_loggable_metric, config_of, is_curve_metric, read_metric,
+                                            resolve_config_yaml, with_overrides)
 from evdet.experiments.designs.queue import (DEFAULT_HEARTBEAT_S, claim_or_surplus, counted_trials, open_storage,
-                                     open_study, running_trials, waiting_trials, work, worker_label)
+                                             open_study, running_trials, waiting_trials, work, worker_label)
+from evdet.experiments.records.metric_keys import higher_is_better, split_metric_key
+from evdet.experiments.records.hypotheses import hypothesis_document
 from evdet.experiments.records.record import create_experiment, load_experiment, write_status
+from evdet.experiments.running.executors import run_record
 
 SAMPLERS = ("tpe", "random")
 PRUNERS = ("median", "none")
@@ -233,24 +235,12 @@ def pruning_callback(trial, key: str):
 def _trial_hypothesis(exp_id: str, name: str, base: str, values: dict, metric: str, direction: str) -> str:
     lines = "\n".join(f"- `{k}` = {v!r}" for k, v in values.items())
     op = ">=" if direction == "maximize" else "<="
-    return f"""# {exp_id}
-
-## Question
-Which values of the searched keys give the best {metric}? (sweep `{name}` on `{base}`)
-
-## Hypothesis
-`{base}` with these values:
-{lines}
-
-## Rationale
-Trial proposed by the sweep's sampler (`evdet exp sweep {name} --base {base} --metric {metric}`).
-
-## Success criteria
-- {metric} {op} base
-
-## Risks
-One seed per trial: the best trial of a sweep is biased upwards (winner's curse); re-run it with seeds.
-"""
+    return hypothesis_document(
+        exp_id, question=f"Which values of the searched keys give the best {metric}? (sweep `{name}` on `{base}`)",
+        hypothesis=f"`{base}` with these values:\n{lines}",
+        rationale=f"Trial proposed by the sweep's sampler (`evdet exp sweep {name} --base {base} --metric {metric}`).",
+        criteria=f"- {metric} {op} base",
+        risks="One seed per trial: the best trial of a sweep is biased upwards (winner's curse); re-run it with seeds.")
 
 
 @dataclass
@@ -289,7 +279,7 @@ def prepare_sweep(root: Path, s: SweepSettings):
     base_cfg = config_of(root, s.base)
     space = load_space(s.space_file, base_cfg)
     base_exp = load_experiment(root, s.base)
-    check_metric(s.metric, base_cfg, [base_exp] if base_exp.state == "completed" else [])
+    check_loggable_metric(s.metric, base_cfg, [base_exp] if base_exp.state == "completed" else [])
     direction = s.direction or ("maximize" if higher_is_better(split_metric_key(s.metric)[1]) else "minimize")
     if direction not in ("maximize", "minimize"):
         raise DesignError(f"direction {direction!r}: use maximize or minimize")

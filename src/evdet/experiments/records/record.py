@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Optional
 
+from evdet.experiments.records.hypotheses import hypothesis_document
 from evdet.experiments.records.views import ResultsView, StatusView
 from evdet.utils.atomic import write_text_atomic
 from evdet.utils.metrics_csv import metrics_curves
@@ -180,31 +181,12 @@ def read_status(exp_dir: Path, *, stale_after_s: float = DEFAULT_STALE_AFTER_S,
     return doc
 
 
-HYPOTHESIS_TEMPLATE = """# {exp_id}
-
-## Question
-{question}
-
-## Hypothesis
-{hypothesis}
-
-## Rationale
-{rationale}
-
-## Success criteria
-{criteria}
-
-## Risks
-{risks}
-"""
-
-
 def hypothesis_markdown(exp_id: str, text: str) -> str:
     """hypothesis.md text: ``text`` as is when it already has sections, else wrapped in the template."""
     if re.search(r"^##\s+", text, flags=re.M):
         return text if text.endswith("\n") else text + "\n"
-    return HYPOTHESIS_TEMPLATE.format(
-        exp_id=exp_id, question="(what do we want to learn?)", hypothesis=text.strip(),
+    return hypothesis_document(
+        exp_id, question="(what do we want to learn?)", hypothesis=text.strip(),
         rationale="(why we expect it)",
         criteria="- prophesee/AP >= base  (edit: one `- protocol/metric OP value|base +- delta` per line)",
         risks="(what could confound the result)")

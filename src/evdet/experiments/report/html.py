@@ -11,6 +11,8 @@ import io
 from pathlib import Path
 from typing import Optional, Sequence
 
+from evdet.utils.formatting import number
+
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px;color:#222;
      background:#fff;max-width:1200px}
@@ -30,10 +32,8 @@ def esc(v: object) -> str:
 
 
 def fmt(v: Optional[float], signed: bool = False, digits: int = 4) -> str:
-    """A number with ``digits`` decimals ('-' for None)."""
-    if v is None:
-        return "-"
-    return f"{v:+.{digits}f}" if signed else f"{v:.{digits}f}"
+    """A number with ``digits`` decimals ('-' for None): ``utils.formatting.number``."""
+    return number(v, signed=signed, digits=digits)
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]], num_cols: Sequence[int] = ()) -> str:
