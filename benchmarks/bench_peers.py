@@ -173,9 +173,8 @@ def speed_table(result: dict, placeholders: bool = False) -> str:
                      f"{'equal' if r['outputs_equal'] else 'DIFFER'} |")
     if placeholders:
         return "\n".join(f'      - "{line}"' for line in lines[2:])
-    prov = result["provenance"]
-    lines.append(f"\n`benchmarks/bench_peers.json`: commit {prov['commit'][:7]}, {prov['date']}, {prov['machine']}; "
-                 f"best of {result['rounds']} interleaved rounds, each side pinned to the stated number of cores.")
+    lines.append(f"\nBest of {result['rounds']} interleaved rounds, each side pinned to the stated number of cores; "
+                 f"commit, machine and date in `benchmarks/bench_peers.json`.")
     return "\n".join(lines)
 
 

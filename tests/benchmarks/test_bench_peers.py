@@ -45,8 +45,7 @@ def test_readme_table_and_registry_quotes_render_alike():
 
     rows = [{"measure": "EVT 3.0 decode", "peer": "evt3", "threads": t, "evdet_s": 0.0412 * t, "peer_s": 0.0523,
              "speed_ratio": 0.0523 / (0.0412 * t), "outputs_equal": True} for t in (1, 2)]
-    result = {"rows": rows, "rounds": 3, "provenance": {"commit": "abcdef0123", "date": "2026-12-04T19:00:00Z",
-                                                       "machine": "test machine"}}
+    result = {"rows": rows, "rounds": 3}
     table = speed_table(result).splitlines()
     quotes = [q.strip()[3:-1] for q in speed_table(result, placeholders=True).splitlines()]
     assert [render(q, {"bench_peers": result}) for q in quotes] == table[2:4]
