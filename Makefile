@@ -35,6 +35,7 @@ test-fast: $(STAMP)
 
 # Re-measure the golden runs (24 steps of every shipped recipe) after a change that moves them; say so in the commit.
 golden: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
 	OMP_NUM_THREADS=1 $(BIN)/python tests/golden/golden_runs.py --update
 
 bench: $(STAMP)

@@ -39,7 +39,7 @@ TARGET = torch.tensor([[1.0, 8.0, 8.0, 8.0, 8.0]])
 
 
 def expected_terms(weight, gamma=0.0, alpha=0.25, giou=None):
-    f = (lambda l, t: bce(l, t)) if gamma == 0 else (lambda l, t: focal(l, t, gamma, alpha))
+    f = (lambda x, t: bce(x, t)) if gamma == 0 else (lambda x, t: focal(x, t, gamma, alpha))
     box = 1 - IOU_A0 ** 2 if giou is None else 1 - giou
     iou = 5.0 * weight * box
     obj = weight * f(OBJ_LOGIT, 1.0) + 3 * f(OBJ_LOGIT, 0.0)

@@ -144,7 +144,6 @@ def test_checkpoint_round_trip_of_stream_states_and_rng(tiny_cfgs):
 
 def test_empty_label_frames_are_left_out_of_the_loss_as_rvt():
     """A labelled step without boxes adds objectness loss under "train" and nothing under "skip" (RVT)."""
-    import dataclasses
 
     from evdet.data.config import DataConfig
     from evdet.models.config import LossConfig, ModelConfig

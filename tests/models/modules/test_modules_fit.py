@@ -2,7 +2,6 @@
 lives in the resume checkpoint beside the LSTM's, and a killed + resumed run logs the uninterrupted run's losses."""
 
 import csv
-import dataclasses
 import sys
 from pathlib import Path
 
