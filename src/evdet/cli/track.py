@@ -49,12 +49,16 @@ def track_cmd(
     Kalman motion, class-aware); resumable, writes Prophesee boxes with track ids."""
     from evdet.tracking.bytetrack import TrackerConfig
     from evdet.tracking.io import track_folder
+    from evdet.utils.value_checks import ConfigValueError
 
     try:
         cfg = TrackerConfig(high_score=high_score, low_score=low_score, new_track_score=new_track_score,
                             max_lost_us=int(max_lost_ms * 1000), class_aware=not class_agnostic,
                             output_box=output_box)  # type: ignore[arg-type]
         s = track_folder(dets, out, cfg)
+    except ConfigValueError as err:    # name the option, not the config field
+        option = {"max_lost_us": "max-lost-ms"}.get(err.key, err.key.replace("_", "-"))
+        fail(f"--{option}: {err.problem}")
     except (FileNotFoundError, ValueError) as err:
         fail(str(err))
     typer.echo(f"tracked {s['tracked']} sequence(s) ({s['skipped']} already done): {s['detections']} detections -> "
