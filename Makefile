@@ -28,6 +28,7 @@ results-gpu: $(STAMP)
 	$(BIN)/evdet exp matrix --plan gpu --work runs/matrix_gpu --out docs/results/gpu
 
 test: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest -q
 
 test-fast: $(STAMP)
@@ -35,7 +36,6 @@ test-fast: $(STAMP)
 
 # Re-measure the golden runs (24 steps of every shipped recipe) after a change that moves them; say so in the commit.
 golden: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
 	OMP_NUM_THREADS=1 $(BIN)/python tests/golden/golden_runs.py --update
 
 bench: $(STAMP)
