@@ -111,3 +111,29 @@ def test_import_rvt_refuses(evil_ckpt, marker, tmp_path):
     line = one_line_error(["import-rvt", evil_ckpt, tmp_path / "rvt.ckpt"])
     assert "--trusted" in line and str(evil_ckpt) in line
     assert not marker.exists()
+
+
+def test_lightning_resume_reader_is_weights_only(evil_ckpt, good_ckpt, marker, tmp_path):
+    """Trainer.fit(ckpt_path=...) reads through the run's CheckpointIO: refused unless trusted."""
+    from evdet.training.checkpoints import BesideTargetCheckpointIO
+
+    with pytest.raises(UntrustedCheckpointError, match="--trusted"):
+        BesideTargetCheckpointIO().load_checkpoint(evil_ckpt)
+    assert not marker.exists()
+    assert set(BesideTargetCheckpointIO().load_checkpoint(good_ckpt)) >= {"state_dict", "hyper_parameters"}
+    BesideTargetCheckpointIO(trusted=True).load_checkpoint(evil_ckpt)
+    assert marker.exists()
+
+
+def test_checkpoint_writer_stages_beside_the_target(good_ckpt, tmp_path, monkeypatch):
+    """The temp file of a checkpoint lies next to it (never in the system temp dir) and is renamed over it."""
+    from evdet.training.checkpoints import BesideTargetCheckpointIO
+
+    seen = []
+    real_save = torch.save
+    monkeypatch.setattr(torch, "save", lambda obj, path: (seen.append(path), real_save(obj, path)))
+    target = tmp_path / "checkpoints" / "last.ckpt"
+    BesideTargetCheckpointIO().save_checkpoint(load_torch_file(good_ckpt), target)
+    assert len(seen) == 1 and seen[0].parent == target.parent and seen[0] != target
+    assert sorted(p.name for p in target.parent.iterdir()) == ["last.ckpt"]
+    assert set(load_torch_file(target)) >= {"state_dict", "hyper_parameters"}
