@@ -128,19 +128,17 @@ def aggregate_runs(results: dict) -> None:
 
 def _eval_geometry(cfg: RunConfig):
     """(class map, repr (h, w), source (h, w), preprocess info) of the run's preprocessed dataset."""
-    from evdet.data.classes import KNOWN_CLASS_MAPS, load_class_map
     from evdet.data.preprocessed import read_preprocess_info
+    from evdet.evaluation.dataset import dataset_class_map
 
     root = Path(cfg.data.root)
     if not cfg.data.root or not root.is_dir():
         raise RecordError(f"data.root {cfg.data.root!r}: no such preprocessed dataset folder")
     info = read_preprocess_info(root)
-    if cfg.data.class_map == "auto":
-        class_map = load_class_map(root)
-    elif cfg.data.class_map in KNOWN_CLASS_MAPS:
-        class_map = KNOWN_CLASS_MAPS[cfg.data.class_map]
-    else:
-        raise RecordError(f"data.class_map {cfg.data.class_map!r}: use 'auto' or one of {sorted(KNOWN_CLASS_MAPS)}")
+    try:
+        class_map = dataset_class_map(root, cfg.data.class_map)      # 'auto' (the dataset's) or a known name
+    except ValueError as err:
+        raise RecordError(str(err)) from None
     return class_map, tuple(info["repr_hw"]), tuple(info["source_hw"]), info
 
 
