@@ -10,7 +10,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
 from design_fixtures import fake_train, make_record  # noqa: E402
 
 from evdet.experiments.designs.arms import DesignError  # noqa: E402
-from evdet.experiments.designs.sweep import SpaceError, SweepSettings, load_space, run_sweep  # noqa: E402
+from evdet.experiments.designs.sweep import SweepSettings, run_sweep  # noqa: E402
+from evdet.experiments.designs.sweep_space import SpaceError, load_space  # noqa: E402
 from hostile_files import one_line_error  # noqa: E402
 
 BASE = {"training": {"lr": 0.002}, "loss": {"focal": {"gamma": 0.0}}}

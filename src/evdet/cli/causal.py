@@ -194,7 +194,8 @@ def exp_sweep(
     from functools import partial
 
     from evdet.experiments.running.executors import run_record
-    from evdet.experiments.designs.sweep import SweepSettings, load_sweep, plot_sweep, run_sweep
+    from evdet.experiments.designs.sweep import SweepSettings, run_sweep
+    from evdet.experiments.designs.sweep_results import load_sweep, plot_sweep
 
     _quiet_optuna()
     settings = SweepSettings(name=name, base=base, space_file=space, trials=trials, metric=metric,
@@ -217,7 +218,7 @@ def exp_sweep_status(
 ) -> None:
     """Trial counts, best trials and parameter importances of a sweep (while it runs or after)."""
     from evdet.experiments.designs.queue import QueueError
-    from evdet.experiments.designs.sweep import load_sweep, plot_sweep, sweep_summary
+    from evdet.experiments.designs.sweep_results import load_sweep, plot_sweep, sweep_summary
 
     _quiet_optuna()
     try:

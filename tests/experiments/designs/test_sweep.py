@@ -18,8 +18,9 @@ from design_fixtures import fake_train, make_record, quadratic_ap
 
 from evdet.experiments.designs.arms import DesignError
 from evdet.experiments.designs.queue import QueueError, open_storage
-from evdet.experiments.designs.sweep import (SpaceError, SweepSettings, load_space, logged_key, plot_sweep,
-                                     pruning_callback, run_sweep, sweep_report_html)
+from evdet.experiments.designs.sweep import SweepSettings, logged_key, pruning_callback, run_sweep
+from evdet.experiments.designs.sweep_results import plot_sweep, sweep_report_html
+from evdet.experiments.designs.sweep_space import SpaceError, load_space
 
 TESTS_DIR = Path(__file__).parents[1]
 SPACE = """\
