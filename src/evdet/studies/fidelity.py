@@ -6,6 +6,7 @@ then re-evaluates every checkpoint's one set of predictions (made at obj x cls >
 ``rvt`` and ``clip_cap`` post-processing at thresholds 0.001 and 0.1. Writes::
 
     <out_dir>/raw, preprocessed/, experiments/    data and experiment records (resumable)
+    <out_dir>/values/<run>.json                   each checkpoint's AP under every post-processing (cached)
     docs/results/fidelity/fidelity.json           per checkpoint values, paired deltas with intervals,
                                                   zoom on - off (Welch) with intervals; provenance (commit, machine, date)
 
@@ -88,6 +89,17 @@ def evaluate_posts(ckpt: Path, pre: Path) -> dict:
     return out
 
 
+def cached_values(out_dir: Path, name: str, ckpt: Path) -> dict:
+    """``evaluate_posts`` of one run, kept in ``<out_dir>/values/<name>.json`` (a resumed study reuses it)."""
+    path = out_dir / "values" / f"{name}.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    values = evaluate_posts(ckpt, out_dir / "preprocessed")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(values))
+    return values
+
+
 def summarize(values: dict) -> dict:
     """protocol -> metric -> comparison -> {mean, interval, ...}: paired deltas over every checkpoint
     (rvt - clip_cap; threshold 0.001 - 0.1) and zoom on - off over seeds (Welch)."""
@@ -121,7 +133,7 @@ def run_fidelity(out_dir: Path, s: FidelitySettings = FidelitySettings(), result
     torch.set_num_threads(1)
     t0 = time.monotonic()
     ckpts = train_arms(Path(out_dir), s)
-    values = {name: evaluate_posts(ckpt, Path(out_dir) / "preprocessed") for name, ckpt in ckpts.items()}
+    values = {name: cached_values(Path(out_dir), name, ckpt) for name, ckpt in ckpts.items()}
     from evdet.utils.provenance import provenance
 
     doc = {"provenance": provenance(command="python -m evdet.studies.fidelity"),
