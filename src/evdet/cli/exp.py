@@ -227,36 +227,6 @@ def exp_noise(
     typer.echo(f"profile: {path}")
 
 
-@exp_app.command("noise")
-def exp_noise(
-    recipe: str = typer.Argument(..., help="Recipe: YAML file or preset (demo, recipes/small_objects_cpu)."),
-    overrides: Optional[List[str]] = typer.Argument(None, help="key=value overrides (data.root=... is needed)."),
-    seeds: int = typer.Option(6, "--seeds", min=2, help="Training seeds of the A/A design (0, 1, ... N-1)."),
-    name: Optional[str] = typer.Option(None, "--name", help="Profile name (default: the recipe's file stem)."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Profile JSON (default: ROOT/_noise/NAME.json)."),
-    root: Path = ROOT_OPT,
-) -> None:
-    """Measure a recipe's noise profile: train it N times changing only the seed (an A/A design, record
-    noise_NAME, resumable) and store each metric's seed standard deviation. A one-seed comparison whose
-    recipe and data match the profile then gets an interval that includes this training noise."""
-    from evdet.experiments.records.record import RecordError
-    from evdet.experiments.records.run_config import ConfigError
-    from evdet.experiments.designs.noise import measure_noise
-    from evdet.experiments.statistics.noise_profile import ProfileError, load_profile
-
-    label = name or Path(recipe).stem
-    try:
-        path = measure_noise(root, label, [recipe], overrides or [], list(range(seeds)), out=out)
-    except (RecordError, ConfigError, ProfileError) as err:
-        fail(str(err))
-    profile = load_profile(path)
-    for key in ("full/AP", "full/groups.small_road_users.AP", "prophesee/AP"):
-        m = profile.metrics.get(key)
-        if m:
-            typer.echo(f"{key}: mean {m['mean']:.4f}, seed SD {m['sd']:.4f} over {profile.n} seeds")
-    typer.echo(f"profile: {path}")
-
-
 @exp_app.command("report")
 def exp_report(ids: Optional[List[str]] = typer.Argument(None, help="Experiment ids (default: all)."),
                out: Optional[Path] = typer.Option(None, "--out", help="HTML file (default <root>/report.html, "
