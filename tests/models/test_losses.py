@@ -124,5 +124,9 @@ def test_bad_targets_are_named(targets, match):
 def test_bad_loss_config_is_named():
     with pytest.raises(ValueError, match="loss.iou_type"):
         build_loss(LossConfig(iou_type="diou"), 2)
-    with pytest.raises(ValueError, match="loss.size_aware.alpha"):
-        build_loss(LossConfig(size_aware=SizeAwareConfig(alpha=0.5)), 2)
+    with pytest.raises(ValueError, match="alpha: must be a finite number >= 1, got 0.5"):
+        build_loss(LossConfig(size_aware=SizeAwareConfig(alpha=0.5)), 2)   # refused by the config itself
+    from evdet.experiments.records.run_config import load_run_config
+
+    with pytest.raises(ValueError, match="loss.size_aware.alpha"):      # from YAML / overrides: the full key
+        load_run_config([], ["loss.size_aware.alpha=0.5"])
