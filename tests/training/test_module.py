@@ -7,7 +7,7 @@ import torch
 from tiny_dataset import box_of_frame, label_reprs
 
 from evdet.data.datamodule import EventDataModule
-from evdet.training.module import DetectionModule
+from evdet.training.module import DetectionModule, module_from_hparams
 from evdet.training.state import StreamStates
 
 
@@ -72,11 +72,13 @@ def test_state_is_carried_within_a_sequence_and_reset_at_its_start(tiny_cfgs):
 def test_hyperparameters_rebuild_the_module(tiny_cfgs):
     module = make_module(tiny_cfgs)
     hp = dict(module.hparams)
-    rebuilt = DetectionModule(**hp)
+    rebuilt = module_from_hparams(hp)
     assert rebuilt.model_cfg == module.model_cfg and rebuilt.data_cfg == module.data_cfg
     assert rebuilt.train_cfg == module.train_cfg and rebuilt.class_names == ("car", "pedestrian")
     with pytest.raises(ValueError, match="class_names"):
         DetectionModule(*tiny_cfgs, 3, (64, 96), 4, ("car", "pedestrian"))
+    with pytest.raises(TypeError, match="data_cfg must be a DataConfig, got dict"):   # typed configs only
+        DetectionModule(hp["data_cfg"], *tiny_cfgs[1:], 2, (64, 96), 4, ("car", "pedestrian"))
 
 
 def test_validation_fills_predictions_and_ground_truth(tiny_cfgs, tmp_path):

@@ -65,6 +65,13 @@ def config_from_dict(cls, value):
     return cls(**kwargs)
 
 
+def module_from_hparams(hp: dict) -> "DetectionModule":
+    """A DetectionModule from the hyper-parameters a checkpoint stores (its configs as ``asdict`` dicts)."""
+    return DetectionModule(config_from_dict(DataConfig, hp["data_cfg"]), config_from_dict(ModelConfig, hp["model_cfg"]),
+                           config_from_dict(LossConfig, hp["loss_cfg"]), config_from_dict(TrainConfig, hp["train_cfg"]),
+                           hp["num_classes"], hp["input_hw"], hp["in_channels"], hp["class_names"])
+
+
 def targets_to_bbox(targets: torch.Tensor, t_us: int) -> np.ndarray:
     """(n, 5) class_id, cx, cy, w, h -> BBOX array (top-left x, y, w, h) at t_us."""
     tg = targets.detach().cpu().double().numpy().reshape(-1, 5)
@@ -81,8 +88,8 @@ class DetectionModule(L.LightningModule):
     """RVT-family detector training / validation system.
 
     Args:
-        data_cfg, model_cfg, loss_cfg, train_cfg: resolved configs (dataclasses, or their ``asdict``
-            dicts as stored in a checkpoint).
+        data_cfg, model_cfg, loss_cfg, train_cfg: resolved configs (the dataclasses; a checkpoint's
+            ``asdict`` dicts go through ``module_from_hparams``).
         num_classes: classes of the dataset's class map.
         input_hw: (height, width) of the representation, pixels.
         in_channels: channels of one representation (20 for stacked_histogram nbins=10).
@@ -92,10 +99,12 @@ class DetectionModule(L.LightningModule):
     def __init__(self, data_cfg, model_cfg, loss_cfg, train_cfg, num_classes: int, input_hw, in_channels: int,
                  class_names) -> None:
         super().__init__()
-        self.data_cfg: DataConfig = config_from_dict(DataConfig, _as_dict(data_cfg))
-        self.model_cfg: ModelConfig = config_from_dict(ModelConfig, _as_dict(model_cfg))
-        self.loss_cfg: LossConfig = config_from_dict(LossConfig, _as_dict(loss_cfg))
-        self.train_cfg: TrainConfig = config_from_dict(TrainConfig, _as_dict(train_cfg))
+        for name, cfg, cls in (("data_cfg", data_cfg, DataConfig), ("model_cfg", model_cfg, ModelConfig),
+                               ("loss_cfg", loss_cfg, LossConfig), ("train_cfg", train_cfg, TrainConfig)):
+            if not isinstance(cfg, cls):
+                raise TypeError(f"DetectionModule: {name} must be a {cls.__name__}, got {type(cfg).__name__} "
+                                "(a checkpoint's dicts: module_from_hparams)")
+        self.data_cfg, self.model_cfg, self.loss_cfg, self.train_cfg = data_cfg, model_cfg, loss_cfg, train_cfg
         self.num_classes = int(num_classes)
         self.input_hw = (int(input_hw[0]), int(input_hw[1]))
         self.in_channels = int(in_channels)
@@ -333,10 +342,6 @@ class DetectionModule(L.LightningModule):
 def frames_with_boxes(batch: dict) -> torch.Tensor:
     """(B, T) bool: the step's targets hold at least one box."""
     return torch.tensor([[len(t) > 0 for t in item] for item in batch["targets"]], dtype=torch.bool)
-
-
-def _as_dict(cfg) -> Any:
-    return asdict(cfg) if is_dataclass(cfg) else cfg
 
 
 def _concat_per_sequence(d: dict) -> dict[str, np.ndarray]:

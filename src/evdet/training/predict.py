@@ -11,7 +11,7 @@ import torch
 from evdet.data.datamodule import SequenceStore, StreamDataset, read_split_meta
 from evdet.data.labels import BBOX_DTYPE, boxes_from_detections
 from evdet.training.checkpoints import MODULE_ARGS, CheckpointError, check_state_dict, read_checkpoint
-from evdet.training.module import DetectionModule
+from evdet.training.module import DetectionModule, module_from_hparams
 from evdet.training.state import StreamStates
 
 
@@ -33,7 +33,7 @@ def load_module(module_or_ckpt: DetectionModule | str | Path, map_location: str 
     ckpt = read_checkpoint(path, trusted=trusted)
     hp = ckpt["hyper_parameters"]
     try:
-        module = DetectionModule(**{k: hp[k] for k in MODULE_ARGS})
+        module = module_from_hparams({k: hp[k] for k in MODULE_ARGS})
     except (TypeError, ValueError) as err:
         raise CheckpointError(f"{path}: its config cannot rebuild the model ({err})") from None
     cfg = module.model_cfg
