@@ -110,11 +110,11 @@ def test_configs_round_trip_through_plain_dicts(tiny_cfgs):
     from evdet.data.config import DataConfig
     from evdet.models.config import LossConfig, ModelConfig
     from evdet.training.config import TrainConfig
-    from evdet.training.module import config_from_dict
+    from evdet.utils.config_build import build_config
     for cls, cfg in zip((DataConfig, ModelConfig, LossConfig, TrainConfig), tiny_cfgs):
-        assert config_from_dict(cls, asdict(cfg)) == cfg
+        assert build_config(cls, asdict(cfg)) == cfg
     with pytest.raises(ValueError, match="DataConfig: unknown field"):
-        config_from_dict(DataConfig, {"roots": "x"})
+        build_config(DataConfig, {"roots": "x"})
 
 
 def test_checkpoint_round_trip_of_stream_states_and_rng(tiny_cfgs):

@@ -17,8 +17,8 @@ callbacks (e.g. the evaluation callback that the experiment runner attaches).
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, fields, is_dataclass
-from typing import Any, Optional, get_type_hints
+from dataclasses import asdict
+from typing import Any, Optional
 
 import lightning as L
 import numpy as np
@@ -31,6 +31,7 @@ from evdet.models.config import LossConfig, ModelConfig
 from evdet.training import strategies
 from evdet.training.checkpoints import rng_states, set_rng_states
 from evdet.training.config import TrainConfig
+from evdet.utils.config_build import build_config
 from evdet.training.optim import build_optimizer, effective_batch
 from evdet.training.state import StreamStates
 from evdet.training.teacher import build_teacher
@@ -40,35 +41,10 @@ RESUME_KEY = "evdet_resume"   # checkpoint entry: {"stream_states": {slot: [(h, 
 #                                                   "wall_s": fit time of the run up to this checkpoint}
 
 
-def config_from_dict(cls, value):
-    """Rebuild a (nested) config dataclass from ``asdict`` output (lists back to tuples).
-
-    Raises:
-        ValueError: naming the dataclass and the unknown fields.
-    """
-    if value is None:
-        return cls()
-    if is_dataclass(value):
-        return value
-    hints = get_type_hints(cls)
-    unknown = set(value) - {f.name for f in fields(cls)}
-    if unknown:
-        raise ValueError(f"{cls.__name__}: unknown field(s) {sorted(unknown)}")
-    kwargs = {}
-    for key, v in value.items():
-        hint = hints.get(key)
-        if isinstance(v, dict) and isinstance(hint, type) and is_dataclass(hint):
-            v = config_from_dict(hint, v)
-        elif isinstance(v, list):
-            v = tuple(v)
-        kwargs[key] = v
-    return cls(**kwargs)
-
-
 def module_from_hparams(hp: dict) -> "DetectionModule":
     """A DetectionModule from the hyper-parameters a checkpoint stores (its configs as ``asdict`` dicts)."""
-    return DetectionModule(config_from_dict(DataConfig, hp["data_cfg"]), config_from_dict(ModelConfig, hp["model_cfg"]),
-                           config_from_dict(LossConfig, hp["loss_cfg"]), config_from_dict(TrainConfig, hp["train_cfg"]),
+    return DetectionModule(build_config(DataConfig, hp["data_cfg"]), build_config(ModelConfig, hp["model_cfg"]),
+                           build_config(LossConfig, hp["loss_cfg"]), build_config(TrainConfig, hp["train_cfg"]),
                            hp["num_classes"], hp["input_hw"], hp["in_channels"], hp["class_names"])
 
 

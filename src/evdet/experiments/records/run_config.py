@@ -24,6 +24,7 @@ from evdet.experiments.records.architecture import architecture_summary  # noqa:
 from evdet.models.config import LossConfig, ModelConfig
 from evdet.training.config import TrainConfig
 from evdet.utils.atomic import write_text_atomic
+from evdet.utils.config_build import build_config
 from evdet.utils.value_checks import ConfigValueError
 from evdet.utils.yaml_files import yaml_problem
 
@@ -86,27 +87,6 @@ def _schema_for(cls: type) -> type:
             default = f.default_factory()  # type: ignore[misc]
             specs.append((f.name, tp, field(default_factory=lambda d=default: d)))
     return dataclasses.make_dataclass(f"_Schema{cls.__name__}", specs)
-
-
-def _build(cls: type, values: dict, prefix: str = "") -> Any:
-    """Frozen ``cls`` from a plain container, checking Literal choices (errors name the key)."""
-    hints = typing.get_type_hints(cls)
-    kwargs = {}
-    for f in dataclasses.fields(cls):
-        key = f"{prefix}{f.name}"
-        tp, value = hints[f.name], values[f.name]
-        if dataclasses.is_dataclass(tp):
-            kwargs[f.name] = _build(tp, value, key + ".")
-            continue
-        if _is_literal(tp) and value not in get_args(tp):
-            raise ConfigError(f"{key}: {value!r} is not one of {list(get_args(tp))}")
-        if isinstance(value, list):
-            value = tuple(value)
-        kwargs[f.name] = value
-    try:
-        return cls(**kwargs)
-    except ConfigValueError as err:      # a range check of the dataclass: name the full key
-        raise ConfigError(f"{prefix}{err.key}: {err.problem}") from None
 
 
 def resolve_config_path(name: str | Path) -> Path:
@@ -194,7 +174,10 @@ def load_run_config(config_files: Iterable[str | Path] = (), overrides: Iterable
         dot = OmegaConf.from_dotlist(overrides)
         cfg = _merge(cfg, dot, "override")
     container = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
-    run_cfg = _build(RunConfig, container)
+    try:
+        run_cfg = build_config(RunConfig, container)
+    except ConfigValueError as err:      # names the full key (training.lr)
+        raise ConfigError(str(err)) from None
     if len(set(run_cfg.seeds)) != len(run_cfg.seeds):
         raise ConfigError(f"seeds: {list(run_cfg.seeds)} repeats a seed")
     return run_cfg
