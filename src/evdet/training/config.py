@@ -54,7 +54,7 @@ class TrainConfig:
     div_factor: float = 20.0                # OneCycle initial lr = lr / div_factor (RVT experiment yamls: 20)
     final_div_factor: float = 10_000.0      # final lr = lr / final_div_factor (RVT's meaning, not torch's)
     sync_batchnorm: bool = True             # SyncBatchNorm under DDP (RVT: on whenever several GPUs); no effect
-                                            # on one process
+                                            # on one process or on CPU processes (torch's op is GPU-only)
     grad_clip_value: float = 1.0
     accumulate_grad_batches: int = 1
     precision: Literal["auto", "32", "16-mixed", "bf16-mixed"] = "auto"  # auto: fp16 on GPU, fp32 on CPU

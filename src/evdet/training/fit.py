@@ -150,6 +150,15 @@ def _loggers_keeping_rows(train_cfg: TrainConfig, log_dir: Path, resume_step: Op
     return loggers
 
 
+def _sync_batchnorm(train_cfg: TrainConfig) -> bool:
+    """SyncBatchNorm as RVT: on for several GPU processes. torch's SyncBatchNorm runs on GPU modules only, so
+    CPU processes (DDP on gloo) keep per-process BatchNorm statistics."""
+    import torch
+
+    gpu = train_cfg.accelerator in ("gpu", "cuda") or (train_cfg.accelerator == "auto" and torch.cuda.is_available())
+    return train_cfg.sync_batchnorm and gpu and train_cfg.devices * train_cfg.num_nodes > 1
+
+
 def _build_trainer(train_cfg: TrainConfig, loggers: list, callbacks: list, out_dir: Path,
                    progress: bool, trusted: bool = False) -> L.Trainer:
     """A Lightning Trainer with the run's schedule, precision, devices, validation cadence and clipping."""
@@ -165,7 +174,7 @@ def _build_trainer(train_cfg: TrainConfig, loggers: list, callbacks: list, out_d
         precision=resolve_precision(train_cfg.precision, train_cfg.accelerator),
         accelerator=train_cfg.accelerator, devices=train_cfg.devices, num_nodes=train_cfg.num_nodes,
         strategy=train_cfg.strategy,
-        sync_batchnorm=train_cfg.sync_batchnorm and train_cfg.devices * train_cfg.num_nodes > 1,
+        sync_batchnorm=_sync_batchnorm(train_cfg),
         logger=loggers, callbacks=callbacks, log_every_n_steps=train_cfg.log_every_n_steps,
         enable_checkpointing=False, enable_progress_bar=progress, enable_model_summary=False,
         use_distributed_sampler=False, default_root_dir=str(out_dir),
