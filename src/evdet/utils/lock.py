@@ -93,7 +93,7 @@ class FileLock:
     def acquire(self) -> "FileLock":
         for _ in range(3):
             try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+                self._create()
             except FileExistsError:
                 holder = read_holder(self.path)
                 if holder is None:
@@ -103,11 +103,19 @@ class FileLock:
                 self._refuse_if_live(holder)
                 self._break(holder)
                 continue
-            with os.fdopen(fd, "w") as fh:
-                fh.write(f"{os.getpid()} {socket.gethostname()}\n")
             self._owned = True
             return self
         raise LockHeld(self.path, None, f"{self.path}: {self.what} is being locked by another process; retry")
+
+    def _create(self) -> None:
+        """Create the lock file with its holder line in one step (a hard link of a written temp file), so
+        that a competitor never reads an empty lock. Raises FileExistsError when it exists."""
+        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
+        tmp.write_text(f"{os.getpid()} {socket.gethostname()}\n")
+        try:
+            os.link(tmp, self.path)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def release(self) -> None:
         if self._owned:
