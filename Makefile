@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Idle OpenMP threads sleep instead of spinning: 3-5x faster torch on shared 2-core machines.
 export OMP_WAIT_POLICY := PASSIVE
 
-.PHONY: install demo results results-gpu test test-fast golden bench clean
+.PHONY: install demo results results-gpu roadmap roadmap-gpu test test-fast golden bench clean
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -26,6 +26,13 @@ results: $(STAMP)
 
 results-gpu: $(STAMP)
 	$(BIN)/evdet exp matrix --plan gpu --work runs/matrix_gpu --out docs/results/gpu
+
+# The roadmap study (every module and strategy alone vs the RVT-faithful baseline, and combinations; resumes).
+roadmap: $(STAMP)
+	$(BIN)/evdet exp matrix --study roadmap --plan cpu
+
+roadmap-gpu: $(STAMP)
+	$(BIN)/evdet exp matrix --study roadmap --plan gpu
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

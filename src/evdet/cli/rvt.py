@@ -14,7 +14,9 @@ from evdet.cli.common import TRUSTED_OPT, app, fail, parse_size
 def import_rvt(
     src: Path = typer.Argument(..., help="RVT Lightning checkpoint (state_dict with 'mdl.' keys)."),
     dst: Path = typer.Argument(..., help="evdet checkpoint to write (usable by evdet eval / predict)."),
-    size: str = typer.Option("640x360", "--input", help="WIDTHxHEIGHT of the model input (Gen1: 304x240)."),
+    size: Optional[str] = typer.Option(None, "--input", help="WIDTHxHEIGHT of the model input (Gen1 304x240, "
+                                       "1 Mpx / eTraM 640x360); it fixes the attention partitions. Default: the "
+                                       "size the checkpoint records; asked for when it records none."),
     partition_split: Optional[int] = typer.Option(None, "--partition-split",
                                                   help="RVT's partition_split_32 (default 1 for 304x240, else 2)."),
     classes: Optional[str] = typer.Option(None, "--classes", help="etram|gen1|gen4 or names in id order "
@@ -25,16 +27,17 @@ def import_rvt(
     map the names (qkv rows per head -> q|k|v), and write an evdet checkpoint."""
     from evdet.evaluation.rvt import import_rvt_checkpoint
 
-    h, w = parse_size("--input", size)
+    hw = None if size is None else parse_size("--input", size)
     try:
-        s = import_rvt_checkpoint(src, dst, input_hw=(h, w), partition_split=partition_split, classes=classes,
+        s = import_rvt_checkpoint(src, dst, input_hw=hw, partition_split=partition_split, classes=classes,
                                   trusted=trusted)
     except (ValueError, OSError) as err:
         fail(str(err))
     typer.echo(f"{src}: RVT {s['preset']}, patch {s['patch_size']}, FPN stages {s['in_stages']}, "
                f"{s['num_classes']} classes ({', '.join(s['class_names'])}), {s['in_channels']} input channels, "
                f"{s['params'] / 1e6:.3f} M parameters")
-    typer.echo(f"wrote {dst} (input {w}x{h}, partition split {s['partition_split']}, "
+    h, w = s["input_hw"]
+    typer.echo(f"wrote {dst} (input {w}x{h} {s['input_hw_source']}, partition split {s['partition_split']}, "
                f"representation {s['representation']})")
 
 
@@ -42,10 +45,10 @@ def import_rvt(
 def scoring_diff(
     ckpt: Path = typer.Argument(..., help="evdet checkpoint (trained, or written by import-rvt)."),
     data: Path = typer.Option(..., "--data", help="Preprocessed dataset root."),
-    trusted: bool = TRUSTED_OPT,
     split: str = typer.Option("val", "--split", help="Split to evaluate."),
     protocols: str = typer.Option("prophesee,full", "--protocol", help="Comma-separated protocols."),
     max_sequences: Optional[int] = typer.Option(None, "--max-sequences", help="Only the first N sequences."),
+    trusted: bool = TRUSTED_OPT,
 ) -> None:
     """How far RVT's scoring (rank by class confidence) and YOLOX's (obj x cls) differ on a checkpoint:
     one prediction pass, both evaluations, metric by metric."""
