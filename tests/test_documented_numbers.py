@@ -33,17 +33,21 @@ class NumberError(ValueError):
 
 
 def lookup(doc, path: str):
-    """The value at ``a/b/0/c`` in a JSON document (list indexes as integers)."""
-    node = doc
-    for part in path.split("/"):
+    """The value at ``a/b/0/c`` in a JSON document (list indexes as integers; a key that holds ``/``
+    itself, such as ``full/AP``, matches the longest run of parts that is a key)."""
+    node, parts = doc, path.split("/")
+    while parts:
         if isinstance(node, list):
+            part = parts.pop(0)
             if not part.isdigit() or int(part) >= len(node):
                 raise NumberError(f"{path!r}: {part!r} is not an index of a list of {len(node)}")
             node = node[int(part)]
-        elif isinstance(node, dict) and part in node:
-            node = node[part]
-        else:
-            raise NumberError(f"{path!r}: no key {part!r}")
+            continue
+        keys = [k for k in ("/".join(parts[:n]) for n in range(len(parts), 0, -1))
+                if isinstance(node, dict) and k in node]
+        if not keys:
+            raise NumberError(f"{path!r}: no key {parts[0]!r}")
+        node, parts = node[keys[0]], parts[len(keys[0].split("/")):]
     return node
 
 
@@ -110,6 +114,11 @@ def test_render_hand_case():
     quote = ("AP {s:rows/0/ap:.3f} [{s:rows/0/ci/0:.3f}, {s:rows/0/ci/1:.3f}], {s:share:.0%} of {s:n:,d}, "
              "{s:d:+.3f}, {s:rows/0/ci/1 / rows/0/ap:.2f}x")
     assert render(quote, {"s": doc}) == "AP 0.048 [0.039, 0.058], 26% of 2,171, -0.012, 1.20x"
+
+
+def test_keys_holding_a_slash():
+    doc = {"metrics": {"full/AP": {"sd": 0.02}, "full": {"x": 1.0}}}
+    assert render("{s:metrics/full/AP/sd:.3f} {s:metrics/full/x:.1f}", {"s": doc}) == "0.020 1.0"
 
 
 def test_render_names_bad_path_and_non_numbers():
