@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evdet.data.label_filter import filter_boxes, select_label_frames
+from evdet.data.label_filter import filter_boxes, prophesee_label_filter, select_label_frames
 from evdet.data.labels import BBOX_DTYPE, save_labels
 from evdet.data.preprocess.dataset import (
     EventWindows,
@@ -204,12 +204,28 @@ def test_filter_boxes_reasons_by_hand():
     for i, r in enumerate(rows):
         boxes[i]["t"], boxes[i]["x"], boxes[i]["y"], boxes[i]["w"], boxes[i]["h"], boxes[i]["class_id"] = r
     kept, dropped = filter_boxes(boxes, 48, 64, train=True, num_classes=8)
-    assert dropped == {"unknown_class": 1, "zero_area": 1, "small_side": 1, "too_wide": 1}
+    assert dropped == {"unknown_class": 1, "zero_area": 1, "small_side": 1, "small_diag": 0, "too_wide": 1}
     assert [(b["x"], b["y"], b["w"], b["h"]) for b in kept] == [(10, 10, 20, 10), (0, 5, 20, 10),
                                                                 (50, 40, 13, 7)]
     kept_val, dropped_val = filter_boxes(boxes, 48, 64, train=False, num_classes=8)
     assert dropped_val["too_wide"] == 0 and len(kept_val) == 4
     assert boxes["x"][3] == -10                                    # input untouched
+
+
+def test_prophesee_label_filter_as_rvt_gen1_by_hand():
+    # RVT's Gen1 preprocessing (apply_psee_bbox_filter): w >= 10, h >= 10 and w^2 + h^2 >= 30^2 at 304x240
+    assert prophesee_label_filter(240, 304) == (10.0, 30.0) and prophesee_label_filter(720, 1280) == (20.0, 60.0)
+    rows = [(0, 10, 10, 10, 30, 0),       # diag sqrt(1000) = 31.6, sides 10: kept
+            (0, 10, 10, 12, 25, 0),       # sides fine, diag sqrt(769) = 27.7 < 30: small_diag
+            (0, 10, 10, 21, 21, 0),       # diag sqrt(882) = 29.7 < 30: small_diag
+            (0, 10, 10, 9, 40, 0),        # w 9 < 10: small_side
+            (0, 10, 10, 18, 24, 0)]       # diag exactly 30: kept (>=)
+    boxes = np.zeros(len(rows), BBOX_DTYPE)
+    for i, r in enumerate(rows):
+        boxes[i]["t"], boxes[i]["x"], boxes[i]["y"], boxes[i]["w"], boxes[i]["h"], boxes[i]["class_id"] = r
+    kept, dropped = filter_boxes(boxes, 240, 304, train=True, num_classes=2, min_side_px=10, min_diag_px=30)
+    assert [(b["w"], b["h"]) for b in kept] == [(10, 30), (18, 24)]
+    assert dropped["small_diag"] == 2 and dropped["small_side"] == 1
 
 
 def test_event_windows_inclusive_and_chunked():
@@ -337,7 +353,8 @@ def test_label_filtering_in_the_pipeline(tmp_path):
         write_sequence(tmp_path / "raw" / split, "s", make_events(rng, SMALL_H, SMALL_W, n=500),
                        make_boxes(extra_rows=extra), SMALL_H, SMALL_W)
     summary = preprocess_dataset(tmp_path / "raw", tmp_path / "pre", workers=1, progress=False)
-    assert summary["labels_dropped"] == {"unknown_class": 2, "zero_area": 2, "small_side": 2, "too_wide": 1}
+    assert summary["labels_dropped"] == {"unknown_class": 2, "zero_area": 2, "small_side": 2, "small_diag": 0,
+                                         "too_wide": 1}
     info = json.loads((tmp_path / "pre" / "preprocess.json").read_text())
     assert info["sequences"]["train/s"]["labels_dropped"]["too_wide"] == 1
     train = PreprocessedSequence(tmp_path / "pre" / "train" / "s", REPR).label_frame(0)
@@ -351,6 +368,12 @@ def test_label_filtering_in_the_pipeline(tmp_path):
                                  min_box_side_px=3)
     assert summary["labels_dropped"]["small_side"] == 0
     assert json.loads((tmp_path / "pre3" / "preprocess.json").read_text())["min_box_side_px"] == 3.0
+    # RVT's Gen1 rule by name: side 10 and diagonal 30 at this small sensor; recorded in the settings
+    summary = preprocess_dataset(tmp_path / "raw", tmp_path / "psee", workers=1, progress=False,
+                                 label_filter="prophesee")
+    info = json.loads((tmp_path / "psee" / "preprocess.json").read_text())
+    assert (info["min_box_side_px"], info["min_box_diag_px"]) == (10.0, 30.0)
+    assert summary["labels_dropped"]["small_side"] >= 2
 
 
 def test_resume_redoes_leftover_tmp_and_skips_finished(small_raw, tmp_path):

@@ -49,6 +49,8 @@ def preprocess(
     window_ms: int = typer.Option(50, help="Window length and step, ms"),
     label_rate_hz: float = typer.Option(10.0, help="Label frames are thinned to about this rate"),
     min_box_side_px: float = typer.Option(5.0, help="Drop boxes with a side under this, source pixels"),
+    label_filter: str = typer.Option("conservative", help="conservative (RVT 1 Mpx / eTraM: --min-box-side-px) | "
+                                     "prophesee (RVT Gen1: side 10 + diagonal 30 px, 20 + 60 at 1280x720)"),
     progress: bool = typer.Option(True, help="Show a progress bar"),
 ) -> None:
     """Convert raw recordings + labels into the RVT-compatible preprocessed layout (resumable)."""
@@ -60,7 +62,7 @@ def preprocess(
         s = preprocess_dataset(raw_dir, out_dir, downsample=downsample, representation=representation,
                                window_ms=window_ms, nbins=nbins, workers=workers,
                                label_rate_hz=label_rate_hz, progress=progress,
-                               min_box_side_px=min_box_side_px)
+                               min_box_side_px=min_box_side_px, label_filter=label_filter)
     except (ValueError, OSError) as err:
         fail(str(err))
     h, w = s["repr_hw"]

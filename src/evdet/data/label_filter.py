@@ -7,7 +7,10 @@ SOURCE resolution:
    is the reference's "keep pedestrian, two-wheeler, car" filter).
 2. ``zero_area``: after clipping the corners to the last pixel (``[0, W-1] x [0, H-1]``, as the
    reference does), the box has no width or no height (it lay outside the frame).
-3. ``small_side``: width or height under ``min_side_px`` (5 px).
+3. ``small_side``: width or height under ``min_side_px`` (5 px, RVT's "conservative" filter), and
+   ``small_diag``: diagonal under ``min_diag_px`` (0 = no diagonal rule). RVT's Gen1 preprocessing
+   applies the Prophesee filter here instead (``filter_gen1.yaml: apply_psee_bbox_filter``): side 10 and
+   diagonal 30 px at 304x240, side 20 and diagonal 60 px for 1 Mpx (``prophesee_label_filter``).
 4. ``too_wide`` (train split only): width over ``floor(0.9 * W)`` (faulty frame-spanning boxes).
 
 Label frames: the distinct label timestamps are thinned to about ``label_rate_hz`` (10 Hz for
@@ -22,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-DROP_REASONS = ("unknown_class", "zero_area", "small_side", "too_wide")
+DROP_REASONS = ("unknown_class", "zero_area", "small_side", "small_diag", "too_wide")
 MIN_SIDE_PX = 5.0
 MAX_WIDTH_FRACTION = 0.9
 ALIGN_T_US = 100_000          # first label frame at or after this time (reference: align_t_ms = 100)
@@ -30,7 +33,7 @@ JITTER_US = 2_000             # accepted deviation from the label grid (referenc
 
 
 def filter_boxes(boxes: np.ndarray, height: int, width: int, *, train: bool,
-                 num_classes: int | None = None, min_side_px: float = MIN_SIDE_PX,
+                 num_classes: int | None = None, min_side_px: float = MIN_SIDE_PX, min_diag_px: float = 0.0,
                  max_width_fraction: float = MAX_WIDTH_FRACTION) -> tuple[np.ndarray, dict[str, int]]:
     """Clip boxes to the frame and drop the ones preprocessing must not keep.
 
@@ -40,6 +43,7 @@ def filter_boxes(boxes: np.ndarray, height: int, width: int, *, train: bool,
         train: apply the ``too_wide`` filter (the reference applies it to the train split only).
         num_classes: class ids ``>= num_classes`` are dropped (None keeps every id).
         min_side_px: smallest accepted width and height, source pixels.
+        min_diag_px: smallest accepted diagonal ``sqrt(w^2 + h^2)``, source pixels (0: none).
         max_width_fraction: boxes wider than ``floor(fraction * width)`` are dropped (train only).
 
     Returns:
@@ -58,6 +62,9 @@ def filter_boxes(boxes: np.ndarray, height: int, width: int, *, train: bool,
     keep = (out["w"] >= min_side_px) & (out["h"] >= min_side_px)
     dropped["small_side"] = int(keep.size - np.count_nonzero(keep))
     out = out[keep]
+    keep = out["w"] ** 2 + out["h"] ** 2 >= min_diag_px ** 2       # RVT compares squares
+    dropped["small_diag"] = int(keep.size - np.count_nonzero(keep))
+    out = out[keep]
     if train:
         # Integer limit as the reference computes it: (9 * W) // 10; the epsilon guards 0.9 * W
         # landing just under an integer in floating point.
@@ -66,6 +73,12 @@ def filter_boxes(boxes: np.ndarray, height: int, width: int, *, train: bool,
         dropped["too_wide"] = int(keep.size - np.count_nonzero(keep))
         out = out[keep]
     return out, dropped
+
+
+def prophesee_label_filter(height: int, width: int) -> tuple[float, float]:
+    """(min side, min diagonal) in source pixels of RVT's Prophesee label filter (``prophesee_bbox_filter``
+    in ``scripts/genx/preprocess_dataset.py``): (20, 60) for 1 Mpx (1280x720) sources, else Gen1's (10, 30)."""
+    return (20.0, 60.0) if width >= 1280 else (10.0, 30.0)
 
 
 def clip_to_last_pixel(boxes: np.ndarray, height: int, width: int) -> np.ndarray:

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Literal
 
 from evdet.data.classes import DATASET_YAML
-from evdet.data.label_filter import DROP_REASONS, MIN_SIDE_PX
+from evdet.data.label_filter import DROP_REASONS, MIN_SIDE_PX, prophesee_label_filter
 from evdet.data.preprocess.inputs import (
     SPLITS,
     PreprocessError,
@@ -66,7 +66,8 @@ def preprocess_dataset(src: str | Path, dst: str | Path, *, downsample: Downsamp
                        representation: str = "stacked_histogram", window_ms: int = 50,
                        nbins: int = 10, workers: int = 2, label_rate_hz: float = 10.0,
                        progress: bool = True, splits: tuple[str, ...] = SPLITS,
-                       min_box_side_px: float = MIN_SIDE_PX) -> dict:
+                       min_box_side_px: float = MIN_SIDE_PX,
+                       label_filter: Literal["conservative", "prophesee"] = "conservative") -> dict:
     """Convert a raw dataset into the RVT-compatible layout (resumable, one process per sequence).
 
     Args:
@@ -82,6 +83,9 @@ def preprocess_dataset(src: str | Path, dst: str | Path, *, downsample: Downsamp
         progress: show a tqdm progress bar.
         splits: split folders to look for (missing ones are skipped).
         min_box_side_px: boxes with a side under this (source pixels) are dropped (reference: 5).
+        label_filter: "conservative" (RVT's 1 Mpx rule: the side filter above) or "prophesee" (RVT's
+            Gen1 rule: the Prophesee side and diagonal filter, ``label_filter.prophesee_label_filter``,
+            in place of ``min_box_side_px``).
 
     Returns:
         summary dict: ``sequences``, ``done``, ``skipped`` (already finished and verified),
@@ -111,10 +115,16 @@ def preprocess_dataset(src: str | Path, dst: str | Path, *, downsample: Downsamp
     mode = _resolve_downsample(downsample, source_hw)
     repr_hw = (source_hw[0] // 2, source_hw[1] // 2) if mode != "none" else source_hw
     repr_name = representation_name(representation, window_ms=window_ms, nbins=nbins)
+    if label_filter not in ("conservative", "prophesee"):
+        raise PreprocessError(f"unknown label filter {label_filter!r}; expected conservative or prophesee")
+    min_diag = 0.0
+    if label_filter == "prophesee":
+        min_box_side_px, min_diag = prophesee_label_filter(*source_hw)
     settings = {
         "representation": repr_name, "representation_kind": representation, "downsample": mode,
         "window_ms": int(window_ms), "nbins": int(nbins), "label_rate_hz": float(label_rate_hz),
         "source_hw": list(source_hw), "repr_hw": list(repr_hw), "min_box_side_px": float(min_box_side_px),
+        "min_box_diag_px": float(min_diag),
     }
     dst.mkdir(parents=True, exist_ok=True)
     with OutputLock(dst) as lock:
@@ -153,7 +163,7 @@ def _convert(found, dst: Path, settings: dict, info: dict, num_classes: int, wor
             representation_kind=settings["representation_kind"], repr_name=repr_name,
             window_us=settings["window_ms"] * 1000, nbins=settings["nbins"],
             label_rate_hz=settings["label_rate_hz"], num_classes=num_classes,
-            min_box_side_px=settings["min_box_side_px"]))
+            min_box_side_px=settings["min_box_side_px"], min_box_diag_px=settings["min_box_diag_px"]))
 
     results, failures = [], {}
 
@@ -187,6 +197,9 @@ def _resolve_downsample(choice: str, source_hw: tuple[int, int]) -> str:
     return _MODES[choice]
 
 
+LEGACY = {"min_box_diag_px": 0.0}     # settings older preprocess.json files lack, as those runs applied them
+
+
 def _start_info(dst: Path, settings: dict, class_names) -> dict:
     """preprocess.json of an earlier run (checked against ``settings``), or a new one."""
     path = dst / PREPROCESS_JSON
@@ -195,7 +208,7 @@ def _start_info(dst: Path, settings: dict, class_names) -> dict:
             old = json.loads(path.read_text())
         except json.JSONDecodeError as err:
             raise PreprocessError(f"{path}: not valid JSON ({err})") from err
-        changed = {k: (old.get(k), v) for k, v in settings.items() if old.get(k) != v}
+        changed = {k: (old.get(k, LEGACY.get(k)), v) for k, v in settings.items() if old.get(k, LEGACY.get(k)) != v}
         if changed:
             detail = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in changed.items())
             raise PreprocessError(f"{path}: {dst} was preprocessed with other settings ({detail}); "

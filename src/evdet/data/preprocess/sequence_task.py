@@ -52,6 +52,7 @@ class SequenceTask:
     label_rate_hz: float
     num_classes: int
     min_box_side_px: float = MIN_SIDE_PX
+    min_box_diag_px: float = 0.0
 
 
 def process_sequence(task: SequenceTask) -> dict:
@@ -68,7 +69,8 @@ def process_sequence(task: SequenceTask) -> dict:
     height, width = task.source_hw
     boxes = load_labels(task.bbox_path)
     kept, dropped = filter_boxes(boxes, height, width, train=task.split == "train",
-                                 num_classes=task.num_classes, min_side_px=task.min_box_side_px)
+                                 num_classes=task.num_classes, min_side_px=task.min_box_side_px,
+                                 min_diag_px=task.min_box_diag_px)
     t_origin_us = events_origin_us(task.events_path, height, width)
     frames = select_label_frames(kept["t"], label_rate_hz=task.label_rate_hz,
                                  align_t_us=t_origin_us + 100_000)
