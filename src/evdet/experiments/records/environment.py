@@ -5,31 +5,15 @@ from __future__ import annotations
 import os
 import platform
 import socket
-import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
 from typing import Optional, Sequence
 
+from evdet.utils.provenance import git_info
+
 PACKAGES = ("evdet", "torch", "lightning", "numpy", "h5py", "hdf5plugin", "numba", "omegaconf",
             "faster-coco-eval", "pycocotools", "matplotlib", "pandas")
-
-
-def git_info(cwd: Optional[Path] = None) -> dict:
-    """Commit, branch and dirty flag of the git checkout holding ``cwd`` (None values outside git)."""
-    cwd = Path(cwd or Path(__file__).resolve().parent)
-
-    def git(*args: str) -> Optional[str]:
-        try:
-            out = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10)
-        except (OSError, subprocess.SubprocessError):
-            return None
-        return out.stdout.strip() if out.returncode == 0 else None
-
-    commit = git("rev-parse", "HEAD")
-    status = git("status", "--porcelain", "--untracked-files=no") if commit else None
-    return {"commit": commit, "branch": git("rev-parse", "--abbrev-ref", "HEAD") if commit else None,
-            "dirty": bool(status) if status is not None else None}
 
 
 def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, Optional[str]]:
