@@ -108,6 +108,15 @@ class DetectionModule(L.LightningModule):
         self._wall_before = 0.0                     # fit time of earlier sittings (from the checkpoint)
         self._wall_t0: Optional[float] = None
 
+    @classmethod
+    def load_from_checkpoint(cls, checkpoint_path, map_location="cpu", **_lightning_kwargs) -> "DetectionModule":
+        """Lightning's entry point, routed through evdet's loader (``predict.load_module``): a weights-only
+        read and the typed configs rebuilt from the checkpoint's dicts. Lightning's own keyword arguments
+        (``weights_only``, ``strict``, ``hparams_file``) do not apply: the checkpoint is evdet's own."""
+        from evdet.training.predict import load_module
+
+        return load_module(checkpoint_path, map_location=map_location or "cpu")
+
     def on_fit_start(self) -> None:
         self._wall_t0 = time.perf_counter()
 
