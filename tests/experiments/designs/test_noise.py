@@ -45,3 +45,14 @@ def test_measure_noise_writes_the_seed_sd_of_every_metric(tmp_path, monkeypatch)
     assert "data.root" not in cfg and "seeds" not in cfg and cfg["model.preset"] == "nano"
     with pytest.raises(RecordError, match="not \\[0, 1\\]"):     # the record holds other seeds
         measure_noise(tmp_path, "demo", ["demo"], ["data.root=/nowhere"], [0, 1])
+
+
+def test_a_profile_over_several_records_counts_each_seed_once(tmp_path, monkeypatch):
+    import evdet.experiments.running.runner as runner
+    from evdet.experiments.statistics.noise_profile import ProfileError, build_profile
+
+    monkeypatch.setattr(runner, "run_experiment", fake_run)
+    measure_noise(tmp_path, "demo", ["demo"], ["data.root=/nowhere"], [0, 1, 2, 3])
+    exp = load_experiment(tmp_path, "noise_demo")
+    with pytest.raises(ProfileError, match="a seed appears twice"):
+        build_profile([exp, exp], "twice")

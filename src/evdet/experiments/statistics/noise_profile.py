@@ -147,20 +147,30 @@ def flat_metrics(doc: dict) -> dict[str, float]:
     return out
 
 
-def build_profile(exp: Experiment, name: str) -> dict:
-    """The profile document of a finished A/A record (>= 2 evaluated seeds, one recipe, one dataset).
+def build_profile(exps: Experiment | Sequence[Experiment], name: str) -> dict:
+    """The profile document of a finished A/A design: one record with >= 2 evaluated seeds, or several
+    records of one recipe and one dataset (their seeds pooled; each seed counted once).
 
     Raises:
-        ProfileError: fewer than two evaluated seeds, or no saved validation detections.
+        ProfileError: fewer than two evaluated seeds, records of different recipes or data, or no saved
+            validation detections.
     """
     from evdet.utils.provenance import provenance
 
-    runs = run_results(exp)
+    exps = [exps] if isinstance(exps, Experiment) else list(exps)
+    exp = exps[0]
+    runs = [r for e in exps for r in run_results(e)]
+    if len({int(s) for s, _, _ in runs}) != len(runs):
+        raise ProfileError(f"{', '.join(e.id for e in exps)}: a seed appears twice")
     if len(runs) < 2:
         raise ProfileError(f"{exp.path}: a noise profile needs >= 2 evaluated seeds, found {len(runs)}")
     fingerprint = data_fingerprint(exp)
     if fingerprint is None:
         raise ProfileError(f"{exp.path}: no saved {DETECTIONS_FILE} to fingerprint the data")
+    for other in exps[1:]:
+        if data_fingerprint(other) != fingerprint or config_differences(flat_config(exp.config),
+                                                                         flat_config(other.config)):
+            raise ProfileError(f"{other.path}: another recipe or dataset than {exp.path}")
     per_run = [flat_metrics(doc) for _, doc, _ in runs]
     keys = sorted(set.intersection(*(set(m) for m in per_run)))
     metrics = {}
@@ -168,7 +178,8 @@ def build_profile(exp: Experiment, name: str) -> dict:
         vals = [m[k] for m in per_run]
         metrics[k] = {"sd": float(np.std(vals, ddof=1)), "mean": float(np.mean(vals)), "values": vals}
     cfg = flat_config(exp.config)
-    return {"schema": SCHEMA, "name": name, "record": exp.id, "seeds": [int(s) for s, _, _ in runs],
+    return {"schema": SCHEMA, "name": name, "record": " + ".join(e.id for e in exps),
+            "seeds": [int(s) for s, _, _ in runs],
             "recipe_fingerprint": recipe_fingerprint(cfg), "data_fingerprint": fingerprint, "config": cfg,
             "metrics": metrics, "provenance": provenance()}
 
