@@ -70,5 +70,5 @@ def scoring_diff(
         table.add_column(col, justify="left" if col in ("protocol", "metric") else "right")
     for protocol, rows in diff.items():
         for metric, r in rows.items():
-            table.add_row(protocol, metric, fmt(r["class"]), fmt(r["obj_x_cls"]), fmt(r["delta"], True))
+            table.add_row(protocol, metric, fmt(r["class"]), fmt(r["obj_x_cls"]), fmt(r["delta"], signed=True))
     console().print(table)
