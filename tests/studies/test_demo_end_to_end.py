@@ -96,7 +96,9 @@ def test_eval_and_predict_commands_on_a_trained_checkpoint(demo_dir, tmp_path):
     assert boxes.dtype == BBOX_DTYPE and boxes.size > 0
     assert (tmp_path / "pred" / f"{stem}_strip.png").stat().st_size > 0
     assert np.all(np.diff(boxes["t"]) >= 0) and np.all(boxes["t"] % 50_000 == boxes["t"][0] % 50_000)
-    assert np.all(boxes["x"] >= 0) and np.all(boxes["x"] + boxes["w"] <= 128 + 1e-3)
+    # RVT's post-processing (the default) does not clip boxes to the frame: finite, positive sizes only
+    assert np.all(np.isfinite(boxes["x"])) and np.all(boxes["w"] > 0) and np.all(boxes["h"] > 0)
+    assert np.all(boxes["x"] + boxes["w"] > 0) and np.all(boxes["x"] < 128)       # each box overlaps the frame
 
 
 def test_cli_errors_are_one_line(demo_dir, tmp_path):
