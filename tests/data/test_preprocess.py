@@ -376,6 +376,27 @@ def test_label_filtering_in_the_pipeline(tmp_path):
     assert summary["labels_dropped"]["small_side"] >= 2
 
 
+def test_histogram_overflow_rvt_wraps_and_saturate_clips(tmp_path):
+    # 260 events in one cell and bin: RVT's uint8 accumulation stores 260 % 256 = 4 (then the cutoff
+    # of 10 keeps 4); the saturating count stores min(260, 10) = 10. Other cells are the same in both.
+    t_hot = FRAME_T[2] - 20_000
+    ev = make_events(np.random.default_rng(5), SMALL_H, SMALL_W, extra=[(t_hot, 3, 4, 1)] * 260)
+    write_sequence(tmp_path / "raw" / "train", "s", ev, make_boxes(), SMALL_H, SMALL_W)
+    i = expected_window_ends().index(FRAME_T[2])
+    counts = histogram_counts(window_events(ev, FRAME_T[2]))
+    (channel, n), = [(c, k) for (c, y, x), k in counts.items() if (y, x) == (4, 3) and k >= 256]
+    got = {}
+    for mode in ("rvt", "saturate"):
+        preprocess_dataset(tmp_path / "raw", tmp_path / mode, workers=1, progress=False, histogram_overflow=mode)
+        assert json.loads((tmp_path / mode / "preprocess.json").read_text())["histogram_overflow"] == mode
+        got[mode] = PreprocessedSequence(tmp_path / mode / "train" / "s", REPR).reprs(i, i + 1)[0]
+    assert got["rvt"][channel, 4, 3] == min(n % 256, 10) and got["saturate"][channel, 4, 3] == 10
+    got["rvt"][channel, 4, 3] = got["saturate"][channel, 4, 3]
+    np.testing.assert_array_equal(got["rvt"], got["saturate"])
+    with pytest.raises(PreprocessError, match="histogram overflow"):
+        preprocess_dataset(tmp_path / "raw", tmp_path / "x", workers=1, progress=False, histogram_overflow="wrap")
+
+
 def test_resume_redoes_leftover_tmp_and_skips_finished(small_raw, tmp_path):
     raw, _ = small_raw
     dst = tmp_path / "pre"

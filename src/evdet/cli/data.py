@@ -51,6 +51,8 @@ def preprocess(
     min_box_side_px: float = typer.Option(5.0, help="Drop boxes with a side under this, source pixels"),
     label_filter: str = typer.Option("conservative", help="conservative (RVT 1 Mpx / eTraM: --min-box-side-px) | "
                                      "prophesee (RVT Gen1: side 10 + diagonal 30 px, 20 + 60 at 1280x720)"),
+    histogram_overflow: str = typer.Option("rvt", help="Stacked-histogram counts over 255 in a cell and bin: rvt "
+                                           "(RVT's uint8 wrap before the cutoff: 260 -> 4) | saturate (260 -> 10)"),
     progress: bool = typer.Option(True, help="Show a progress bar"),
 ) -> None:
     """Convert raw recordings + labels into the RVT-compatible preprocessed layout (resumable)."""
@@ -62,7 +64,8 @@ def preprocess(
         s = preprocess_dataset(raw_dir, out_dir, downsample=downsample, representation=representation,
                                window_ms=window_ms, nbins=nbins, workers=workers,
                                label_rate_hz=label_rate_hz, progress=progress,
-                               min_box_side_px=min_box_side_px, label_filter=label_filter)
+                               min_box_side_px=min_box_side_px, label_filter=label_filter,
+                               histogram_overflow=histogram_overflow)
     except (ValueError, OSError) as err:
         fail(str(err))
     h, w = s["repr_hw"]

@@ -67,7 +67,8 @@ def preprocess_dataset(src: str | Path, dst: str | Path, *, downsample: Downsamp
                        nbins: int = 10, workers: int = 2, label_rate_hz: float = 10.0,
                        progress: bool = True, splits: tuple[str, ...] = SPLITS,
                        min_box_side_px: float = MIN_SIDE_PX,
-                       label_filter: Literal["conservative", "prophesee"] = "conservative") -> dict:
+                       label_filter: Literal["conservative", "prophesee"] = "conservative",
+                       histogram_overflow: Literal["rvt", "saturate"] = "rvt") -> dict:
     """Convert a raw dataset into the RVT-compatible layout (resumable, one process per sequence).
 
     Args:
@@ -86,6 +87,8 @@ def preprocess_dataset(src: str | Path, dst: str | Path, *, downsample: Downsamp
         label_filter: "conservative" (RVT's 1 Mpx rule: the side filter above) or "prophesee" (RVT's
             Gen1 rule: the Prophesee side and diagonal filter, ``label_filter.prophesee_label_filter``,
             in place of ``min_box_side_px``).
+        histogram_overflow: stacked histogram counts above 255 in one cell and bin: "rvt" (RVT's uint8
+            accumulation wraps them before the cutoff: 260 events store 4) or "saturate" (10, evlib's).
 
     Returns:
         summary dict: ``sequences``, ``done``, ``skipped`` (already finished and verified),
@@ -117,6 +120,8 @@ def preprocess_dataset(src: str | Path, dst: str | Path, *, downsample: Downsamp
     repr_name = representation_name(representation, window_ms=window_ms, nbins=nbins)
     if label_filter not in ("conservative", "prophesee"):
         raise PreprocessError(f"unknown label filter {label_filter!r}; expected conservative or prophesee")
+    if histogram_overflow not in ("rvt", "saturate"):
+        raise PreprocessError(f"unknown histogram overflow {histogram_overflow!r}; expected rvt or saturate")
     min_diag = 0.0
     if label_filter == "prophesee":
         min_box_side_px, min_diag = prophesee_label_filter(*source_hw)
@@ -124,7 +129,7 @@ def preprocess_dataset(src: str | Path, dst: str | Path, *, downsample: Downsamp
         "representation": repr_name, "representation_kind": representation, "downsample": mode,
         "window_ms": int(window_ms), "nbins": int(nbins), "label_rate_hz": float(label_rate_hz),
         "source_hw": list(source_hw), "repr_hw": list(repr_hw), "min_box_side_px": float(min_box_side_px),
-        "min_box_diag_px": float(min_diag),
+        "min_box_diag_px": float(min_diag), "histogram_overflow": histogram_overflow,
     }
     dst.mkdir(parents=True, exist_ok=True)
     with OutputLock(dst) as lock:
@@ -163,7 +168,8 @@ def _convert(found, dst: Path, settings: dict, info: dict, num_classes: int, wor
             representation_kind=settings["representation_kind"], repr_name=repr_name,
             window_us=settings["window_ms"] * 1000, nbins=settings["nbins"],
             label_rate_hz=settings["label_rate_hz"], num_classes=num_classes,
-            min_box_side_px=settings["min_box_side_px"], min_box_diag_px=settings["min_box_diag_px"]))
+            min_box_side_px=settings["min_box_side_px"], min_box_diag_px=settings["min_box_diag_px"],
+            histogram_overflow=settings["histogram_overflow"]))
 
     results, failures = [], {}
 
@@ -197,7 +203,8 @@ def _resolve_downsample(choice: str, source_hw: tuple[int, int]) -> str:
     return _MODES[choice]
 
 
-LEGACY = {"min_box_diag_px": 0.0}     # settings older preprocess.json files lack, as those runs applied them
+# settings older preprocess.json files lack, as those runs applied them (histograms saturated before 2026-12)
+LEGACY = {"min_box_diag_px": 0.0, "histogram_overflow": "saturate"}
 
 
 def _start_info(dst: Path, settings: dict, class_names) -> dict:

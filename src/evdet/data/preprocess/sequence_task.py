@@ -53,6 +53,7 @@ class SequenceTask:
     num_classes: int
     min_box_side_px: float = MIN_SIDE_PX
     min_box_diag_px: float = 0.0
+    histogram_overflow: str = "rvt"     # stacked histogram: "rvt" (uint8 wrap before the cutoff) | "saturate"
 
 
 def process_sequence(task: SequenceTask) -> dict:
@@ -123,6 +124,8 @@ def write_representations(task: SequenceTask, out_file: Path, repr_t_us: np.ndar
 
     height, width = task.source_hw
     params = {"nbins": task.nbins} if task.representation_kind in BINNED else {}
+    if task.representation_kind == "stacked_histogram":
+        params["overflow"] = task.histogram_overflow
     n_events = 0
     with warnings.catch_warnings(record=True) as caught, \
             EventSource(task.events_path, height, width) as source, h5py.File(out_file, "w") as fh, \
