@@ -5,7 +5,7 @@ the recurrent state carried from two earlier steps, ``--threads`` threads (defau
 ``OMP_WAIT_POLICY=PASSIVE`` (set before torch loads) and no spinning ONNX Runtime threads.
 Every implementation runs the SAME weights: random RVT weights (``randomize_``) in the RVT
 reference restatement (tests/models/rvt_reference.py, RVT's module names, explicit softmax
-attention), imported into evdet (``evdet.evaluation.rvt.import_rvt_checkpoint``) and exported
+attention), imported into evdet (``evdet.training.rvt_checkpoint.import_rvt_checkpoint``) and exported
 (``evdet.deploy.export.export_onnx``). Columns:
 
 * ``rvt-restatement``: tests/models/rvt_reference.py (an independent restatement of RVT's network);
@@ -105,7 +105,7 @@ def build_models(tmp: Path, threads: int):
     from rvt_reference import RvtReference, randomize_
 
     from evdet.deploy.export import export_onnx
-    from evdet.evaluation.rvt import import_rvt_checkpoint
+    from evdet.training.rvt_checkpoint import import_rvt_checkpoint
     from evdet.training.predict import load_module
 
     ref = RvtReference(**RVT_TINY, num_classes=NUM_CLASSES, in_stages=(2, 3, 4), patch_size=4,

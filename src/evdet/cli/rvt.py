@@ -25,7 +25,7 @@ def import_rvt(
 ) -> None:
     """Import an RVT checkpoint: infer preset, patch size, FPN stages and classes from its tensors,
     map the names (qkv rows per head -> q|k|v), and write an evdet checkpoint."""
-    from evdet.evaluation.rvt import import_rvt_checkpoint
+    from evdet.training.rvt_checkpoint import import_rvt_checkpoint
 
     hw = None if size is None else parse_size("--input", size)
     try:

@@ -3,8 +3,9 @@
 The weights come from ``evdet.models.rvt_import.load_rvt_checkpoint``; the file is a
 ``DetectionModule`` checkpoint (Lightning layout: ``state_dict`` + ``hyper_parameters`` with the
 resolved data / model / loss / training configs, class names, input size and channels) plus an
-``evdet_import`` record of where it came from. RVT's post-processing defaults (confidence 0.1,
-NMS IoU 0.45) are kept; the representation is RVT's stacked histogram (50 ms, channels / 2 bins).
+``evdet_import`` record of where it came from. The post-processing is evdet's default, RVT's
+(confidence 0.001 as RVT's published numbers, NMS IoU 0.45, no cap); the representation is RVT's
+stacked histogram (50 ms, channels / 2 bins).
 """
 
 from __future__ import annotations
