@@ -219,3 +219,20 @@ def test_resume_skips_trained_batches_and_keeps_draws(root, sampling):
     again = list(loader)  # the next epoch is whole again, and another draw than epoch 0
     assert len(again) == len(full)
     assert any(not torch.equal(a["t_us"], b["t_us"]) for a, b in zip(full, again))
+
+
+def test_batches_of_counts_travel_as_uint8_and_keep_their_values():
+    from evdet.data.datamodule import stack_frames
+
+    counts = [torch.tensor([[[[0.0, 3.0], [10.0, 255.0]]]]), torch.tensor([[[[1.0, 2.0], [0.0, 7.0]]]])]
+    out = stack_frames(counts)
+    assert out.dtype == torch.uint8 and out.shape == (2, 1, 1, 2, 2)
+    assert torch.equal(out.float(), torch.stack(counts))
+    # a fractional value (bilinear zoom) or one outside [0, 255] keeps the batch in float32
+    for odd in (0.5, 256.0, -1.0):
+        mixed = [counts[0], torch.full((1, 1, 2, 2), odd)]
+        got = stack_frames(mixed)
+        assert got.dtype == torch.float32 and torch.equal(got, torch.stack(mixed))
+    # concatenating batches (mixed sampling): uint8 with float32 gives float32, values unchanged
+    cat = stack_frames([out, stack_frames([counts[0], torch.full((1, 1, 2, 2), 0.5)])])
+    assert cat.dtype == torch.float32 and cat.shape == (4, 1, 1, 2, 2) and cat[1, 0, 0, 1, 1] == 7.0
