@@ -14,6 +14,9 @@ def test_merge_ids_by_hand():
     assert class_merge_ids("etram", ETRAM) is None
     with pytest.raises(ValueError, match="merges"):
         class_merge_ids("etram3", GEN1)
+    # the runner hands over the resolved map, not the setting: the merged map is known by its names
+    assert class_merge_ids(ETRAM3, ETRAM) == (0, 1, 2, 1, 2, 1, 1, 2)
+    assert class_merge_ids(ETRAM, ETRAM) is None
 
 
 def test_boxes_merged_without_touching_the_input():

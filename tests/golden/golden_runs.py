@@ -41,7 +41,8 @@ COUNT_RTOL = 0.02
 SMALL = (f"training.max_steps={STEPS}", f"training.val_every_n_steps={STEPS}", "training.log_every_n_steps=1",
          "training.checkpoint_every_n_steps=0", "training.loggers=[csv]", "data.batch_size=2",
          "data.eval_batch_size=2", "data.seq_len=3", "data.num_workers=0", "training.seed=0",
-         "model.head.conf_threshold=0.0001", "model.head.max_detections=20", "model.preset=nano")
+         "model.head.conf_threshold=0.0001", "model.head.max_detections=20", "model.preset=nano",
+         "training.devices=1", "training.num_nodes=1")   # one CPU process (rvt_gen4 trains on 2 GPUs)
 
 
 def recipe_names() -> list[str]:

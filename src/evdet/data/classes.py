@@ -71,12 +71,16 @@ CLASS_MERGES = {"etram3": (ETRAM, tuple(ETRAM3.names.index(g) for g in
                                          for n in ETRAM.names]))}
 
 
-def class_merge_ids(choice: str, dataset_map: ClassMap) -> tuple[int, ...] | None:
+def class_merge_ids(choice: "str | ClassMap", dataset_map: ClassMap) -> tuple[int, ...] | None:
     """Target id of every dataset class id when ``choice`` merges the dataset's classes, else None.
+
+    ``choice`` is a ``data.class_map`` setting or the resolved map (a merged map is known by its names).
 
     Raises:
         ValueError: ``choice`` is a merge whose source is not the dataset's class map.
     """
+    if isinstance(choice, ClassMap):
+        choice = next((k for k in CLASS_MERGES if KNOWN_CLASS_MAPS[k].names == choice.names), "")
     if choice not in CLASS_MERGES:
         return None
     source, ids = CLASS_MERGES[choice]

@@ -124,7 +124,7 @@ class EvalSetup:
 
         info = read_preprocess_info(pre_root)
         cmap = class_map if isinstance(class_map, ClassMap) else dataset_class_map(pre_root, class_map)
-        merge = None if isinstance(class_map, ClassMap) else class_merge_ids(class_map, load_class_map(Path(pre_root)))
+        merge = class_merge_ids(class_map, load_class_map(Path(pre_root)))
         rate = info.get("label_rate_hz")
         return cls(cmap, int(info["repr_hw"][0]), int(info["repr_hw"][1]),
                    (int(info["source_hw"][0]), int(info["source_hw"][1])), None if rate is None else float(rate),
