@@ -21,10 +21,10 @@ import numpy as np
 
 from evdet.data.synthetic.config import SceneConfig
 from evdet.data.synthetic.dvs import contrast_thresholds
-from evdet.data.synthetic.labelling import TRACK_LOG_DTYPE, boxes_from_track_log
+from evdet.data.synthetic.labelling import TRACK_LOG_DTYPE
 from evdet.data.synthetic.layout import render_background, visible_band
 from evdet.data.synthetic.multiview_camera import PoseCamera, ViewSpec, default_view_specs, place_view
-from evdet.data.synthetic.simulate import SyntheticSequence, _add_noise, _build_scene, _Renderer, _Scene
+from evdet.data.synthetic.simulate import SyntheticSequence, _build_scene, _Renderer, _Scene, finish_sequence
 from evdet.data.synthetic.traffic import Traffic, project_boxes
 
 
@@ -150,20 +150,8 @@ def simulate_multiview(cfg: SceneConfig, duration_s: float, resolution: tuple[in
     tick_us = int(round(cfg.physics_dt_ms * 1000))
     renderers = [_Renderer(s, tick_us) for s in scenes]
     logs = _run_views(base.traffic, scenes, renderers, duration_us, on_progress)
-    out = []
-    for scene, rend, log, vrng in zip(scenes, renderers, logs, view_rngs):
-        signal = rend.buffer.columns()
-        events, n_noise = _add_noise(scene, signal, duration_us, vrng)
-        boxes = boxes_from_track_log(log, tick_us, duration_us, height, width,
-                                     wall_row=scene.layout.wall_row, rate_hz=cfg.label_rate_hz,
-                                     window_us=cfg.label_event_window_ms * 1000.0,
-                                     min_events=cfg.label_min_events,
-                                     min_box_side_px=cfg.min_box_side_px)
-        stats = {"events": int(events.size), "signal_events": int(signal[0].size),
-                 "noise_events": n_noise, "boxes": int(boxes.size),
-                 "tracks": int(np.unique(boxes["track_id"]).size), "substeps": rend.n_substeps,
-                 "wall_row": int(scene.layout.wall_row)}
-        out.append(SyntheticSequence(events, boxes, height, width, scene.layout, stats))
+    out = [finish_sequence(cfg, scene, rend, log, duration_us, vrng)
+           for scene, rend, log, vrng in zip(scenes, renderers, logs, view_rngs)]
     return MultiViewSequence(out, cameras, crossing)
 
 

@@ -278,9 +278,17 @@ def simulate_sequence(cfg: SceneConfig, duration_s: float, resolution: tuple[int
     tick_us = int(round(cfg.physics_dt_ms * 1000))
     renderer = _Renderer(scene, tick_us)
     track_log = _run_traffic(scene, renderer, duration_us, on_progress)
+    return finish_sequence(cfg, scene, renderer, track_log, duration_us, rng)
+
+
+def finish_sequence(cfg: SceneConfig, scene: "_Scene", renderer: "_Renderer", track_log: np.ndarray,
+                    duration_us: int, rng: np.random.Generator) -> SyntheticSequence:
+    """A simulated camera's sequence: its rendered signal plus DVS noise, its labels from the track log,
+    and the summary counts (shared by the single-view and the multi-view generators)."""
+    height, width = scene.background.shape
     signal = renderer.buffer.columns()
     events, n_noise = _add_noise(scene, signal, duration_us, rng)
-    boxes = boxes_from_track_log(track_log, tick_us, duration_us, height, width,
+    boxes = boxes_from_track_log(track_log, renderer.tick_us, duration_us, height, width,
                                  wall_row=scene.layout.wall_row, rate_hz=cfg.label_rate_hz,
                                  window_us=cfg.label_event_window_ms * 1000.0,
                                  min_events=cfg.label_min_events,
