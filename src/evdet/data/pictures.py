@@ -7,7 +7,7 @@ from typing import Sequence
 
 import numpy as np
 
-from evdet.utils.atomic import atomic_path
+from evdet.utils.atomic import save_figure
 
 ON_RGB = (0.85, 0.1, 0.1)
 OFF_RGB = (0.1, 0.25, 0.9)
@@ -55,9 +55,5 @@ def render_strip(panels: Sequence[tuple[np.ndarray, np.ndarray, str]], height: i
         ax.set_axis_off()
     fig.tight_layout()
     out_png = Path(out_png)
-    try:
-        with atomic_path(out_png) as tmp:
-            fig.savefig(tmp, format="png", dpi=120)
-    finally:
-        plt.close(fig)
+    save_figure(fig, out_png, dpi=120)
     return out_png

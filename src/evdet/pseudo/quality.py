@@ -178,7 +178,7 @@ def plot_quality_sweep(rows: list[dict], class_names: Sequence[str], path: str |
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from evdet.utils.atomic import atomic_path
+    from evdet.utils.atomic import save_figure
 
     thr = [r["threshold"] for r in rows]
 
@@ -203,7 +203,5 @@ def plot_quality_sweep(rows: list[dict], class_names: Sequence[str], path: str |
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
     return path

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Optional
 
 from evdet.experiments.statistics.intervals import Difference
-from evdet.utils.atomic import atomic_path
+from evdet.utils.atomic import save_figure
 
 PROTOCOL_STYLE = {"full": ("#1f77b4", "full (every box)"), "prophesee": ("#d62728", "prophesee (filtered)")}
 
@@ -50,7 +50,5 @@ def effects_plot(summary: dict, path: Path, base_id: str) -> Optional[Path]:
                  "evaluation noise only", fontsize=9)
     ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
     return path

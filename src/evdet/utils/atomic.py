@@ -53,3 +53,16 @@ def save_npy_atomic(path: str | Path, arr: np.ndarray) -> Path:
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         np.save(fh, arr)
     return path
+
+
+def save_figure(fig, path: str | Path, **savefig_kwargs) -> Path:
+    """Write a pyplot figure as PNG atomically (``atomic_path``) and close it, also when writing fails."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", **savefig_kwargs)
+    finally:
+        plt.close(fig)
+    return path

@@ -12,7 +12,7 @@ from evdet.data.labels import load_labels
 from evdet.data.pictures import event_frame_rgb
 from evdet.data.synthetic.multiview_io import read_views_yaml
 from evdet.data.synthetic.preview import PREVIEW_WINDOW_US, _draw_frame
-from evdet.utils.atomic import atomic_path
+from evdet.utils.atomic import save_figure
 
 
 def _view_files(scene_dir: Path, view: str) -> tuple[Path, Path]:
@@ -66,11 +66,7 @@ def render_multiview_preview(scene_dir: str | Path, out_png: str | Path, t_us: i
             ax.text(row["x"] + row["w"], row["y"] + row["h"], f"#{int(row['track_id'])}",
                     color="#b06000", fontsize=5, va="top", ha="right")
     out_png = Path(out_png)
-    try:
-        with atomic_path(out_png) as tmp:
-            fig.savefig(tmp, format="png")
-    finally:
-        plt.close(fig)
+    save_figure(fig, out_png)
     return out_png
 
 

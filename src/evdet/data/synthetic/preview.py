@@ -10,7 +10,7 @@ import numpy as np
 from evdet.data.classes import load_class_map
 from evdet.data.labels import load_labels
 from evdet.data.pictures import event_frame_rgb
-from evdet.utils.atomic import atomic_path
+from evdet.utils.atomic import save_figure
 
 PREVIEW_WINDOW_US = 50_000
 GRID_ROWS, GRID_COLS = 6, 8          # cells of the box-centre heat map
@@ -162,9 +162,5 @@ def render_preview(seq_h5_path: str | Path, out_png: str | Path, t_us: int | Non
         _draw_frame(fig.add_axes((0, 0, 1, 0.93)), event_frame_rgb(events, height, width),
                     frame_boxes, names, title, width, height)
     out_png = Path(out_png)
-    try:
-        with atomic_path(out_png) as tmp:
-            fig.savefig(tmp, format="png")
-    finally:
-        plt.close(fig)
+    save_figure(fig, out_png)
     return out_png
