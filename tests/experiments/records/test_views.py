@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 
 from evdet.experiments.records.record import empty_results
-from evdet.experiments.records.views import ResultsView, RunView, StatusView
+from evdet.experiments.records.views import ClassEntry, ProtocolView, ResultsView, RunView, StatusView
 
 
 def test_an_empty_document_reads_as_the_schema_defaults():
@@ -31,7 +31,7 @@ def test_runs_and_completed_seeds():
     v = ResultsView.from_dict(doc)
     assert v.seeds == (0, 1, 2) and v.completed_runs == ("0",)
     assert v.runs["0"] == RunView(seed=0, status="completed", step=40, protocols=v.runs["0"].protocols)
-    assert v.runs["0"].protocols["full"]["metrics"]["AP"] == 0.3
+    assert v.runs["0"].protocols["full"].metrics["AP"] == 0.3
     assert (v.runs["1"].status, v.runs["2"].seed, v.runs["2"].status) == ("created", 2, "failed")
 
 
@@ -46,3 +46,71 @@ def test_views_are_frozen():
 def test_status_fields_of_wrong_types_read_as_absent():
     s = StatusView.from_dict({"state": "running", "pid": "12", "seed": 3, "step": "7", "heartbeat_at": 5})
     assert (s.state, s.pid, s.seed, s.step, s.heartbeat_at) == ("running", None, 3, 7, 5.0)
+
+
+# A schema-1 document as evdet wrote it before seeds existed (hand-written): one protocol block, no
+# seeds / runs / seed_stats / groups / counts; per_class entries without tp / fp / fn.
+SCHEMA_1 = {"schema_version": 1, "id": "old", "status": "completed", "base": None, "step": 300,
+            "class_names": ["car", "pedestrian"],
+            "protocols": {"prophesee": {
+                "metrics": {"AP": 0.25, "AP50": 0.5, "AP_S": None},
+                "per_class": {"car": {"AP": 0.4, "AP50": 0.7, "precision": 0.6, "recall": 0.5, "support": 12},
+                              "pedestrian": {"AP": None, "support": 0}},
+                "fingerprint": {"name": "prophesee", "resolution": [360, 640], "digest": "abc"},
+                "confusion": {"labels": ["car", "pedestrian", "background"],
+                              "matrix": [[9, 0, 3], [0, 0, 0], [1, 0, 0]], "iou": 0.5, "confidence": 0.5}}},
+            "curves": {"val/prophesee/AP": {"step": [100, 300], "value": [0.1, None]}},
+            "monitors": {"loss_cv": 0.2, "stopped_reason": None}}
+
+
+def test_a_schema_1_protocol_block_reads_field_by_field_with_the_documented_defaults():
+    v = ResultsView.from_dict(SCHEMA_1)
+    assert (v.schema_version, v.seeds, dict(v.runs), dict(v.seed_stats)) == (1, (), {}, {})
+    assert v.headline_protocol == "prophesee" and list(v.protocols) == ["prophesee"]
+    p = v.protocol("prophesee")
+    assert dict(p.metrics) == {"AP": 0.25, "AP50": 0.5, "AP_S": None}
+    car = p.per_class["car"]
+    assert (car.AP, car.AP50, car.precision, car.recall, car.support) == (0.4, 0.7, 0.6, 0.5, 12)
+    assert (car.confidence, car.tp, car.fp, car.fn) == (None, None, None, None)    # absent -> None
+    assert car.present == {"AP", "AP50", "precision", "recall", "support"}
+    assert p.per_class["pedestrian"] == ClassEntry(AP=None, support=0, present=frozenset({"AP", "support"}))
+    assert dict(p.groups) == {} and dict(p.counts) == {}                       # absent blocks: empty
+    assert (p.fingerprint.name, p.fingerprint.digest, p.fingerprint.resolution) == ("prophesee", "abc", [360, 640])
+    assert (p.fingerprint.class_names, p.fingerprint.class_agnostic, p.fingerprint.filter) == ((), False, None)
+    c = p.confusion
+    assert c.labels == ("car", "pedestrian", "background") and c.matrix[0] == (9, 0, 3) and c.square
+    assert (c.iou, c.confidence) == (0.5, 0.5)
+    assert v.curves["val/prophesee/AP"].step == (100, 300) and v.curves["val/prophesee/AP"].value == (0.1, None)
+    assert v.protocol("full") == ProtocolView() and v.protocol(None) == ProtocolView()   # not evaluated
+
+
+def test_a_schema_2_run_reads_its_groups_training_and_stop_reason():
+    block = {"metrics": {"AP": 0.3}, "groups": {"small_road_users": {"AP": 0.1, "AP50": 0.2, "support": 5,
+                                                                       "classes": ["pedestrian"], "mode": "pooled"}},
+             "counts": {"images": 4, "gt": 9, "detections": 30}}
+    doc = {"schema_version": 2, "seeds": [3], "runs": {"3": {
+        "seed": 3, "dir": "seeds/seed_3", "status": "failed", "step": 20, "protocols": {"full": block},
+        "monitors": {"stopped_reason": "DivergenceStop: loss nan"},
+        "training": {"global_step": 20, "best_score": 0.3, "wall_s": 12.5, "best_ckpt": None}}}}
+    run = ResultsView.from_dict(doc).runs["3"]
+    g = run.protocols["full"].groups["small_road_users"]
+    assert (g.AP, g.AP50, g.support, g.classes, g.mode) == (0.1, 0.2, 5, ("pedestrian",), "pooled")
+    assert dict(run.protocols["full"].counts) == {"images": 4, "gt": 9, "detections": 30}
+    assert (run.dir, run.completed, run.stopped_reason) == ("seeds/seed_3", False, "DivergenceStop: loss nan")
+    t = run.training
+    assert (t.global_step, t.best_score, t.wall_s, t.best_ckpt, t.best_step) == (20, 0.3, 12.5, None, None)
+    assert RunView().training.global_step is None and RunView().stopped_reason is None
+
+
+def test_values_that_are_not_numbers_read_as_undefined():
+    p = ProtocolView.from_dict({"metrics": {"AP": True, "AP50": "0.5", "AP75": 1},
+                                "per_class": {"car": {"AP": [0.3], "support": 2}}, "confusion": {"matrix": 3}})
+    assert dict(p.metrics) == {"AP": None, "AP50": None, "AP75": 1}
+    assert p.per_class["car"].AP is None and p.per_class["car"].support == 2
+    assert p.confusion.matrix == () and not p.confusion.square
+
+
+def test_status_stop_reason_and_detected():
+    s = StatusView.from_dict({"state": "killed", "detected": "process 12 is gone", "stop_reason": "max_steps"})
+    assert (s.detected, s.stop_reason) == ("process 12 is gone", "max_steps")
+    assert StatusView.from_dict({"state": "completed"}).stop_reason is None

@@ -5,7 +5,8 @@ import pytest
 
 from evdet.experiments.records.record import RecordError, create_experiment, read_status, write_status
 from evdet.experiments.records.run_config import dump_run_config, load_run_config
-from evdet.experiments.running.runner import AlreadyCompleted, curves_from_csv, final_monitors, run_experiment
+from evdet.experiments.running.record_keeping import curves_from_csv, final_monitors
+from evdet.experiments.running.runner import AlreadyCompleted, run_experiment
 
 
 def _record(root: Path, exp_id: str = "r1", overrides=()) -> Path:
@@ -62,7 +63,7 @@ def test_record_keeper_keeps_record_current(tmp_path: Path):
     from evdet.data.labels import BBOX_DTYPE
     from evdet.experiments.statistics.intervals import load_validation_detections
     from evdet.experiments.records.record import load_results
-    from evdet.experiments.running.runner import _record_callback
+    from evdet.experiments.running.record_keeping import record_callback
 
     d = _record(tmp_path)
     results = load_results(d / "results.json")
@@ -78,7 +79,7 @@ def test_record_keeper_keeps_record_current(tmp_path: Path):
                               source_hw=None, groups=None, pr_confidence=0.5, confusion_iou=0.5, label_rate_hz=10.0,
                               scoring=None, last_inputs=(["s0", "s1"], [gt[:0], gt], [[], [gt[:1], gt[1:]]]))
     module = SimpleNamespace()
-    keeper = _record_callback(d, 0.0, eval_cb, results, "5", d)
+    keeper = record_callback(d, 0.0, eval_cb, results, "5", d)
     trainer = SimpleNamespace(sanity_checking=False, is_global_zero=True, global_step=7)
     keeper.on_validation_epoch_end(trainer, module)
     doc = load_results(d / "results.json")
@@ -93,7 +94,7 @@ def test_record_keeper_keeps_record_current(tmp_path: Path):
 
 
 def test_aggregate_runs_means_over_completed_seeds():
-    from evdet.experiments.running.runner import aggregate_runs
+    from evdet.experiments.running.seed_aggregate import aggregate_runs
 
     def block(ap, car):
         return {"metrics": {"AP": ap}, "per_class": {"car": {"AP": car, "support": 3}}, "groups": {},

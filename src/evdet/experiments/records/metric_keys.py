@@ -14,10 +14,15 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+from evdet.experiments.records.views import ProtocolView, ResultsView, results_view
+
 SMALL_GROUP = "small_road_users"
 ALIASES = {"small_AP": f"groups.{SMALL_GROUP}.AP"}
 SIZE_METRICS = ("AP_tiny", "AP_S", "AP_M", "AP_L")
 LOWER_IS_BETTER = ("loss", "loss_cv")
+PER_CLASS_KEYS = ("AP", "AP50", "precision", "recall")     # the scalars of a per-class entry a key may name
+GROUP_KEYS = ("AP", "AP50")
+Results = Any          # a ResultsView, or a results-like document (results.json, one run's entry)
 
 
 def split_metric_key(key: str) -> tuple[Optional[str], str]:
@@ -28,10 +33,9 @@ def split_metric_key(key: str) -> tuple[Optional[str], str]:
     return None, key
 
 
-def headline_protocol(results: dict) -> Optional[str]:
+def headline_protocol(results: Results) -> Optional[str]:
     """First protocol stored in the results (the config's first protocol), or None."""
-    protos = list(results.get("protocols", {}))
-    return protos[0] if protos else None
+    return results_view(results).headline_protocol
 
 
 def higher_is_better(metric: str) -> bool:
@@ -39,33 +43,38 @@ def higher_is_better(metric: str) -> bool:
     return not any(metric.endswith(s) for s in LOWER_IS_BETTER)
 
 
-def metric_value(results: dict, metric: str, protocol: Optional[str] = None) -> Optional[float]:
+def _lookup(block: ProtocolView, name: str) -> tuple[bool, Optional[float]]:
+    """(held, value) of the in-protocol key ``name`` (aliases resolved): ``AP``, ``metrics.AP``,
+    ``per_class.<class>.<field>``, ``groups.<group>.<field>``, ``counts.<name>``."""
+    name = ALIASES.get(name, name)
+    parts = name.split(".")
+    if len(parts) == 1 or (len(parts) == 2 and parts[0] in ("metrics", "counts")):
+        table = block.counts if parts[0] == "counts" else block.metrics
+        return parts[-1] in table, table.get(parts[-1])
+    if len(parts) >= 3 and parts[0] in ("per_class", "groups"):
+        entry = (block.per_class if parts[0] == "per_class" else block.groups).get(".".join(parts[1:-1]))
+        if entry is not None and parts[-1] in entry.present:
+            return True, entry.value(parts[-1])
+    return False, None
+
+
+def metric_value(results: Results, metric: str, protocol: Optional[str] = None) -> Optional[float]:
     """Value of ``metric`` (see module doc) under ``protocol`` (None: the key's or the headline), or None."""
+    view = results_view(results)
     key_proto, metric = split_metric_key(metric)
     if metric == "step":
-        return float(results.get("step", 0))
+        return float(view.step)
     if metric.startswith("monitors."):
-        return _as_float(results.get("monitors", {}).get(metric.split(".", 1)[1]))
-    proto = key_proto or protocol or headline_protocol(results)
-    block = results.get("protocols", {}).get(proto) if proto else None
-    if block is None:
+        return _as_float(view.monitors.get(metric.split(".", 1)[1]))
+    proto = key_proto or protocol or view.headline_protocol
+    if proto not in view.protocols:
         return None
-    metric = ALIASES.get(metric, metric)
-    if "." not in metric:
-        return _as_float(block.get("metrics", {}).get(metric))
-    node: Any = block
-    for part in metric.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return _as_float(node)
+    return _as_float(_lookup(view.protocols[proto], metric)[1])
 
 
-def fingerprint_digest(results: dict, protocol: str) -> Optional[str]:
+def fingerprint_digest(results: Results, protocol: str) -> Optional[str]:
     """The protocol fingerprint digest of one protocol's result, or None."""
-    block = results.get("protocols", {}).get(protocol) or {}
-    fp = block.get("fingerprint") or {}
-    return fp.get("digest")
+    return results_view(results).protocol(protocol).fingerprint.digest
 
 
 def _as_float(v: Any) -> Optional[float]:
@@ -77,53 +86,50 @@ def _as_float(v: Any) -> Optional[float]:
         return None
 
 
-def available_metrics(results: dict) -> list[str]:
+def scalar_leaves(block: ProtocolView) -> dict[str, Optional[float]]:
+    """Metric key -> value, for every scalar of one protocol result that a key may name (``AP``,
+    ``per_class.car.AP``, ``groups.small_road_users.AP50``), in document order."""
+    out: dict[str, Optional[float]] = dict(block.metrics)
+    for name, e in block.per_class.items():
+        out.update({f"per_class.{name}.{k}": e.value(k) for k in PER_CLASS_KEYS if k in e.present})
+    for name, g in block.groups.items():
+        out.update({f"groups.{name}.{k}": g.value(k) for k in GROUP_KEYS if k in g.present})
+    return out
+
+
+def available_metrics(results: Results) -> list[str]:
     """Every metric key ``metric_value`` can read from ``results`` (protocol prefix where there are several)."""
+    view = results_view(results)
     keys: list[str] = []
-    protos = list(results.get("protocols", {}))
-    for proto in protos:
-        block = results["protocols"][proto] or {}
-        names = list(block.get("metrics", {}))
-        if SMALL_GROUP in (block.get("groups") or {}):
-            names.append("small_AP")
-        names += [f"per_class.{c}.{k}" for c, d in (block.get("per_class") or {}).items()
-                  for k in ("AP", "AP50", "precision", "recall") if k in (d or {})]
-        names += [f"groups.{g}.{k}" for g, d in (block.get("groups") or {}).items()
-                  for k in ("AP", "AP50") if k in (d or {})]
-        keys += [f"{proto}/{n}" for n in names] if len(protos) > 1 else names
-    keys += [f"monitors.{m}" for m, v in (results.get("monitors") or {}).items() if _as_float(v) is not None]
+    for proto, block in view.protocols.items():
+        names = list(block.metrics) + (["small_AP"] if SMALL_GROUP in block.groups else [])
+        names += [k for k in scalar_leaves(block) if "." in k]
+        keys += [f"{proto}/{n}" for n in names] if len(view.protocols) > 1 else names
+    keys += [f"monitors.{m}" for m, v in view.monitors.items() if _as_float(v) is not None]
     return keys
 
 
-def has_metric(results: dict, metric: str, protocol: Optional[str] = None) -> bool:
+def has_metric(results: Results, metric: str, protocol: Optional[str] = None) -> bool:
     """True when ``results`` holds the key ``metric`` (its value may be None, e.g. AP without GT)."""
+    view = results_view(results)
     key_proto, name = split_metric_key(metric)
     if name == "step":
         return True
     if name.startswith("monitors."):
-        return name.split(".", 1)[1] in (results.get("monitors") or {})
-    protos = [key_proto or protocol] if (key_proto or protocol) else list(results.get("protocols", {}))
-    name = ALIASES.get(name, name)
-    for proto in protos:
-        node = (results.get("protocols") or {}).get(proto)
-        parts = ["metrics", name] if "." not in name else name.split(".")
-        for part in parts:
-            if not isinstance(node, dict) or part not in node:
-                break
-            node = node[part]
-        else:
-            return True
-    return False
+        return name.split(".", 1)[1] in view.monitors
+    protos = [key_proto or protocol] if (key_proto or protocol) else list(view.protocols)
+    return any(p in view.protocols and _lookup(view.protocols[p], name)[0] for p in protos)
 
 
-def check_metric(metric: str, documents: list[dict]) -> None:
+def check_metric(metric: str, documents: list) -> None:
     """Raise UnknownMetricError when no evaluated document holds ``metric``; the message lists what exists."""
-    evaluated = [d for d in documents if d.get("protocols")]
-    if not evaluated or any(has_metric(d, metric) for d in documents):
+    views: list[ResultsView] = [results_view(d) for d in documents]
+    evaluated = [v for v in views if v.protocols]
+    if not evaluated or any(has_metric(v, metric) for v in views):
         return
-    known = {k.split("/", 1)[-1] for d in evaluated for k in available_metrics(d)}
+    known = {k.split("/", 1)[-1] for v in evaluated for k in available_metrics(v)}
     simple = sorted(k for k in known if not k.startswith(("per_class.", "groups.")))
-    protos = sorted({p for d in evaluated for p in d["protocols"]})
+    protos = sorted({p for v in evaluated for p in v.protocols})
     classes = sorted({k.split(".")[1] for k in known if k.startswith("per_class.")})
     groups = sorted({k.split(".")[1] for k in known if k.startswith("groups.")})
     raise UnknownMetricError(f"unknown metric {metric!r}; metrics here: {', '.join(simple)}, "

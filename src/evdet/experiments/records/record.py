@@ -130,12 +130,12 @@ def write_status(exp_dir: Path, state: State, message: str = "", **extra: Any) -
         raise RecordError(f"status state {state!r} is not one of {STATES}")
     exp_dir = Path(exp_dir)
     now = time.time()
-    previous = {}
+    previous = StatusView()
     if (exp_dir / "status.json").exists():
-        previous = read_json(exp_dir / "status.json")
+        previous = StatusView.from_dict(read_json(exp_dir / "status.json"))
     doc = {"state": state, "message": message, "pid": os.getpid(), "host": socket.gethostname(),
-           "started_at": previous.get("started_at"), "heartbeat_at": now, "updated_at": now}
-    if state == "running" and previous.get("state") != "running":
+           "started_at": previous.started_at, "heartbeat_at": now, "updated_at": now}
+    if state == "running" and previous.state != "running":
         doc["started_at"] = now
     doc.update(extra)
     atomic_write_json(exp_dir / "status.json", doc)
@@ -168,13 +168,14 @@ def read_status(exp_dir: Path, *, stale_after_s: float = DEFAULT_STALE_AFTER_S,
     if doc["state"] != "running":
         return doc
     now = time.time() if now is None else now
-    pid, host = doc.get("pid"), doc.get("host")
-    if isinstance(pid, int) and host == socket.gethostname():
+    view = StatusView.from_dict(doc)
+    pid = view.pid
+    if pid is not None and view.host == socket.gethostname():
         # same host: the pid decides (a long validation pass may go minutes without a heartbeat)
         if process_alive(pid):
             return doc
         return {**doc, "state": "killed", "detected": f"process {pid} is gone (status still 'running')"}
-    age_s = now - float(doc.get("heartbeat_at") or 0.0)
+    age_s = now - (view.heartbeat_at or 0.0)
     if age_s > stale_after_s:
         return {**doc, "state": "killed",
                 "detected": f"no heartbeat for {age_s:.0f} s (> {stale_after_s:.0f} s)"}
@@ -206,11 +207,11 @@ class Experiment:
 
     @property
     def base(self) -> Optional[str]:
-        return self.results.get("base")
+        return self.typed_results.base
 
     @property
     def state(self) -> str:
-        return "broken" if self.error else str(self.status.get("state", "created"))
+        return "broken" if self.error else self.typed_status.state
 
     @property
     def metrics_csv(self) -> Path:
@@ -313,11 +314,8 @@ def seed_run_dir(exp_dir: Path, seed: int, index: int) -> Path:
 
 def run_dirs(exp: Experiment) -> dict[str, Path]:
     """Seed (as results.json keys it) -> run folder, for every run recorded in results.json."""
-    out = {}
-    for key, run in (exp.results.get("runs") or {}).items():
-        rel = run.get("dir", ".") if isinstance(run, dict) else "."
-        out[key] = exp.path if rel in (".", "") else exp.path / rel
-    return out
+    return {key: exp.path if run.dir in (".", "") else exp.path / run.dir
+            for key, run in exp.typed_results.runs.items()}
 
 
 def load_experiment(root: Path, exp_id: str, *, stale_after_s: float = DEFAULT_STALE_AFTER_S) -> Experiment:

@@ -23,11 +23,12 @@ TERMINAL_STATES = ("completed", "failed")
 def record_state(root: Path, exp_id: str) -> str:
     """State of a record from its status.json alone (a dead ``running`` reads ``killed``); cheap to poll."""
     from evdet.experiments.records.record import read_status, record_dir
+    from evdet.experiments.records.views import StatusView
 
     exp_dir = record_dir(root, exp_id)
     if not exp_dir.is_dir():
         raise RecordError(f"{exp_dir}: no such experiment")
-    return str(read_status(exp_dir).get("state", "created"))
+    return StatusView.from_dict(read_status(exp_dir)).state
 
 
 class Executor(Protocol):

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from evdet.experiments.records.record import atomic_write_json, load_experiment, run_dirs
-from evdet.experiments.running.runner import aggregate_runs
+from evdet.experiments.running.seed_aggregate import aggregate_runs
 from evdet.experiments.statistics.intervals import DETECTIONS_FILE, evaluate_saved, load_validation_detections
 
 
@@ -30,12 +30,13 @@ def rescore_record(root: Path, exp_id: str) -> dict:
     exp = load_experiment(root, exp_id)
     results = dict(exp.results)
     dirs = run_dirs(exp)
-    for seed, run in (results.get("runs") or {}).items():
-        path = dirs.get(seed, exp.path) / "validation" / DETECTIONS_FILE
-        if not run.get("protocols") or not path.exists():
+    for seed, run in exp.typed_results.runs.items():
+        path = dirs[seed] / "validation" / DETECTIONS_FILE
+        if not run.protocols or not path.exists():
             continue
         data = load_validation_detections(path)
-        run["protocols"] = {p: evaluate_saved(data.gts, data.dts, p, data.eval_kwargs) for p in run["protocols"]}
+        results["runs"][seed]["protocols"] = {p: evaluate_saved(data.gts, data.dts, p, data.eval_kwargs)
+                                              for p in run.protocols}
     aggregate_runs(results)
     results["rescored"] = {"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                            "git": git_info(Path(__file__).parent)}

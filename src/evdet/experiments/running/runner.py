@@ -19,205 +19,25 @@ ground truth and detections go to ``<run>/validation/detections.npz`` (bootstrap
 
 from __future__ import annotations
 
-import copy
 import sys
-import time
 import traceback
 from pathlib import Path
 from typing import Optional, Sequence
 
-import numpy as np
-
 from evdet.experiments.records.environment import collect_environment
-from evdet.experiments.statistics.intervals import DETECTIONS_FILE, save_validation_detections, seed_summary
-from evdet.experiments.records.record import (RecordError, atomic_write_json, heartbeat, load_experiment,
-                                       read_metrics_csv, seed_run_dir, write_status)
+from evdet.experiments.records.record import RecordError, atomic_write_json, load_experiment, seed_run_dir, write_status
 from evdet.experiments.records.record_lock import RecordLock
 from evdet.experiments.records.run_config import RunConfig, config_for_seed, load_run_config, run_seeds
+from evdet.experiments.records.views import ProtocolView, ResultsView, RunView
+from evdet.experiments.running.record_keeping import (curves_from_csv, eval_geometry, evaluation_callback,
+                                                      final_monitors, record_callback)
+from evdet.experiments.running.seed_aggregate import aggregate_runs
+from evdet.experiments.statistics.intervals import DETECTIONS_FILE
 from evdet.utils.atomic import write_text_atomic
-
-PER_CLASS_KEYS = ("AP", "AP50", "precision", "recall")
-GROUP_KEYS = ("AP", "AP50")
 
 
 class AlreadyCompleted(RecordError):
     """``--resume`` of a completed record: nothing to do, results.json left as it is."""
-
-
-def curves_from_csv(csv_path: Path) -> dict:
-    """results.json ``curves``: {column: {"step": [...], "value": [...]}} for train/, val/, monitor/ columns."""
-    return {k: {"step": s, "value": v} for k, (s, v) in read_metrics_csv(csv_path).items()
-            if k.startswith(("train/", "val/", "monitor/"))}
-
-
-def final_monitors(curves: dict) -> dict:
-    """Last logged value of every ``monitor/*`` curve, keyed without the prefix."""
-    return {k.split("/", 1)[1]: c["value"][-1] for k, c in curves.items()
-            if k.startswith("monitor/") and c["value"]}
-
-
-# ---------------------------------------------------------------- aggregation over seeds
-
-
-def scalar_leaves(block: dict) -> dict[str, Optional[float]]:
-    """Metric key (as ``metrics.metric_value`` reads it) -> value, for every scalar of one protocol result."""
-    out: dict[str, Optional[float]] = dict((block.get("metrics") or {}).items())
-    for name, d in (block.get("per_class") or {}).items():
-        out.update({f"per_class.{name}.{k}": d.get(k) for k in PER_CLASS_KEYS if k in (d or {})})
-    for name, d in (block.get("groups") or {}).items():
-        out.update({f"groups.{name}.{k}": d.get(k) for k in GROUP_KEYS if k in (d or {})})
-    return out
-
-
-def _set_leaf(block: dict, key: str, value: Optional[float]) -> None:
-    """Inverse of ``scalar_leaves`` for one key: ``AP`` -> metrics, ``per_class.car.AP`` -> per_class."""
-    parts = key.split(".")
-    if len(parts) == 1:
-        block["metrics"][key] = value
-    else:
-        block[parts[0]][".".join(parts[1:-1])][parts[-1]] = value
-
-
-def _numeric(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def aggregate_runs(results: dict) -> None:
-    """Fill ``protocols``, ``seed_stats``, ``monitors`` and ``step`` of ``results`` from its ``runs``.
-
-    Aggregates the completed runs (while none is completed, the runs with results). One run: its
-    results as they are. Several: the first run's documents with every scalar replaced by the mean
-    over seeds and ``seed_aggregate`` naming the seeds (confusion, counts, curves are the first run's).
-    """
-    order = [str(s) for s in results.get("seeds", [])]
-    runs = [results["runs"][k] for k in order if k in results.get("runs", {})]
-    evaluated = [r for r in runs if r.get("protocols")]
-    chosen = [r for r in evaluated if r.get("status") == "completed"] or evaluated
-    if not chosen:
-        return
-    seeds = [r["seed"] for r in chosen]
-    stats: dict = {"seeds": seeds, "protocols": {}, "monitors": {}}
-    protocols = copy.deepcopy(chosen[0]["protocols"])
-    for p, block in protocols.items():
-        leaves = [scalar_leaves(r["protocols"].get(p, {})) for r in chosen]
-        stats["protocols"][p] = {}
-        for key in leaves[0]:
-            values = [lv.get(key) for lv in leaves]
-            summary = seed_summary([v for v in values if _numeric(v)])
-            stats["protocols"][p][key] = {**summary.to_dict(), "values": values}
-            if len(chosen) > 1:
-                _set_leaf(block, key, summary.mean)
-        if len(chosen) > 1:
-            block["seed_aggregate"] = {"seeds": seeds, "statistic": "mean",
-                                       "first_seed_only": ["confusion", "counts", "pr_curves"]}
-    monitors = dict(chosen[0].get("monitors") or {})
-    for name, v in list(monitors.items()):
-        values = [(r.get("monitors") or {}).get(name) for r in chosen]
-        if all(_numeric(x) for x in values):
-            summary = seed_summary(values)
-            stats["monitors"][name] = {**summary.to_dict(), "values": values}
-            monitors[name] = summary.mean
-        elif len(chosen) > 1:
-            monitors[name] = [x for x in values if x is not None] or None
-    results.update(protocols=protocols, seed_stats=stats, monitors=monitors,
-                   step=min(int(r.get("step", 0)) for r in chosen))
-
-
-# ---------------------------------------------------------------- evaluation and record keeping
-
-
-def _eval_geometry(cfg: RunConfig):
-    """(class map, repr (h, w), source (h, w), preprocess info) of the run's preprocessed dataset."""
-    from evdet.data.preprocessed import read_preprocess_info
-    from evdet.evaluation.dataset import dataset_class_map
-
-    root = Path(cfg.data.root)
-    if not cfg.data.root or not root.is_dir():
-        raise RecordError(f"data.root {cfg.data.root!r}: no such preprocessed dataset folder")
-    info = read_preprocess_info(root)
-    try:
-        class_map = dataset_class_map(root, cfg.data.class_map)      # 'auto' (the dataset's) or a known name
-    except ValueError as err:
-        raise RecordError(str(err)) from None
-    return class_map, tuple(info["repr_hw"]), tuple(info["source_hw"]), info
-
-
-def _evaluation_callback(cfg: RunConfig, run_dir: Path):
-    """The validation's EvaluationCallback (same protocol arguments as ``evaluate_checkpoint``)."""
-    from evdet.evaluation.callback import EvaluationCallback
-
-    class_map = _eval_geometry(cfg)[0]
-    return EvaluationCallback.for_dataset(cfg.data.root, cfg.eval, representation=cfg.data.representation,
-                                          class_map=class_map, out_dir=run_dir)
-
-
-def _eval_kwargs(eval_cb) -> dict:
-    """Keyword arguments of ``evaluate`` (all but the protocol) that the callback uses, as JSON."""
-    cm = eval_cb.class_names
-    names = list(getattr(cm, "names", cm))
-    groups = eval_cb.groups
-    return {"height": eval_cb.height, "width": eval_cb.width, "class_names": names,
-            "class_groups": {g: list(m) for g, m in (getattr(cm, "groups", None) or {}).items()},
-            "source_hw": list(eval_cb.source_hw) if eval_cb.source_hw is not None else None,
-            "groups": (dict(groups) if isinstance(groups, dict) else list(groups)) if groups else None,
-            "pr_confidence": eval_cb.pr_confidence, "confusion_iou": eval_cb.confusion_iou,
-            "label_rate_hz": eval_cb.label_rate_hz, "scoring": eval_cb.scoring}
-
-
-def _bbox_array(value) -> np.ndarray:
-    """A BBOX array sorted by t from an array or a list of per-frame arrays."""
-    from evdet.data.labels import BBOX_DTYPE
-
-    if isinstance(value, (list, tuple)):
-        value = np.concatenate(value) if len(value) else np.zeros(0, dtype=BBOX_DTYPE)
-    arr = np.asarray(value)
-    return arr[np.argsort(arr["t"], kind="stable")] if len(arr) else np.zeros(0, dtype=BBOX_DTYPE)
-
-
-def save_module_detections(pl_module, eval_cb, path: Path) -> Path:
-    """Save the module's current validation GT and detections (sequence order of the callback)."""
-    names, gts, dts = eval_cb.last_inputs          # exactly what the callback evaluated
-    return save_validation_detections(path, names, [_bbox_array(g) for g in gts], [_bbox_array(d) for d in dts],
-                                      _eval_kwargs(eval_cb))
-
-
-def _record_callback(exp_dir: Path, every_s: float, eval_cb, results: dict, run_key: str, run_dir: Path):
-    """Lightning callback keeping the record current during training (heartbeat + latest results)."""
-    import lightning as L
-
-    class RecordKeeper(L.Callback):
-        """Refresh status.json's heartbeat at most every ``every_s`` seconds; after each validation,
-        write its results into the run's entry of results.json and its detections to
-        ``validation/detections.npz`` (so a run killed later still holds its last evaluation).
-        Must come after the evaluation callback in the callback list."""
-
-        def __init__(self) -> None:
-            self._last = 0.0
-
-        def on_validation_epoch_end(self, trainer, pl_module) -> None:
-            if getattr(trainer, "sanity_checking", False) or not eval_cb.last_results:
-                return
-            if not getattr(trainer, "is_global_zero", True):
-                return
-            save_module_detections(pl_module, eval_cb, run_dir / "validation" / DETECTIONS_FILE)
-            results["runs"][run_key].update(protocols={p: r.to_dict() for p, r in eval_cb.last_results.items()},
-                                            step=int(trainer.global_step))
-            aggregate_runs(results)
-            atomic_write_json(exp_dir / "results.json", results)
-
-        def _beat(self, trainer) -> None:
-            now = time.monotonic()
-            if now - self._last >= every_s and getattr(trainer, "is_global_zero", True):
-                self._last = now
-                heartbeat(exp_dir, step=int(trainer.global_step))
-
-        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-            self._beat(trainer)
-
-        def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
-            self._beat(trainer)
-
-    return RecordKeeper()
 
 
 # ---------------------------------------------------------------- the run
@@ -248,17 +68,17 @@ def _finish_run(run: dict, run_dir: Path, eval_cb, summary: dict) -> dict:
     curves = curves_from_csv(run_dir / "logs" / "metrics.csv")
     protocols = {p: r.to_dict() for p, r in eval_cb.last_results.items()} or run.get("protocols", {})
     for p, block in protocols.items():
-        if block.get("confusion"):
+        if ProtocolView.from_dict(block).confusion.labels:
             atomic_write_json(run_dir / "confusion_matrices" / f"{p}.json", block["confusion"])
-    diverged = bool(summary.get("stopped_reason")) and "DivergenceStop" in str(summary["stopped_reason"])
+    stop = summary["stopped_reason"]          # fit's summary holds every key (CONTRACTS.md "training")
+    diverged = bool(stop) and "DivergenceStop" in str(stop)
     # the evaluation callback names its folders validation/step_<trainer.global_step>
     val_steps = [int(p.name[5:]) for p in (run_dir / "validation").glob("step_*") if p.name[5:].isdigit()]
     run.update(status="failed" if diverged else "completed",
                step=max(val_steps) if val_steps and protocols else int(summary["global_step"]),
                protocols=protocols,
-               monitors={**final_monitors(curves), "peak_rss_mb": summary.get("peak_rss_mb"),
-                         "stopped_reason": summary.get("stopped_reason")},
-               training={k: summary.get(k) for k in ("global_step", "best_metric", "best_score", "best_step",
+               monitors={**final_monitors(curves), "peak_rss_mb": summary["peak_rss_mb"], "stopped_reason": stop},
+               training={k: summary[k] for k in ("global_step", "best_metric", "best_score", "best_step",
                                                      "best_ckpt", "last_ckpt", "wall_s")})
     return curves
 
@@ -296,10 +116,10 @@ def run_experiment(root: Path, exp_id: str, *, resume: bool = False, progress: b
         cmd = command or f"run_experiment({str(root)!r}, {exp_id!r}, resume={resume})  # argv: {' '.join(sys.argv)}"
         old_cmd = (exp_dir / "command.txt").read_text() if (exp_dir / "command.txt").exists() else ""
         write_text_atomic(exp_dir / "command.txt", old_cmd + cmd.rstrip("\n") + "\n")
-        results = dict(exp.results)
+        results = dict(exp.results)            # the document written back (load_results filled its fields)
         results.update(schema_version=2, status="running", seeds=list(seeds),
-                       class_names=list(results.get("class_names") or []))
-        results["runs"] = {k: dict(v) for k, v in (results.get("runs") or {}).items()}
+                       class_names=list(exp.typed_results.class_names))
+        results["runs"] = {k: dict(v) for k, v in results["runs"].items()}
         write_status(exp_dir, "running", "resumed" if resume else "training", resumed=resume)
         return _train_seeds(exp_dir, cfg, seeds, results, resume=resume, progress=progress,
                             heartbeat_s=heartbeat_s, extra_callbacks=extra_callbacks, max_new_seeds=max_new_seeds,
@@ -315,11 +135,11 @@ def _train_seeds(exp_dir: Path, cfg: RunConfig, seeds: tuple[int, ...], results:
     runs = results["runs"]
     run_key, run, trained, partial = None, {}, 0, False
     try:
-        class_map = _eval_geometry(cfg)[0]
+        class_map = eval_geometry(cfg)[0]
         results["class_names"] = list(class_map.names)
         atomic_write_json(exp_dir / "results.json", results)
         for index, seed in enumerate(seeds):
-            if (runs.get(str(seed)) or {}).get("status") == "completed":
+            if str(seed) in ResultsView.from_dict(results).completed_runs:
                 continue
             if max_new_seeds is not None and trained >= max_new_seeds:
                 partial = True
@@ -377,8 +197,8 @@ def _train_seed(exp_dir: Path, cfg: RunConfig, seeds: tuple[int, ...], index: in
                  + (" resumed" if seed_resume else ""), resumed=resume, seed=int(seed))
     cfg_seed = config_for_seed(cfg, seed)
     atomic_write_json(run_dir / "environment.json", collect_environment(seed, cwd=Path.cwd(), seeds=seeds))
-    eval_cb = _evaluation_callback(cfg_seed, run_dir)
-    keeper = _record_callback(exp_dir, heartbeat_s, eval_cb, results, str(seed), run_dir)
+    eval_cb = evaluation_callback(cfg_seed, run_dir)
+    keeper = record_callback(exp_dir, heartbeat_s, eval_cb, results, str(seed), run_dir)
     summary = fit(cfg_seed.data, cfg_seed.model, cfg_seed.loss, cfg_seed.training, run_dir,
                   callbacks=[eval_cb, keeper, *extra_callbacks], resume=seed_resume, progress=progress,
                   trusted=trusted)
@@ -392,20 +212,18 @@ def _train_seed(exp_dir: Path, cfg: RunConfig, seeds: tuple[int, ...], index: in
 def _finish_record(exp_dir: Path, seeds: tuple[int, ...], results: dict, run_key: Optional[str],
                    partial: bool) -> dict:
     """Final results.json and status (completed / failed / partial) after the seeds of this call."""
-    runs = results["runs"]
-    failed = [r for r in runs.values() if r.get("status") == "failed"]
+    runs = ResultsView.from_dict(results).runs
+    failed = any(r.status == "failed" for r in runs.values())
     state = "failed" if failed else "partial" if partial else "completed"
     aggregate_runs(results)
     results["status"] = state
     atomic_write_json(exp_dir / "results.json", results)
     if state == "partial":
-        done = sum(r.get("status") == "completed" for r in runs.values())
+        done = sum(r.completed for r in runs.values())
         write_status(exp_dir, "partial", f"{done} of {len(seeds)} seeds done; resume to train the rest")
         return results
-    last = runs.get(run_key or str(seeds[-1])) or {}
-    stop = (last.get("monitors") or {}).get("stopped_reason")
-    message = stop or (f"finished {len(seeds)} seed(s) x {last.get('training', {}).get('global_step')} steps"
-                       if len(seeds) > 1 else f"finished {last.get('training', {}).get('global_step')} steps")
-    write_status(exp_dir, state, str(message), stop_reason=stop,
-                 step=int((last.get("training") or {}).get("global_step") or 0))
+    last = runs.get(run_key or str(seeds[-1])) or RunView()
+    stop, steps = last.stopped_reason, last.training.global_step
+    message = stop or (f"finished {len(seeds)} seed(s) x {steps} steps" if len(seeds) > 1 else f"finished {steps} steps")
+    write_status(exp_dir, state, str(message), stop_reason=stop, step=int(steps or 0))
     return results
