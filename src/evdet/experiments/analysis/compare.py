@@ -20,7 +20,7 @@ from typing import Optional, Sequence
 from evdet.experiments.statistics import policy as interval_policy
 from evdet.experiments.statistics.intervals import CONFIDENCE, N_BOOT, Difference, IntervalError
 from evdet.experiments.statistics.policy import IntervalPolicy
-from evdet.experiments.records.metric_keys import SIZE_METRICS, fingerprint_digest, headline_protocol, metric_value
+from evdet.experiments.records.metric_keys import SIZE_METRICS, fingerprint_digest, metric_value
 from evdet.experiments.records.record import Experiment, read_metrics_csv
 from evdet.utils.atomic import write_bytes_atomic
 
@@ -37,17 +37,18 @@ def comparability_problems(experiments: Sequence[Experiment], protocol: Optional
     if not experiments:
         return problems
     ref = experiments[0]
-    ref_names = list(ref.results.get("class_names") or [])
-    ref_digest = fingerprint_digest(ref.results, protocol) if protocol else None
-    for e in experiments:
-        if protocol and protocol not in e.results.get("protocols", {}):
+    views = [e.typed_results for e in experiments]
+    ref_names = list(views[0].class_names)
+    ref_digest = fingerprint_digest(views[0], protocol) if protocol else None
+    for e, res in zip(experiments, views):
+        if protocol and protocol not in res.protocols:
             problems.append(f"{e.id}: no results under protocol {protocol!r}")
-    for e in experiments[1:]:
-        names = list(e.results.get("class_names") or [])
+    for e, res in zip(experiments[1:], views[1:]):
+        names = list(res.class_names)
         if names and ref_names and names != ref_names:
             problems.append(f"class maps differ: {ref.id} {ref_names} vs {e.id} {names}")
         if protocol:
-            digest = fingerprint_digest(e.results, protocol)
+            digest = fingerprint_digest(res, protocol)
             if digest and ref_digest and digest != ref_digest:
                 problems.append(f"protocol {protocol!r} fingerprints differ: {ref.id} {ref_digest[:12]} "
                                 f"vs {e.id} {digest[:12]}")
@@ -119,26 +120,22 @@ def compare_experiments(experiments: Sequence[Experiment], *, protocol: Optional
     """
     if len(experiments) < 2:
         raise ValueError("compare needs at least two experiments")
-    proto = protocol or headline_protocol(experiments[0].results)
+    views = [e.typed_results for e in experiments]
+    proto = protocol or views[0].headline_protocol
     if proto is None:
         raise IncomparableError(f"{experiments[0].id}: has no evaluation results yet")
     problems = comparability_problems(experiments, proto)
     if problems and not allow_mismatch:
         raise IncomparableError("refusing to compare: " + "; ".join(problems))
-    vals = lambda m: [metric_value(e.results, m, proto) for e in experiments]  # noqa: E731
+    vals = lambda m: [metric_value(res, m, proto) for res in views]  # noqa: E731
     metrics = [_row(m, vals(m)) for m in HEADLINE_METRICS if m not in SIZE_METRICS
                and any(v is not None for v in vals(m))]
     sizes = [_row(m, vals(m)) for m in SIZE_METRICS if any(v is not None for v in vals(m))]
-    blocks = [e.results.get("protocols", {}).get(proto, {}) for e in experiments]
-    classes = list(experiments[0].results.get("class_names") or blocks[0].get("per_class", {}).keys())
-    per_class = []
-    for name in classes:
-        support = (blocks[0].get("per_class", {}).get(name) or {}).get("support")
-        per_class.append(_row(name, vals(f"per_class.{name}.AP"), support, f"per_class.{name}.AP"))
-    groups = []
-    for g in blocks[0].get("groups", {}) or {}:
-        support = (blocks[0]["groups"].get(g) or {}).get("support")
-        groups.append(_row(g, vals(f"groups.{g}.AP"), support, f"groups.{g}.AP"))
+    first = views[0].protocol(proto)
+    classes = list(views[0].class_names or first.per_class)
+    per_class = [_row(name, vals(f"per_class.{name}.AP"), first.per_class[name].support if name in first.per_class
+                      else None, f"per_class.{name}.AP") for name in classes]
+    groups = [_row(g, vals(f"groups.{g}.AP"), entry.support, f"groups.{g}.AP") for g, entry in first.groups.items()]
     if intervals:
         _add_intervals(metrics + sizes + per_class + groups, experiments, proto, problems=problems,
                        policy=policy or IntervalPolicy(confidence=confidence, n_boot=n_boot, progress=progress))
@@ -155,8 +152,8 @@ def curve_series(e: Experiment, which: str, protocol: str) -> Optional[tuple[lis
     """
     curves = read_metrics_csv(e.metrics_csv)
     if not curves:
-        curves = {k: (list(v.get("step", [])), [math.nan if x is None else x for x in v.get("value", [])])
-                  for k, v in (e.results.get("curves") or {}).items() if isinstance(v, dict)}
+        curves = {k: (list(c.step), [math.nan if x is None else x for x in c.value])
+                  for k, c in e.typed_results.curves.items()}
     if which == "AP":
         return curves.get(f"val/{protocol}/AP")
     if "train/loss" in curves:
@@ -176,7 +173,7 @@ def curves_png(experiments: Sequence[Experiment], *, protocol: Optional[str] = N
     """PNG bytes: training loss (left) and validation AP (right) of each experiment, overlaid."""
     from matplotlib.figure import Figure  # no pyplot: no global figure state
 
-    proto = protocol or headline_protocol(experiments[0].results) or "prophesee"
+    proto = protocol or experiments[0].typed_results.headline_protocol or "prophesee"
     fig = Figure(figsize=(10, 3.6))
     axes = fig.subplots(1, 2)
     for ax, which, title in ((axes[0], "loss", "training loss"), (axes[1], "AP", f"val {proto} AP")):

@@ -11,14 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
-from evdet.experiments.records.architecture import architecture_summary
+from evdet.experiments.records.architecture import record_architecture
 from evdet.experiments.analysis.compare import comparability_problems
 from evdet.experiments.statistics import policy as interval_policy
 from evdet.experiments.statistics.intervals import CONFIDENCE, N_BOOT, Difference, IntervalError
 from evdet.experiments.statistics.policy import IntervalPolicy
-from evdet.experiments.records.metric_keys import (check_metric, fingerprint_digest, headline_protocol,
-                                       higher_is_better, metric_value, split_metric_key)
+from evdet.experiments.records.metric_keys import (check_metric, fingerprint_digest, higher_is_better, metric_value,
+                                                   split_metric_key)
 from evdet.experiments.records.record import Experiment
+from evdet.experiments.records.views import ResultsView
 
 
 @dataclass
@@ -63,50 +64,73 @@ def rank_experiments(experiments: Sequence[Experiment], by: str = "AP", *, proto
     Raises:
         UnknownMetricError: no evaluated experiment holds ``by`` (the message lists the metrics).
     """
-    check_metric(by, [e.results for e in experiments if not e.error])
+    views = {e.id: e.typed_results for e in experiments}
+    check_metric(by, [views[e.id] for e in experiments if not e.error])
     policy = policy or IntervalPolicy(confidence=confidence, n_boot=n_boot, progress=progress)
     key_proto, _ = split_metric_key(by)
     by_id = {e.id: e for e in experiments}
-    proto_of = {e.id: key_proto or protocol or headline_protocol(e.results) for e in experiments}
-    digests = [fingerprint_digest(e.results, proto_of[e.id]) for e in experiments if proto_of[e.id]]
+    proto_of = {e.id: key_proto or protocol or views[e.id].headline_protocol for e in experiments}
+    digests = [fingerprint_digest(views[e.id], proto_of[e.id]) for e in experiments if proto_of[e.id]]
     majority = max(set(d for d in digests if d), key=digests.count, default=None)
     rows = []
     for e in experiments:
-        p = proto_of[e.id]
-        value = metric_value(e.results, by, p)
+        p, res = proto_of[e.id], views[e.id]
         base_id = baseline if baseline is not None else e.base
-        base_value, flags = None, []
-        if base_id and base_id != e.id:
-            base_exp = by_id.get(base_id)
-            if base_exp is None:
-                flags.append(f"baseline {base_id} not in this listing")
-            else:
-                base_value = metric_value(base_exp.results, by, p)
-                flags += comparability_problems([base_exp, e], p)
-        digest = fingerprint_digest(e.results, p) if p else None
-        if digest and majority and digest != majority:
-            flags.append(f"protocol fingerprint {digest[:8]} differs from most runs ({majority[:8]})")
-        if e.error:
-            flags.append(f"broken record: {e.error}")
-        elif value is None:
-            flags.append(f"no {by} under {p}")
-        shown = {m: metric_value(e.results, m, p) for m in extra_metrics}
+        value = metric_value(res, by, p)
+        base_value, flags = _baseline_value(e, base_id, by_id, by, p)
+        flags += _record_flags(e, res, by, p, value, majority)
         delta = value - base_value if value is not None and base_value is not None else None
-        interval = delta_interval = None
+        interval, delta_interval = (None, None)
         if intervals and value is not None:
-            try:
-                interval = interval_policy.value(e, by, p, policy=policy)
-                if delta is not None:
-                    delta_interval = interval_policy.difference(by_id[base_id], e, by, p, policy=policy)
-            except IntervalError as err:
-                flags.append(str(err))
-        model = e.config.get("model", {}) if isinstance(e.config, dict) else {}
-        loss = e.config.get("loss") if isinstance(e.config, dict) else None
+            interval, delta_interval = _intervals(e, by_id.get(base_id) if delta is not None else None, by, p,
+                                                  policy, flags)
         rows.append(RankRow(rank=None, id=e.id, state=e.state, value=value, baseline_id=base_id,
-                            baseline_value=base_value, delta=delta, metrics=shown,
-                            architecture=architecture_summary(model, loss) if model else "?",
-                            step=int(e.results.get("step", 0) or 0), flags=list(dict.fromkeys(flags)),
-                            interval=interval, delta_interval=delta_interval))
+                            baseline_value=base_value, delta=delta,
+                            metrics={m: metric_value(res, m, p) for m in extra_metrics},
+                            architecture=record_architecture(e.config), step=res.step,
+                            flags=list(dict.fromkeys(flags)), interval=interval, delta_interval=delta_interval))
+    return _ranked(rows, by)
+
+
+def _baseline_value(e: Experiment, base_id: Optional[str], by_id: dict, by: str,
+                    p: Optional[str]) -> tuple[Optional[float], list[str]]:
+    """(the baseline's value of ``by``, flags: a baseline missing from the listing or not comparable)."""
+    if not base_id or base_id == e.id:
+        return None, []
+    base_exp = by_id.get(base_id)
+    if base_exp is None:
+        return None, [f"baseline {base_id} not in this listing"]
+    return metric_value(base_exp.typed_results, by, p), comparability_problems([base_exp, e], p)
+
+
+def _record_flags(e: Experiment, res: ResultsView, by: str, p: Optional[str], value: Optional[float],
+                  majority: Optional[str]) -> list[str]:
+    """Flags of the record itself: a fingerprint unlike most runs', a broken record, no value."""
+    flags = []
+    digest = fingerprint_digest(res, p) if p else None
+    if digest and majority and digest != majority:
+        flags.append(f"protocol fingerprint {digest[:8]} differs from most runs ({majority[:8]})")
+    if e.error:
+        flags.append(f"broken record: {e.error}")
+    elif value is None:
+        flags.append(f"no {by} under {p}")
+    return flags
+
+
+def _intervals(e: Experiment, base: Optional[Experiment], by: str, p: Optional[str], policy: IntervalPolicy,
+               flags: list[str]) -> tuple[Optional[Difference], Optional[Difference]]:
+    """(interval of the value, of the delta to ``base`` when there is one); an IntervalError becomes a flag."""
+    interval = None
+    try:
+        interval = interval_policy.value(e, by, p, policy=policy)
+        return interval, (interval_policy.difference(base, e, by, p, policy=policy) if base is not None else None)
+    except IntervalError as err:
+        flags.append(str(err))
+        return interval, None
+
+
+def _ranked(rows: list[RankRow], by: str) -> list[RankRow]:
+    """Rows with a value, best first (ties by id) and numbered; then the rest by id, unranked."""
     sign = -1.0 if higher_is_better(by) else 1.0
     ranked = sorted((r for r in rows if r.value is not None), key=lambda r: (sign * r.value, r.id))
     for i, r in enumerate(ranked, start=1):

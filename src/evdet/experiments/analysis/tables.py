@@ -6,12 +6,12 @@ from typing import Optional, Sequence
 
 from rich.table import Table
 
-from evdet.experiments.records.architecture import architecture_summary
+from evdet.experiments.records.architecture import record_architecture
 from evdet.experiments.analysis.compare import Comparison
 from evdet.experiments.analysis.config_diff import ConfigDiff
 from evdet.experiments.statistics.intervals import Difference
 from evdet.experiments.statistics.policy import noise_word
-from evdet.experiments.records.metric_keys import headline_protocol, metric_value
+from evdet.experiments.records.metric_keys import metric_value
 from evdet.experiments.analysis.rank import RankRow
 from evdet.experiments.records.record import Experiment
 from evdet.utils.formatting import number
@@ -53,15 +53,13 @@ def experiments_table(exps: Sequence[Experiment], metrics: Sequence[str] = ("AP"
     for col in ("id", "status", "step", "seeds", "protocol", *metrics, "architecture"):
         t.add_column(col, justify="right" if col in metrics or col == "step" else "left")
     for e in exps:
-        model = e.config.get("model", {}) if isinstance(e.config, dict) else {}
-        state = e.state + (f" ({e.status['detected']})" if e.status.get("detected") else "")
+        res, detected = e.typed_results, e.typed_status.detected
+        state = e.state + (f" ({detected})" if detected else "")
         if e.error:
             state = f"[red]broken[/]: {e.error}"
-        p = headline_protocol(e.results)
-        t.add_row(e.id, state, str(e.results.get("step", 0)), ",".join(map(str, e.results.get("seeds") or [])) or "-",
-                  p or "-",
-                  *[_f(metric_value(e.results, m, p)) for m in metrics],
-                  architecture_summary(model, e.config.get("loss")) if model else "?")
+        p = res.headline_protocol
+        t.add_row(e.id, state, str(res.step), ",".join(map(str, res.seeds)) or "-", p or "-",
+                  *[_f(metric_value(res, m, p)) for m in metrics], record_architecture(e.config))
     return t
 
 

@@ -33,3 +33,12 @@ def architecture_summary(model: Any, loss: Optional[Any] = None) -> str:
         if lo.get("iou_type", "iou") not in (None, "iou"):
             parts.append(str(lo["iou_type"]))
     return " ".join(parts)
+
+
+def record_architecture(config: Any) -> str:
+    """The label of a record's config.yaml document (its ``model`` and ``loss``), "?" without a model.
+
+    Reads the YAML as written (not a RunConfig): records of older versions hold keys RunConfig no longer has."""
+    config = config if isinstance(config, dict) else {}
+    model = config.get("model")
+    return architecture_summary(model, config.get("loss")) if model else "?"

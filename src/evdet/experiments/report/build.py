@@ -17,14 +17,14 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from evdet.experiments.records.architecture import architecture_summary
+from evdet.experiments.records.architecture import record_architecture
 from evdet.experiments.analysis.compare import comparability_problems, curves_png
 from evdet.experiments.analysis.config_diff import diff_configs
 from evdet.experiments.statistics.intervals import N_BOOT, IntervalError
 from evdet.experiments.statistics.policy import noise_word
-from evdet.experiments.records.metric_keys import headline_protocol
 from evdet.experiments.analysis.rank import RankRow, rank_experiments
 from evdet.experiments.records.record import Experiment, load_experiment
+from evdet.experiments.records.views import Confusion
 from evdet.experiments.report.html import CSS as _CSS
 from evdet.experiments.report.html import esc as _e
 from evdet.experiments.report.html import fig_png as _fig_png
@@ -40,9 +40,8 @@ def per_class_png(experiments: Sequence[Experiment], protocol: str) -> Optional[
     """Grouped bar chart of per-class AP (one bar per experiment), or None without per-class results."""
     from matplotlib.figure import Figure
 
-    names = list(experiments[0].results.get("class_names") or [])
-    if not names:
-        names = list((experiments[0].results.get("protocols", {}).get(protocol) or {}).get("per_class", {}))
+    first = experiments[0].typed_results
+    names = list(first.class_names or first.protocol(protocol).per_class)
     if not names:
         return None
     fig = Figure(figsize=(max(6.0, 1.0 * len(names) + 2), 3.6))
@@ -50,8 +49,8 @@ def per_class_png(experiments: Sequence[Experiment], protocol: str) -> Optional[
     width = 0.8 / len(experiments)
     x = np.arange(len(names))
     for k, e in enumerate(experiments):
-        pc = (e.results.get("protocols", {}).get(protocol) or {}).get("per_class", {})
-        vals = [((pc.get(n) or {}).get("AP") or 0.0) for n in names]
+        pc = e.typed_results.protocol(protocol).per_class
+        vals = [(pc[n].AP if n in pc else None) or 0.0 for n in names]
         ax.bar(x + (k - (len(experiments) - 1) / 2) * width, vals, width, label=e.id)
     ax.set_xticks(x, names, rotation=30, ha="right", fontsize=8)
     ax.set_ylabel(f"AP ({protocol})")
@@ -61,18 +60,18 @@ def per_class_png(experiments: Sequence[Experiment], protocol: str) -> Optional[
     return _fig_png(fig)
 
 
-def confusion_png(confusion: dict, title: str) -> Optional[bytes]:
+def confusion_png(confusion: Confusion, title: str) -> Optional[bytes]:
     """PNG bytes of a results.json confusion block drawn by ``evaluation.plots.plot_confusion``, or None."""
     import tempfile
 
     from evdet.evaluation.plots import plot_confusion
 
-    labels, matrix = confusion.get("labels"), confusion.get("matrix")
-    if not labels or not matrix or np.shape(matrix) != (len(labels), len(labels)):
+    if not confusion.square:
         return None
-    title = f"{title} (IoU {confusion.get('iou')}, conf {confusion.get('confidence')})"
+    title = f"{title} (IoU {confusion.iou}, conf {confusion.confidence})"
     with tempfile.TemporaryDirectory() as tmp:
-        return plot_confusion(np.asarray(matrix), labels, Path(tmp) / "confusion.png", title=title).read_bytes()
+        return plot_confusion(np.asarray(confusion.matrix), list(confusion.labels), Path(tmp) / "confusion.png",
+                              title=title).read_bytes()
 
 
 def error_bars_png(rows: Sequence[RankRow], by: str) -> Optional[bytes]:
@@ -116,12 +115,10 @@ def _base_of(e: Experiment, by_id: dict, root: Optional[Path]) -> Optional[Exper
 def _experiments_section(experiments: Sequence[Experiment]) -> list[str]:
     rows = []
     for e in experiments:
-        model = e.config.get("model", {}) if isinstance(e.config, dict) else {}
-        msg = e.status.get("detected") or e.status.get("message") or ""
-        seeds = e.results.get("seeds") or []
-        rows.append([_e(e.id), _e(e.state), _e(msg), _e(e.results.get("step", 0)), _e(", ".join(map(str, seeds))
-                                                                                     or "-"),
-                     _e(e.base or "-"), _e(architecture_summary(model, e.config.get("loss")) if model else "?")])
+        res, st = e.typed_results, e.typed_status
+        rows.append([_e(e.id), _e(e.state), _e(st.detected or st.message), _e(res.step),
+                     _e(", ".join(map(str, res.seeds)) or "-"),
+                     _e(e.base or "-"), _e(record_architecture(e.config))])
     return ["<h2>Experiments</h2>",
             _table(["id", "status", "message", "step", "seeds", "base", "architecture"], rows, (3,))]
 
@@ -166,14 +163,15 @@ def _method_text(d) -> str:
 def _fingerprint_section(experiments: Sequence[Experiment], proto: Optional[str]) -> list[str]:
     rows = []
     for e in experiments:
-        for pname, block in e.results.get("protocols", {}).items():
-            fp = block.get("fingerprint") or {}
-            rows.append([_e(e.id), _e(pname), f"<code>{_e(str(fp.get('digest', '-'))[:16])}</code>",
-                         _e(", ".join(fp.get("class_names", []) or e.results.get("class_names", []))),
-                         _e(fp.get("resolution", "-")), _e(fp.get("filter", "-"))])
+        res = e.typed_results
+        for pname, block in res.protocols.items():
+            fp = block.fingerprint
+            rows.append([_e(e.id), _e(pname), f"<code>{_e(str(fp.digest or '-')[:16])}</code>",
+                         _e(", ".join(fp.class_names or res.class_names)),
+                         _e("-" if fp.resolution is None else fp.resolution), _e("-" if fp.filter is None else fp.filter)])
     parts = ["<h2>Protocol fingerprints</h2>",
              _table(["id", "protocol", "digest", "classes", "resolution", "filter"], rows)]
-    evaluated = [e for e in experiments if e.results.get("protocols")]   # runs not evaluated yet are no conflict
+    evaluated = [e for e in experiments if e.typed_results.protocols]   # runs not evaluated yet are no conflict
     problems = comparability_problems(evaluated, proto) if len(evaluated) > 1 else []
     return parts + [f'<div class="warn">Not comparable: {_e(p)}</div>' for p in problems]
 
@@ -188,8 +186,7 @@ def _plots_section(experiments: Sequence[Experiment], proto: Optional[str]) -> l
     parts.append("<h2>Confusion matrices</h2>")
     shown = 0
     for e in experiments:
-        png = confusion_png((e.results.get("protocols", {}).get(proto) or {}).get("confusion") or {},
-                            f"{e.id} / {proto}")
+        png = confusion_png(e.typed_results.protocol(proto).confusion, f"{e.id} / {proto}")
         if png:
             parts.append(_img(png, f"confusion matrix {e.id}"))
             shown += 1
@@ -255,8 +252,8 @@ def _verdict_section(experiments: Sequence[Experiment], by_id: dict, root: Optio
 
 
 def _monitor_section(experiments: Sequence[Experiment]) -> list[str]:
-    rows = [[_e(e.id), _e(k), _e(v), _e(e.status.get("stop_reason", "-"))]
-            for e in experiments for k, v in (e.results.get("monitors") or {}).items()]
+    rows = [[_e(e.id), _e(k), _e(v), _e(e.typed_status.stop_reason or "-")]
+            for e in experiments for k, v in e.typed_results.monitors.items()]
     return ["<h2>Training monitors</h2>",
             _table(["id", "monitor", "final value", "stop reason"], rows) if rows
             else "<p>No monitor values recorded.</p>"]
@@ -275,8 +272,8 @@ def build_report(experiments: Sequence[Experiment], *, root: Optional[Path] = No
     """
     if not experiments:
         raise ValueError("report needs at least one experiment")
-    proto = protocol or next((headline_protocol(e.results) for e in experiments
-                              if headline_protocol(e.results)), None)
+    proto = protocol or next((e.typed_results.headline_protocol for e in experiments
+                              if e.typed_results.headline_protocol), None)
     by_id = {e.id: e for e in experiments}
     parts = [f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{_e(title)}</title>"
              f"<style>{_CSS}</style></head><body>",
