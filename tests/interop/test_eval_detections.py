@@ -102,6 +102,9 @@ def test_save_as_experiment_ranks_beside_runs(exported, tmp_path):
     assert doc["protocols"]["full"]["metrics"]["AP"] == pytest.approx(1.0)
     assert doc["external"]["format"] == "yolo"
     assert (root / "yolo_gt" / "validation" / "detections.npz").exists()
+    hypothesis = (root / "yolo_gt" / "hypothesis.md").read_text()
+    assert hypothesis.startswith("# yolo_gt\n\n## Question\nHow does an external detector (yolo files) score on ")
+    assert hypothesis.endswith("\n\n## Hypothesis\nExternal baseline, evaluated as is.\n")
     ranked = runner.invoke(app, ["exp", "rank", "--root", str(root), "--protocol", "full", "--n-boot", "50"])
     assert ranked.exit_code == 0, ranked.output
     assert "yolo_gt" in ranked.output

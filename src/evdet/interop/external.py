@@ -161,6 +161,7 @@ def save_external_record(root: str | Path, exp_id: str, results: dict, info: dic
     """
     import yaml
 
+    from evdet.experiments.records.hypotheses import hypothesis_document
     from evdet.experiments.statistics.intervals import DETECTIONS_FILE, save_validation_detections
     from evdet.experiments.records.record import (
         atomic_write_json,
@@ -173,9 +174,10 @@ def save_external_record(root: str | Path, exp_id: str, results: dict, info: dic
                 "split": info["split"], "files": info["files"]}
     config = {"external": external, "data": {"root": str(Path(data).resolve())},
               "eval": {"protocols": list(results)}}
-    text = (f"## Question\nHow does an external detector ({info['format']} files) score on "
-            f"{Path(data).name}/{info['split']} under evdet's protocols?\n\n## Hypothesis\n"
-            f"{note or 'External baseline, evaluated as is.'}\n")
+    text = hypothesis_document(
+        exp_id, question=f"How does an external detector ({info['format']} files) score on "
+                         f"{Path(data).name}/{info['split']} under evdet's protocols?",
+        hypothesis=note or "External baseline, evaluated as is.")
     class_names = tuple(info["eval_kwargs"]["class_names"])
     exp_dir = create_experiment(Path(root), exp_id, yaml.safe_dump(config, sort_keys=False), text,
                                 command=command, class_names=class_names)

@@ -19,53 +19,34 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
+from evdet.experiments.records.hypotheses import hypothesis_document
 from evdet.utils.atomic import write_text_atomic
 
 BASELINE_ID = "baseline_3scale"
 VARIANT_ID = "3scale_sizeaware"
 
-BASELINE_HYPOTHESIS = """\
-## Question
-How well does the reference RVT recipe (3-scale FPN on strides 8/16/32, plain YOLOX loss) find road users
-in generated traffic scenes at demo scale?
+BASELINE_HYPOTHESIS = hypothesis_document(
+    BASELINE_ID,
+    question="How well does the reference RVT recipe (3-scale FPN on strides 8/16/32, plain YOLOX loss) find road "
+             "users\nin generated traffic scenes at demo scale?",
+    hypothesis="A nano RVT trained for a few CPU minutes learns the large classes (cars) first, and the small road "
+               "users\n(pedestrian, bicycle, motorbike, wheelchair) clearly above zero.",
+    rationale="Reference baseline against which every variant is ranked.",
+    criteria="- prophesee/AP50 >= 0.05\n- full/small_AP >= 0.005",
+    risks="Few steps: numbers are noisy and far from converged.")
 
-## Hypothesis
-A nano RVT trained for a few CPU minutes learns the large classes (cars) first, and the small road users
-(pedestrian, bicycle, motorbike, wheelchair) clearly above zero.
-
-## Rationale
-Reference baseline against which every variant is ranked.
-
-## Success criteria
-- prophesee/AP50 >= 0.05
-- full/small_AP >= 0.005
-
-## Risks
-Few steps: numbers are noisy and far from converged.
-"""
-
-VARIANT_HYPOTHESIS = """\
-## Question
-Does a size-aware loss help the small road users?
-
-## Hypothesis
-Weighting small positives (alpha 2.5, tau 256 px^2 at 320x180 input, i.e. 1024 px^2 at 640x360) raises the AP
-of the small-road-user group under `full` (no size filter) and under `prophesee`, without hurting the
-overall AP much.
-
-## Rationale
-A 10 px pedestrian's loss is drowned by the cars' many positives; the weight gives it up to 2.5 times more.
-
-## Success criteria
-- full/small_AP >= base + 0.0
-- prophesee/small_AP >= base + 0.0
-- prophesee/AP >= base - 0.05
-
-## Risks
-One seed each at demo scale: the paired bootstrap over the evaluation data sees evaluation noise only;
-the training noise comes from the demo recipe's noise profile (evdet ships one), and without a matching
-profile the verdict stays inconclusive.
-"""
+VARIANT_HYPOTHESIS = hypothesis_document(
+    VARIANT_ID,
+    question="Does a size-aware loss help the small road users?",
+    hypothesis="Weighting small positives (alpha 2.5, tau 256 px^2 at 320x180 input, i.e. 1024 px^2 at 640x360) "
+               "raises the AP\nof the small-road-user group under `full` (no size filter) and under `prophesee`, "
+               "without hurting the\noverall AP much.",
+    rationale="A 10 px pedestrian's loss is drowned by the cars' many positives; the weight gives it up to 2.5 "
+              "times more.",
+    criteria="- full/small_AP >= base + 0.0\n- prophesee/small_AP >= base + 0.0\n- prophesee/AP >= base - 0.05",
+    risks="One seed each at demo scale: the paired bootstrap over the evaluation data sees evaluation noise only;\n"
+          "the training noise comes from the demo recipe's noise profile (evdet ships one), and without a "
+          "matching\nprofile the verdict stays inconclusive.")
 
 
 @dataclass(frozen=True)
@@ -82,7 +63,6 @@ class DemoSettings:
     variant_overrides: tuple[str, ...] = ("loss.size_aware.alpha=2.5", "loss.size_aware.tau_px2=256")
     n_boot: int = 50            # bootstrap resamples of the one-seed intervals (each re-evaluates a run)
     torch_threads: int = 1      # one thread: the numbers do not depend on the machine's core count
-    torch_threads: int = 1      # one thread: the numbers do not depend on the machine's core count
 
 
 def run_demo(out_dir: Path, settings: DemoSettings = DemoSettings(),
@@ -96,19 +76,8 @@ def run_demo(out_dir: Path, settings: DemoSettings = DemoSettings(),
     """
     from dataclasses import asdict
 
-    from evdet.studies.demo_results import demo_results, interval_note, write_demo_results
-    from evdet.data.preprocess.dataset import preprocess_dataset
-    from evdet.data.synthetic import generate_dataset
-    from evdet.experiments.records.new import new_experiment
-    from evdet.studies.matrix_results import small_object_tables, summarize_records, tables_markdown
-    from evdet.experiments.records.record import list_experiments, load_experiment
-    from evdet.experiments.report.build import build_report
-    from evdet.experiments.running.rescore import rescore_record
-    from evdet.experiments.running.runner import run_experiment
+    from evdet.studies.demo_results import demo_results, write_demo_results
 
-    import torch
-
-    torch.set_num_threads(settings.torch_threads)   # float sums differ with the thread count
     import torch
 
     torch.set_num_threads(settings.torch_threads)   # float sums differ with the thread count
@@ -119,6 +88,22 @@ def run_demo(out_dir: Path, settings: DemoSettings = DemoSettings(),
     def stage(message: str) -> None:
         echo(f"[demo {time.monotonic() - t0:6.0f} s] {message}")
 
+    _make_data(raw, pre, settings, stage)
+    _train_records(root, pre, settings, stage)
+    stage("5/5 verdicts, ranking and the report")
+    report, summary = _judge_and_report(out_dir, root, pre, settings, echo)
+    doc = demo_results(root, summary, BASELINE_ID, VARIANT_ID, asdict(settings), time.monotonic() - t0, command)
+    for path in write_demo_results(doc, out_dir / "results.json", results):
+        stage(f"results: {path}")
+    stage(f"done: {report}")
+    return report
+
+
+def _make_data(raw: Path, pre: Path, settings: DemoSettings, stage: Callable[[str], None]) -> None:
+    """Stages 1-2: the synthetic recordings (kept when ``raw`` has them) and their RVT layout."""
+    from evdet.data.preprocess.dataset import preprocess_dataset
+    from evdet.data.synthetic import generate_dataset
+
     if (raw / "dataset.yaml").exists():
         stage(f"1/5 synthetic data: already in {raw}")
     else:
@@ -128,6 +113,13 @@ def run_demo(out_dir: Path, settings: DemoSettings = DemoSettings(),
                          resolution=settings.resolution, seed=settings.seed)
     stage("2/5 preprocessing into the RVT layout")
     preprocess_dataset(raw, pre, downsample="none", workers=2)
+
+
+def _train_records(root: Path, pre: Path, settings: DemoSettings, stage: Callable[[str], None]) -> None:
+    """Stages 3-4: create the baseline and the variant record (once) and train what is not completed."""
+    from evdet.experiments.records.new import new_experiment
+    from evdet.experiments.records.record import load_experiment
+    from evdet.experiments.running.runner import run_experiment
 
     common = ["-c", "demo"]
     overrides = [f"data.root={pre.resolve()}", f"training.max_steps={settings.max_steps}",
@@ -146,7 +138,20 @@ def run_demo(out_dir: Path, settings: DemoSettings = DemoSettings(),
         stage(f"{i}/5 training + evaluating {exp_id} ({settings.max_steps} steps{', resuming' if resume else ''})")
         run_experiment(root, exp_id, resume=resume, command=f"evdet exp run {exp_id} --root {root}")
 
-    stage("5/5 verdicts, ranking and the report")
+
+def _judge_and_report(out_dir: Path, root: Path, pre: Path, settings: DemoSettings,
+                      echo: Callable[[str], None]) -> tuple[Path, dict]:
+    """Stage 5: rescore both records, echo their verdicts and the lead table, write ``report.html``.
+
+    Returns:
+        (the report's path, the records' summary of ``summarize_records``).
+    """
+    from evdet.experiments.records.record import list_experiments
+    from evdet.experiments.report.build import build_report
+    from evdet.experiments.running.rescore import rescore_record
+    from evdet.studies.demo_results import interval_note
+    from evdet.studies.matrix_results import small_object_tables, summarize_records, tables_markdown
+
     for exp_id in (BASELINE_ID, VARIANT_ID):   # the evaluation code of this run, also after a resume
         rescore_record(root, exp_id)
     for exp_id in (BASELINE_ID, VARIANT_ID):
@@ -162,12 +167,7 @@ def run_demo(out_dir: Path, settings: DemoSettings = DemoSettings(),
                         title="evdet demo: small road users on generated traffic", clip=True)  # its own checkpoints
     note = interval_note(summary, BASELINE_ID)
     echo(f"    {note}")
-    report = write_text_atomic(out_dir / "report.html", lead_report(html, tables, note))
-    doc = demo_results(root, summary, BASELINE_ID, VARIANT_ID, asdict(settings), time.monotonic() - t0, command)
-    for path in write_demo_results(doc, out_dir / "results.json", results):
-        stage(f"results: {path}")
-    stage(f"done: {report}")
-    return report
+    return write_text_atomic(out_dir / "report.html", lead_report(html, tables, note)), summary
 
 
 def lead_report(html: str, tables, note: str = "") -> str:

@@ -35,6 +35,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
+from evdet.experiments.records.hypotheses import hypothesis_document
 from evdet.studies.matrix_results import EFFECTS_PLOT, results_markdown, summarize
 from evdet.studies.matrix_training import record_checkpoint, train_parallel, train_records
 from evdet.studies.study_plan import RECORD_REF, MatrixError, MatrixPlan, Variant
@@ -44,18 +45,20 @@ from evdet.utils.atomic import write_text_atomic
 def hypothesis_text(v: Variant, plan: MatrixPlan) -> str:
     """hypothesis.md of a variant: question, hypothesis, criteria under both protocols."""
     if v.id == plan.baseline:
-        return (f"## Question\nDoes the {plan.name.upper()} recipe ({', '.join(plan.recipes)}, {plan.max_steps} "
-                f"steps, {plan.input_hw[1]}x{plan.input_hw[0]} input) learn the small road users at all?\n\n"
-                f"## Hypothesis\n{v.change} finds the small road users clearly above zero under `full`.\n\n"
-                f"## Rationale\nReference row of the study ({plan.title}): every variant is compared with it.\n\n"
-                "## Success criteria\n- full/small_AP >= 0.01\n- prophesee/AP >= 0.01\n\n"
-                "## Risks\nShort schedule: far from converged; seeds differ.\n")
-    return (f"## Question\nDoes \"{v.change}\" help the small road users (pedestrian, bicycle, motorbike, "
-            f"wheelchair) compared with the baseline ({plan.baseline})?\n\n"
-            f"## Hypothesis\n{v.change} raises the small-road-user AP under both protocols.\n\n"
-            f"## Rationale\n{plan.rationale}\n\n"
-            "## Success criteria\n- full/small_AP >= base + 0.0\n- prophesee/small_AP >= base + 0.0\n\n"
-            "## Risks\nShort schedule; slower variants see the same steps, not the same time.\n")
+        return hypothesis_document(
+            v.id, question=f"Does the {plan.name.upper()} recipe ({', '.join(plan.recipes)}, {plan.max_steps} steps, "
+                           f"{plan.input_hw[1]}x{plan.input_hw[0]} input) learn the small road users at all?",
+            hypothesis=f"{v.change} finds the small road users clearly above zero under `full`.",
+            rationale=f"Reference row of the study ({plan.title}): every variant is compared with it.",
+            criteria="- full/small_AP >= 0.01\n- prophesee/AP >= 0.01",
+            risks="Short schedule: far from converged; seeds differ.")
+    return hypothesis_document(
+        v.id, question=f"Does \"{v.change}\" help the small road users (pedestrian, bicycle, motorbike, wheelchair) "
+                       f"compared with the baseline ({plan.baseline})?",
+        hypothesis=f"{v.change} raises the small-road-user AP under both protocols.",
+        rationale=plan.rationale,
+        criteria="- full/small_AP >= base + 0.0\n- prophesee/small_AP >= base + 0.0",
+        risks="Short schedule; slower variants see the same steps, not the same time.")
 
 
 def _variant_overrides(v: Variant, plan: MatrixPlan, work: Path) -> list[str]:
