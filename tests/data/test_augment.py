@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from evdet.data.augment import IDENTITY, AugmentParams, augment_boxes, augment_frames, draw_augment, place_zoom_crop
 from evdet.data.config import AugmentConfig
@@ -184,3 +186,27 @@ def test_rvt_zoom_rates_per_sampling_mode():
     assert abs(np.mean([p.zoom_out > 1 for p in streams]) - 0.5) < 0.03
     with pytest.raises(ValueError, match="exceeds 1"):
         AugmentConfig(zoom_in_prob=0.9, zoom_out_prob=0.2)
+
+
+@settings(max_examples=40, deadline=None)
+@given(flip=st.booleans(), zoom=st.sampled_from([1.0, 1.3, 1.5]), zoom_out=st.sampled_from([1.0, 1.2, 2.0]),
+       suppress=st.sampled_from([None, 0, 1]), x0=st.integers(0, 4), y0=st.integers(0, 3),
+       resample=st.sampled_from(["nearest-exact", "smooth"]), noise=st.booleans())
+def test_uint8_frames_augment_to_the_same_counts_as_float_frames(flip, zoom, zoom_out, suppress, x0, y0, resample,
+                                                                 noise):
+    # the loader keeps stored uint8 counts as uint8 exactly when the float path gives the same integers
+    from evdet.data.augment import keeps_integer_counts
+
+    zoom_out = 1.0 if zoom > 1.0 else zoom_out           # zoom in and out exclude each other
+    p = AugmentParams(flip=flip, zoom=zoom, zoom_out=zoom_out, x0_px=x0, y0_px=y0, suppress_polarity=suppress,
+                      resample=resample, noise_seed=3 if noise else None, noise_density=0.2 if noise else 0.0)
+    counts = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (2, 4, 12, 16), dtype=np.uint8))
+    expected = augment_frames(counts.float(), p)
+    integral = bool(torch.equal(expected, expected.round()) and expected.max() <= 255)
+    if keeps_integer_counts(p):
+        got = augment_frames(counts, p)
+        assert got.dtype == torch.uint8 and torch.equal(got.float(), expected)
+    else:
+        assert noise or (resample == "smooth" and (zoom > 1.0 or zoom_out > 1.0))
+    if not integral:
+        assert not keeps_integer_counts(p)

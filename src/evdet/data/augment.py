@@ -158,13 +158,22 @@ def flip_boxes_x(x: np.ndarray, w: np.ndarray, width: int, convention: str) -> n
     return (width - 1 - x - w) if convention == "rvt" else (width - x - w)
 
 
+def keeps_integer_counts(p: AugmentParams) -> bool:
+    """Whether these augmentations map integer counts to the same integers (flips, nearest-exact zooms,
+    polarity suppression), so uint8 frames can stay uint8; smooth resampling makes fractions and noise
+    adds counts (which may pass 255)."""
+    zoomed = p.zoom > 1.0 or p.zoom_out > 1.0
+    noisy = p.noise_seed is not None and p.noise_density > 0
+    return not noisy and (p.resample == "nearest-exact" or not zoomed)
+
+
 def augment_frames(frames: torch.Tensor, p: AugmentParams) -> torch.Tensor:
-    """Apply the parameters to frames (a new tensor): flip, zoom, polarity suppression, noise.
+    """Apply the parameters to frames: flip, zoom, polarity suppression, noise.
 
     Args:
-        frames: (T, C, H, W) float counts.
+        frames: (T, C, H, W) counts, float or (when ``keeps_integer_counts(p)``) uint8; not modified.
     Returns:
-        (T, C, H, W) float.
+        (T, C, H, W) of the input's dtype: a new tensor, or ``frames`` itself when nothing applies.
     """
     if p.crop_seed is not None:
         raise ValueError("augment_frames: the zoom-in window is not placed yet (call place_zoom_crop)")
@@ -192,7 +201,7 @@ def augment_frames(frames: torch.Tensor, p: AugmentParams) -> torch.Tensor:
         gen = torch.Generator().manual_seed(p.noise_seed)
         noise = (torch.rand(out.shape, generator=gen) < p.noise_density).to(out.dtype)
         out = out + noise
-    return out if out is not frames else frames.clone()
+    return out
 
 
 def augment_boxes(

@@ -46,7 +46,15 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, Sampler
 
-from evdet.data.augment import IDENTITY, AugmentParams, augment_boxes, augment_frames, draw_augment, place_zoom_crop
+from evdet.data.augment import (
+    IDENTITY,
+    AugmentParams,
+    augment_boxes,
+    augment_frames,
+    draw_augment,
+    keeps_integer_counts,
+    place_zoom_crop,
+)
 from evdet.data.classes import class_merge_ids, load_class_map, merge_box_classes
 from evdet.data.config import AugmentConfig, DataConfig, MultiResConfig
 from evdet.data.event_augment import (
@@ -130,7 +138,7 @@ def load_window(
     """
     channels, height, width = frame_shape
     t_steps = window.length
-    frames = torch.zeros((t_steps, channels, height, width), dtype=torch.float32)
+    frames = torch.zeros((t_steps, channels, height, width), dtype=torch.uint8)   # padding item: no counts
     label_mask = torch.zeros(t_steps, dtype=torch.bool)
     unlabelled_mask = torch.zeros(t_steps, dtype=torch.bool)
     t_us = torch.full((t_steps,), -1, dtype=torch.int64)
@@ -142,11 +150,18 @@ def load_window(
         name = seq.name
         lo = window.pad_before
         hi = lo + window.stop - window.start
-        data = torch.from_numpy(np.ascontiguousarray(seq.reprs(window.start, window.stop))).float()
         params = place_zoom_crop(params, latest_label_boxes(store, window), height, width)
-        data = apply_event_augment(data, events, layout, noise_seed=params.noise_seed,
-                                   step_ids=np.arange(window.start, window.stop))
-        frames[lo:hi] = augment_frames(data, params)
+        data = torch.from_numpy(np.ascontiguousarray(seq.reprs(window.start, window.stop)))
+        stays_uint8 = (data.dtype == torch.uint8 and keeps_integer_counts(params) and scale == 1.0
+                       and not (layout is not None and events.active))
+        data = apply_event_augment(data if stays_uint8 else data.float(), events, layout,
+                                   noise_seed=params.noise_seed, step_ids=np.arange(window.start, window.stop))
+        data = augment_frames(data, params)
+        if lo == 0 and hi == t_steps:
+            frames = data
+        else:
+            frames = data.new_zeros((t_steps, channels, height, width))
+            frames[lo:hi] = data
         t_us[lo:hi] = torch.from_numpy(np.asarray(seq.repr_timestamps_us[window.start : window.stop], np.int64))
         for step, r in enumerate(range(window.start, window.stop), start=lo):
             boxes = store.labels_at_repr(window.seq_index, r)
@@ -160,7 +175,7 @@ def load_window(
     sy = sx = 1.0
     if scale != 1.0:
         out_hw = scaled_hw(height, width, scale)
-        frames = resize_counts(frames, out_hw, multires.resample, multires.count_cutoff)
+        frames = resize_counts(frames.float(), out_hw, multires.resample, multires.count_cutoff)
         sy, sx = out_hw[0] / height, out_hw[1] / width
         targets = [scale_targets(t, sx, sy) for t in targets]
     return {"frames": frames, "targets": targets, "label_mask": label_mask, "unlabelled_mask": unlabelled_mask,
@@ -200,7 +215,13 @@ def stack_frames(frames: list[torch.Tensor]) -> torch.Tensor:
                                                                and torch.equal(f, f.trunc()))) for f in frames)
     dtype = torch.uint8 if counts else torch.float32
     out = [f.to(dtype) for f in frames]
-    return torch.cat(out) if out[0].dim() == 5 else torch.stack(out)
+    concat = out[0].dim() == 5
+    shape = (sum(f.shape[0] for f in out), *out[0].shape[1:]) if concat else (len(out), *out[0].shape)
+    dest = None
+    if torch.utils.data.get_worker_info() is not None:   # a loader worker: straight into shared memory
+        storage = out[0]._typed_storage()._new_shared(math.prod(shape), device=out[0].device)
+        dest = out[0].new(storage).resize_(shape)
+    return torch.cat(out, out=dest) if concat else torch.stack(out, out=dest)
 
 
 def collate_items(items: list[dict], slots: Optional[list[int]] = None) -> dict:
