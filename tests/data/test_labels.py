@@ -167,11 +167,37 @@ def test_dataset_yaml_round_trip(tmp_path):
     assert load_class_map(tmp_path) == cmap
 
 
-def test_load_class_map_defaults_and_errors(tmp_path):
-    assert load_class_map(tmp_path) == ETRAM
-    assert load_class_map(tmp_path, default="gen1") == GEN1
-    with pytest.raises(ValueError, match="unknown class map"):
-        load_class_map(tmp_path, default="nope")
-    (tmp_path / "dataset.yaml").write_text("resolution: [1, 2]\n")
-    with pytest.raises(ValueError, match="'classes' is missing"):
+def test_load_class_map_auto_and_known_names(tmp_path):
+    assert load_class_map(tmp_path) == ETRAM                     # auto, no dataset.yaml: eTraM's 8 classes
+    assert load_class_map(tmp_path, "gen1") == GEN1
+    cmap = ClassMap(("car", "bike"), {"small": ("bike",)})
+    write_dataset_yaml(tmp_path, cmap)
+    assert load_class_map(tmp_path, "auto") == cmap              # auto: the dataset's own
+    assert load_class_map(tmp_path, "gen4") == GEN4              # a known name: the folder is not read
+    assert load_class_map(tmp_path / "absent", "etram3").names == ("PED", "VH", "MM")
+
+
+def test_load_class_map_errors_are_one_line_and_name_the_cause(tmp_path):
+    with pytest.raises(ValueError) as err:
+        load_class_map(tmp_path, "nope")
+    assert str(err.value) == ("unknown class map 'nope' (data.class_map); known: auto, etram, etram3, gen1, gen4")
+    path = tmp_path / "dataset.yaml"
+    path.write_text("resolution: [1, 2]\n")
+    with pytest.raises(ValueError, match=f"^{path}: field 'classes' is missing$"):
         load_class_map(tmp_path)
+    for body, problem in (("classes: {groups: {}}\n", "field 'names' is missing"),
+                          ("classes: {names: [car, car]}\n", "class names are not unique"),
+                          ("classes: {names: [car], groups: {g: [bus]}}\n", "group 'g' names unknown classes")):
+        path.write_text(body)
+        with pytest.raises(ValueError) as err:
+            load_class_map(tmp_path)
+        assert str(err.value).startswith(f"{path}: classes: ") and problem in str(err.value), str(err.value)
+        assert "\n" not in str(err.value)
+
+
+def test_class_map_from_names_takes_the_known_groups():
+    assert ClassMap.from_names(list(ETRAM.names)) == ETRAM       # the groups PED / VH / MM / small_road_users
+    assert ClassMap.from_names(("car", "pedestrian")) == GEN1
+    assert ClassMap.from_names(["x", "y"]) == ClassMap(("x", "y"))
+    own = ClassMap(("car",), {"all": ("car",)})
+    assert ClassMap.from_names(own) is own

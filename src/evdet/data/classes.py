@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import yaml
@@ -45,6 +46,15 @@ class ClassMap:
     @classmethod
     def from_dict(cls, d: dict) -> "ClassMap":
         return cls(tuple(d["names"]), {k: tuple(v) for k, v in d.get("groups", {}).items()})
+
+    @classmethod
+    def from_names(cls, names: "Sequence[str] | ClassMap") -> "ClassMap":
+        """A ClassMap as is; class names in id order get the groups of the known map with exactly
+        those names (``KNOWN_CLASS_MAPS``), else no groups."""
+        if isinstance(names, ClassMap):
+            return names
+        names = tuple(str(n) for n in names)
+        return next((known for known in KNOWN_CLASS_MAPS.values() if known.names == names), cls(names))
 
 
 SMALL_ROAD_USERS = ("pedestrian", "bicycle", "motorbike", "wheelchair")
@@ -110,14 +120,30 @@ def write_dataset_yaml(root: Path, class_map: ClassMap, **extra) -> Path:
     return path
 
 
-def load_class_map(root: Path, default: str = "etram") -> ClassMap:
-    """Class map of a dataset folder: its ``dataset.yaml`` if present, else a named default."""
+def load_class_map(root: str | Path, choice: str = "auto") -> ClassMap:
+    """The class map of a run on the dataset at ``root`` (``data.class_map``): the dataset's own or a known one.
+
+    Args:
+        root: dataset folder (raw or preprocessed); its ``dataset.yaml`` names the classes.
+        choice: ``auto``: the classes of ``<root>/dataset.yaml`` (eTraM's 8 when the folder has none);
+            a known name (``KNOWN_CLASS_MAPS``: etram, etram3, gen1, gen4): that map, the folder is not read.
+    Raises:
+        ValueError: one line naming the unknown name and the known ones, or the dataset.yaml without
+            ``classes`` or with malformed ones.
+    """
+    if choice != "auto":
+        if choice not in KNOWN_CLASS_MAPS:
+            raise ValueError(f"unknown class map {choice!r} (data.class_map); known: auto, "
+                             f"{', '.join(sorted(KNOWN_CLASS_MAPS))}")
+        return KNOWN_CLASS_MAPS[choice]
     path = Path(root) / DATASET_YAML
-    if path.exists():
-        doc = load_yaml_file(path)
-        if "classes" not in doc:
-            raise ValueError(f"{path}: field 'classes' is missing")
+    if not path.exists():
+        return ETRAM
+    doc = load_yaml_file(path)
+    if "classes" not in doc:
+        raise ValueError(f"{path}: field 'classes' is missing")
+    try:
         return ClassMap.from_dict(doc["classes"])
-    if default not in KNOWN_CLASS_MAPS:
-        raise ValueError(f"unknown class map {default!r}; known: {sorted(KNOWN_CLASS_MAPS)}")
-    return KNOWN_CLASS_MAPS[default]
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        what = f"field {err} is missing" if isinstance(err, KeyError) else str(err)
+        raise ValueError(f"{path}: classes: {what}") from None

@@ -549,19 +549,12 @@ class EventDataModule(L.LightningDataModule):
 
     @property
     def class_names(self) -> tuple[str, ...]:
-        default = self.cfg.class_map if self.cfg.class_map != "auto" else "etram"
-        if self.cfg.class_map != "auto":
-            from evdet.data.classes import KNOWN_CLASS_MAPS
-
-            if default not in KNOWN_CLASS_MAPS:
-                raise ValueError(f"DataConfig.class_map={default!r} unknown; known: auto, {sorted(KNOWN_CLASS_MAPS)}")
-            return KNOWN_CLASS_MAPS[default].names
-        return load_class_map(Path(self.cfg.root), default=default).names
+        return load_class_map(Path(self.cfg.root), self.cfg.class_map).names
 
     @property
     def class_ids(self) -> Optional[tuple[int, ...]]:
         """Merged class of every stored class id (``data.class_map`` a merge such as etram3), None: as stored."""
-        return class_merge_ids(self.cfg.class_map, load_class_map(Path(self.cfg.root), default="etram"))
+        return class_merge_ids(self.cfg.class_map, load_class_map(Path(self.cfg.root)))
 
     # ---- loaders ----
     def _rank_world(self) -> tuple[int, int]:
@@ -618,12 +611,8 @@ class EventDataModule(L.LightningDataModule):
         from evdet.data.sampling_weights import train_sampling
 
         frames, seq = self._frame_boxes()
-        from evdet.data.classes import KNOWN_CLASS_MAPS
-
-        self.class_names  # noqa: B018  (refuses an unknown data.class_map)
         # the class map of the trained ids (a merge such as etram3 has its own names and groups)
-        cmap = (KNOWN_CLASS_MAPS[self.cfg.class_map] if self.cfg.class_map != "auto"
-                else load_class_map(Path(self.cfg.root), default="etram"))
+        cmap = load_class_map(Path(self.cfg.root), self.cfg.class_map)
         weights, report = train_sampling(self.cfg.sample_weighting, cmap, frames, seq,
                                          len(self.split_meta(self.train_split)), unit)
         self.sampling_report[unit] = report

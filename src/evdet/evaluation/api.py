@@ -6,7 +6,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from evdet.data.classes import KNOWN_CLASS_MAPS, ClassMap
+from evdet.data.classes import ClassMap
 from evdet.data.labels import BBOX_DTYPE, to_bbox_array
 from evdet.evaluation.coco import Backend, coco_precision
 from evdet.evaluation.confusion import confusion_matrix
@@ -17,17 +17,6 @@ from evdet.evaluation.per_class import per_class_results
 from evdet.evaluation.postprocessing import apply_postprocess
 from evdet.evaluation.protocols import fingerprint, get_protocol
 from evdet.evaluation.result import EvalResult
-
-def _class_map(class_names: Sequence[str] | ClassMap) -> ClassMap:
-    """A ClassMap as is; a list of names gets the groups of the known map with exactly those names."""
-    if isinstance(class_names, ClassMap):
-        return class_names
-    names = tuple(str(n) for n in class_names)
-    for known in KNOWN_CLASS_MAPS.values():
-        if known.names == names:
-            return known
-    return ClassMap(names)
-
 
 def _prepare(boxes: np.ndarray, source: str, num_classes: int, scoring: str = "obj_x_cls") -> np.ndarray:
     """Validated BBOX array sorted by t (stable, so equal-time order is kept).
@@ -114,7 +103,7 @@ def evaluate(
         ValueError: mismatched lists, unknown protocol / group / class, class ids out of range.
     """
     proto = get_protocol(protocol, scoring, postprocess, conf_threshold)
-    cmap = _class_map(class_names)
+    cmap = ClassMap.from_names(class_names)
     names = list(cmap.names)
     num_classes = len(names)
     if len(gt_list) != len(dt_list):

@@ -100,10 +100,10 @@ class EvaluationCallback(L.Callback):
         representation: str | None = None,
     ) -> None:
         super().__init__()
-        from evdet.evaluation.api import _class_map
+        from evdet.data.classes import ClassMap
 
         src_hw = (int(height), int(width)) if source_hw is None else (int(source_hw[0]), int(source_hw[1]))
-        self.setup = EvalSetup(_class_map(class_names), int(height), int(width), src_hw, label_rate_hz,
+        self.setup = EvalSetup(ClassMap.from_names(class_names), int(height), int(width), src_hw, label_rate_hz,
                                protocols=tuple(protocols), scoring=scoring, postprocess=postprocess,
                                conf_threshold=conf_threshold, gt_class_ids=gt_class_ids, pr_confidence=pr_confidence,
                                confusion_iou=confusion_iou, groups=groups)

@@ -14,7 +14,7 @@ from typing import Collection, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
-from evdet.data.classes import KNOWN_CLASS_MAPS, ClassMap, class_merge_ids, load_class_map, merge_box_classes
+from evdet.data.classes import ClassMap, class_merge_ids, load_class_map, merge_box_classes
 from evdet.data.labels import BBOX_DTYPE
 from evdet.evaluation.api import evaluate
 from evdet.evaluation.config import EvalConfig
@@ -70,19 +70,6 @@ def load_ground_truth(pre_root: str | Path, split: str, representation: str,
     return out
 
 
-def dataset_class_map(pre_root: str | Path, choice: str = "auto") -> ClassMap:
-    """The class map of a run: the dataset's own (``auto``) or a known one by name.
-
-    Raises:
-        ValueError: an unknown name.
-    """
-    if choice == "auto":
-        return load_class_map(Path(pre_root))
-    if choice not in KNOWN_CLASS_MAPS:
-        raise ValueError(f"data.class_map {choice!r}: use 'auto' or one of {sorted(KNOWN_CLASS_MAPS)}")
-    return KNOWN_CLASS_MAPS[choice]
-
-
 @dataclass(frozen=True)
 class EvalSetup:
     """Everything besides the boxes that decides the numbers (and so the fingerprint) of an evaluation.
@@ -123,7 +110,7 @@ class EvalSetup:
         from evdet.data.preprocessed import read_preprocess_info
 
         info = read_preprocess_info(pre_root)
-        cmap = class_map if isinstance(class_map, ClassMap) else dataset_class_map(pre_root, class_map)
+        cmap = class_map if isinstance(class_map, ClassMap) else load_class_map(pre_root, class_map)
         merge = class_merge_ids(class_map, load_class_map(Path(pre_root)))
         rate = info.get("label_rate_hz")
         return cls(cmap, int(info["repr_hw"][0]), int(info["repr_hw"][1]),

@@ -35,14 +35,14 @@ def final_monitors(curves: dict) -> dict:
 def eval_geometry(cfg: RunConfig):
     """(class map, repr (h, w), source (h, w), preprocess info) of the run's preprocessed dataset."""
     from evdet.data.preprocessed import read_preprocess_info
-    from evdet.evaluation.dataset import dataset_class_map
+    from evdet.data.classes import load_class_map
 
     root = Path(cfg.data.root)
     if not cfg.data.root or not root.is_dir():
         raise RecordError(f"data.root {cfg.data.root!r}: no such preprocessed dataset folder")
     info = read_preprocess_info(root)
     try:
-        class_map = dataset_class_map(root, cfg.data.class_map)      # 'auto' (the dataset's) or a known name
+        class_map = load_class_map(root, cfg.data.class_map)      # 'auto' (the dataset's) or a known name
     except ValueError as err:
         raise RecordError(str(err)) from None
     return class_map, tuple(info["repr_hw"]), tuple(info["source_hw"]), info
