@@ -72,8 +72,10 @@ def test_a_schema_1_protocol_block_reads_field_by_field_with_the_documented_defa
     car = p.per_class["car"]
     assert (car.AP, car.AP50, car.precision, car.recall, car.support) == (0.4, 0.7, 0.6, 0.5, 12)
     assert (car.confidence, car.tp, car.fp, car.fn) == (None, None, None, None)    # absent -> None
-    assert car.present == {"AP", "AP50", "precision", "recall", "support"}
-    assert p.per_class["pedestrian"] == ClassEntry(AP=None, support=0, present=frozenset({"AP", "support"}))
+    assert car.present == ("AP", "AP50", "precision", "recall", "support")
+    assert car.numbers() == {"AP": 0.4, "AP50": 0.7, "precision": 0.6, "recall": 0.5, "support": 12}
+    assert p.per_class["pedestrian"] == ClassEntry(AP=None, support=0, present=("AP", "support"))
+    assert p.per_class["pedestrian"].numbers() == {"support": 0}                # undefined AP left out
     assert dict(p.groups) == {} and dict(p.counts) == {}                       # absent blocks: empty
     assert (p.fingerprint.name, p.fingerprint.digest, p.fingerprint.resolution) == ("prophesee", "abc", [360, 640])
     assert (p.fingerprint.class_names, p.fingerprint.class_agnostic, p.fingerprint.filter) == ((), False, None)

@@ -205,8 +205,8 @@ def curve_finals(exp: Experiment, column: str) -> list[float]:
 
     folders = list(run_dirs(exp).values())
     if not folders:
-        curve = exp.results.get("curves", {}).get(column)
-        values = curve["value"] if curve else read_metrics_csv(exp.metrics_csv).get(column, ([], []))[1]
+        curve = exp.typed_results.curves.get(column)
+        values = curve.value if curve else read_metrics_csv(exp.metrics_csv).get(column, ([], []))[1]
         return [float(values[-1])] if values else []
     finals = []
     for d in folders:

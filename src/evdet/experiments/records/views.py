@@ -62,16 +62,24 @@ class ClassEntry:
     tp: Optional[int] = None
     fp: Optional[int] = None
     fn: Optional[int] = None
-    present: frozenset = frozenset()
+    present: tuple[str, ...] = ()
 
     @classmethod
     def from_dict(cls, doc: Any) -> "ClassEntry":
         doc = _doc(doc)
-        return cls(**{k: _num(doc.get(k)) for k in CLASS_FIELDS}, present=frozenset(doc))
+        return cls(**{k: _num(doc.get(k)) for k in CLASS_FIELDS}, present=tuple(str(k) for k in doc))
 
     def value(self, key: str) -> Number:
         """The field ``key`` (None for a field this entry does not have)."""
         return getattr(self, key) if key in CLASS_FIELDS else None
+
+    def numbers(self) -> dict[str, float]:
+        """The numeric fields the document holds, in its order (undefined ones left out)."""
+        return _numbers(self, CLASS_FIELDS)
+
+
+def _numbers(entry: Any, names: tuple[str, ...]) -> dict[str, float]:
+    return {k: getattr(entry, k) for k in entry.present if k in names and getattr(entry, k) is not None}
 
 
 CLASS_FIELDS = ("AP", "AP50", "precision", "recall", "support", "confidence", "tp", "fp", "fn")
@@ -86,17 +94,21 @@ class GroupEntry:
     support: Optional[int] = None
     classes: tuple[str, ...] = ()
     mode: Optional[str] = None
-    present: frozenset = frozenset()
+    present: tuple[str, ...] = ()
 
     @classmethod
     def from_dict(cls, doc: Any) -> "GroupEntry":
         doc = _doc(doc)
         return cls(AP=_num(doc.get("AP")), AP50=_num(doc.get("AP50")), support=_num(doc.get("support")),
                    classes=tuple(str(c) for c in doc.get("classes") or ()), mode=_opt_str(doc.get("mode")),
-                   present=frozenset(doc))
+                   present=tuple(str(k) for k in doc))
 
     def value(self, key: str) -> Number:
         return getattr(self, key) if key in GROUP_FIELDS else None
+
+    def numbers(self) -> dict[str, float]:
+        """The numeric fields the document holds, in its order (undefined ones left out)."""
+        return _numbers(self, GROUP_FIELDS)
 
 
 GROUP_FIELDS = ("AP", "AP50", "support")

@@ -36,7 +36,7 @@ def tracking_results(exp: Experiment) -> Optional[dict]:
         data = load_validation_detections(path)
         gts += data.gts
         dts += data.dts
-        names = names or data.eval_kwargs.get("class_names") or exp.results.get("class_names")
+        names = names or data.eval_kwargs.get("class_names") or list(exp.typed_results.class_names)
     if not names:
         raise ValueError(f"{files[0]}: no class names in the saved detections nor in results.json")
     result = track_and_evaluate(gts, dts, class_names=names)

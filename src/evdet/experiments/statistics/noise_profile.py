@@ -36,6 +36,7 @@ import numpy as np
 
 from evdet.experiments.records.metric_keys import ALIASES, split_metric_key
 from evdet.experiments.records.record import Experiment, atomic_write_json
+from evdet.experiments.records.views import results_view
 from evdet.experiments.statistics.intervals import (DETECTIONS_FILE, detection_files, load_validation_detections,
                                                     run_results)
 
@@ -132,18 +133,17 @@ def flat_metrics(doc: dict) -> dict[str, float]:
     """``proto/metric path`` -> value of every numeric metric, group and per-class entry of one run."""
     out: dict[str, float] = {}
 
-    def walk(node: Any, key: str) -> None:
-        if isinstance(node, dict):
-            for k, v in node.items():
-                walk(v, f"{key}.{k}")
-        elif isinstance(node, (int, float)) and not isinstance(node, bool) and math.isfinite(node):
-            out[key] = float(node)
+    def put(key: str, v: Optional[float]) -> None:
+        if v is not None and math.isfinite(v):
+            out[key] = float(v)
 
-    for proto, block in (doc.get("protocols") or {}).items():
-        for name, v in (block.get("metrics") or {}).items():
-            walk(v, f"{proto}/{name}")
-        for part in ("groups", "per_class"):
-            walk(block.get(part) or {}, f"{proto}/{part}")
+    for proto, block in results_view(doc).protocols.items():
+        for name, v in block.metrics.items():
+            put(f"{proto}/{name}", v)
+        for part, entries in (("groups", block.groups), ("per_class", block.per_class)):
+            for entry_name, entry in entries.items():
+                for k, v in entry.numbers().items():
+                    put(f"{proto}/{part}.{entry_name}.{k}", v)
     return out
 
 
