@@ -233,19 +233,14 @@ def tables_markdown(tables, level: str = "##") -> list[str]:
 
 
 def tables_html(tables) -> str:
-    """The tables as an HTML section (for the top of a report)."""
-    import html
-    import re
-
-    def cell(text: str) -> str:
-        return re.sub(r"`([^`]*)`", r"<code>\1</code>", html.escape(text))
+    """The tables as an HTML section (for the top of a report): the report's one table builder, cells as
+    plain text with `identifiers` in code."""
+    from evdet.experiments.report.html import code_text, esc, table
 
     parts = []
     for title, note, headers, rows in tables:
-        parts.append(f"<h2>{html.escape(title)}</h2>" + (f"<p>{html.escape(note)}</p>" if note else ""))
-        parts.append("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in headers) + "</tr>"
-                     + "".join("<tr>" + "".join(f"<td>{cell(c)}</td>" for c in row) + "</tr>" for row in rows)
-                     + "</table>")
+        parts.append(f"<h2>{esc(title)}</h2>" + (f"<p>{esc(note)}</p>" if note else ""))
+        parts.append(table(headers, [[code_text(c) for c in row] for row in rows]))
     return "\n".join(parts)
 
 

@@ -1,8 +1,8 @@
-"""What a sweep found: its summary document, parameter importances and plots (HTML section of the report)."""
+"""What a sweep found: its summary document, parameter importances and plots (the report draws them from the
+summary that `save_sweep_summary` leaves: `report.designs.sweep_html`)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from evdet.experiments.designs.queue import open_storage
@@ -104,21 +104,3 @@ def plot_sweep(study, out_dir: Path) -> dict[str, Path]:
 
     return {kind: write_bytes_atomic(Path(out_dir) / f"{study.study_name}_{kind}.png", png)
             for kind, png in sweep_pngs(study).items()}
-
-
-def sweep_report_html(study) -> str:
-    """A self-contained HTML section (best trials, importances, both plots embedded) for the experiment report."""
-    import base64
-    import html
-
-    summary = sweep_summary(study)
-    defn = summary["definition"]
-    rows = "".join(f"<tr><td>{b['number']}</td><td>{b['value']:.6g}</td><td>{html.escape(str(b['exp_id']))}</td>"
-                   f"<td>{html.escape(json.dumps(b['params']))}</td></tr>" for b in summary["best"])
-    imgs = "".join(f'<img alt="{kind}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
-                   for kind, png in sweep_pngs(study).items())
-    counts = ", ".join(f"{k.lower()} {v}" for k, v in sorted(summary["counts"].items()))
-    return (f"<section><h2>Sweep {html.escape(summary['study'])}</h2>"
-            f"<p>{html.escape(summary['direction'])} {html.escape(str(defn.get('metric')))} from base "
-            f"{html.escape(str(defn.get('base')))}; trials: {html.escape(counts)}</p>"
-            f"<table><tr><th>trial</th><th>value</th><th>record</th><th>params</th></tr>{rows}</table>{imgs}</section>")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from evdet.experiments.report.html import esc, img_file
+from evdet.experiments.report.html import esc, img_file, table
 from evdet.experiments.statistics.intervals import Difference
 from evdet.experiments.statistics.multiplicity import holm_text
 
@@ -39,9 +39,8 @@ def _word(d: dict) -> str:
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:
-    head = "".join(f"<th>{esc(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in r) + "</tr>" for r in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
+    """``html.table`` of plain-text cells."""
+    return table(headers, [[esc(c) for c in r] for r in rows])
 
 
 def ablation_html(s: dict) -> str:

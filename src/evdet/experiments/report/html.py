@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import re
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -31,13 +32,19 @@ def esc(v: object) -> str:
     return html.escape(str(v), quote=True)
 
 
+def code_text(v: object) -> str:
+    """``esc(v)`` with every `backticked` span set as ``<code>`` (identifiers in plain-text tables)."""
+    return re.sub(r"`([^`]*)`", r"<code>\1</code>", esc(v))
+
+
 def fmt(v: Optional[float], signed: bool = False, digits: int = 4) -> str:
     """A number with ``digits`` decimals ('-' for None): ``utils.formatting.number``."""
     return number(v, signed=signed, digits=digits)
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]], num_cols: Sequence[int] = ()) -> str:
-    """HTML table; cells are already-escaped HTML strings."""
+    """The one HTML table of the report and the studies: headers are text (escaped here), cells are HTML
+    (``esc`` / ``code_text`` / ``fmt`` of their values); ``num_cols`` are right-aligned."""
     head = "".join(f"<th>{esc(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f'<td class="num">{c}</td>' if i in num_cols else f"<td>{c}</td>"
                                     for i, c in enumerate(r)) + "</tr>" for r in rows)
