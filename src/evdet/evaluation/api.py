@@ -8,15 +8,16 @@ import numpy as np
 
 from evdet.data.classes import ClassMap
 from evdet.data.labels import BBOX_DTYPE, to_bbox_array
-from evdet.evaluation.coco import Backend, coco_precision
+from evdet.evaluation.coco import Backend, CocoPrecision, coco_precision
 from evdet.evaluation.confusion import confusion_matrix
 from evdet.evaluation.curves import pr_curves
 from evdet.evaluation.groups import groups_mean_of_classes, groups_merged, resolve_groups
-from evdet.evaluation.matching import build_frames
+from evdet.evaluation.matching import Frames, build_frames
 from evdet.evaluation.per_class import per_class_results
 from evdet.evaluation.postprocessing import apply_postprocess
-from evdet.evaluation.protocols import fingerprint, get_protocol
+from evdet.evaluation.protocols import Protocol, fingerprint, get_protocol
 from evdet.evaluation.result import EvalResult
+
 
 def _prepare(boxes: np.ndarray, source: str, num_classes: int, scoring: str = "obj_x_cls") -> np.ndarray:
     """Validated BBOX array sorted by t (stable, so equal-time order is kept).
@@ -106,32 +107,15 @@ def evaluate(
     cmap = ClassMap.from_names(class_names)
     names = list(cmap.names)
     num_classes = len(names)
-    if len(gt_list) != len(dt_list):
-        raise ValueError(f"gt_list has {len(gt_list)} sequences but dt_list has {len(dt_list)}")
-    if height <= 0 or width <= 0:
-        raise ValueError(f"height/width must be positive, got {height}x{width}")
-    if not 0.0 <= pr_confidence <= 1.0:
-        raise ValueError(f"pr_confidence must lie in [0, 1], got {pr_confidence}")
+    _check_arguments(gt_list, dt_list, height, width, pr_confidence)
     source_hw = (int(height), int(width)) if source_hw is None else (int(source_hw[0]), int(source_hw[1]))
     group_map = resolve_groups(names, cmap.groups, groups)
-
-    box_filter = proto.box_filter(height, width)
-    gts = [box_filter.apply(_prepare(g, f"gt_list[{i}]", num_classes)) for i, g in enumerate(gt_list)]
-    post = proto.post
-    dts = [box_filter.apply(_prepare(apply_postprocess(d, post, height, width), f"dt_list[{i}]", num_classes,
-                                     proto.scoring)) for i, d in enumerate(dt_list)]
-    frames = build_frames(gts, dts, proto.time_tolerance_us)
+    frames = _matched_frames(proto, gt_list, dt_list, height, width, num_classes)
     ranges = proto.area_ranges_px2(height, width, source_hw)
 
     aware = coco_precision(frames, num_classes, height, width, ranges, backend=backend)
     overall = coco_precision(frames, num_classes, height, width, ranges, class_agnostic=True,
                              backend=backend) if proto.class_agnostic else aware
-    metrics = {"AP": overall.average_precision(), "AP50": overall.average_precision(iou=0.5),
-               "AP75": overall.average_precision(iou=0.75)}
-    for label in ranges:
-        if label != "all":
-            metrics[f"AP_{label}"] = overall.average_precision(area=label)
-
     if proto.group_mode == "merged":
         group_results = groups_merged(frames, names, group_map, height=height, width=width,
                                       area_ranges_px2=ranges, backend=backend)
@@ -145,7 +129,7 @@ def evaluate(
     return EvalResult(
         protocol=proto.name,
         fingerprint=fingerprint(proto, names, height, width, source_hw, label_rate_hz),
-        metrics=metrics,
+        metrics=_headline_metrics(overall, ranges),
         per_class=per_class_results(aware, frames, names, confidence=pr_confidence),
         groups=group_results,
         confusion={"labels": names + ["background"], "matrix": matrix.tolist(), "iou": float(confusion_iou),
@@ -153,3 +137,34 @@ def evaluate(
         pr_curves=curves,
         counts={"images": frames.num_images, "gt": len(frames.gt), "detections": len(frames.dt)},
     )
+
+
+def _check_arguments(gt_list: Sequence[np.ndarray], dt_list: Sequence[np.ndarray], height: int, width: int,
+                     pr_confidence: float) -> None:
+    """Refuse mismatched lists, a non-positive size and a confidence outside [0, 1] (one-line errors)."""
+    if len(gt_list) != len(dt_list):
+        raise ValueError(f"gt_list has {len(gt_list)} sequences but dt_list has {len(dt_list)}")
+    if height <= 0 or width <= 0:
+        raise ValueError(f"height/width must be positive, got {height}x{width}")
+    if not 0.0 <= pr_confidence <= 1.0:
+        raise ValueError(f"pr_confidence must lie in [0, 1], got {pr_confidence}")
+
+
+def _matched_frames(proto: Protocol, gt_list: Sequence[np.ndarray], dt_list: Sequence[np.ndarray], height: int,
+                    width: int, num_classes: int) -> Frames:
+    """GT and post-processed detections, validated, filtered by the protocol's box filter, paired in time."""
+    box_filter = proto.box_filter(height, width)
+    gts = [box_filter.apply(_prepare(g, f"gt_list[{i}]", num_classes)) for i, g in enumerate(gt_list)]
+    dts = [box_filter.apply(_prepare(apply_postprocess(d, proto.post, height, width), f"dt_list[{i}]", num_classes,
+                                     proto.scoring)) for i, d in enumerate(dt_list)]
+    return build_frames(gts, dts, proto.time_tolerance_us)
+
+
+def _headline_metrics(overall: CocoPrecision, ranges: Mapping[str, tuple[float, float]]) -> dict[str, float]:
+    """AP, AP50, AP75 and ``AP_<area>`` of every area range but ``all``."""
+    metrics = {"AP": overall.average_precision(), "AP50": overall.average_precision(iou=0.5),
+               "AP75": overall.average_precision(iou=0.75)}
+    for label in ranges:
+        if label != "all":
+            metrics[f"AP_{label}"] = overall.average_precision(area=label)
+    return metrics

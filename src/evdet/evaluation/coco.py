@@ -103,9 +103,32 @@ def coco_precision(
         class_agnostic: COCO ``useCats = 0`` (labels ignored when matching).
     """
     gt_ds = _gt_dataset(frames, num_classes, height, width)
-    dt_ds = _dt_dataset(frames, gt_ds)
+    ev = _cocoeval(gt_ds, _dt_dataset(frames, gt_ds), area_ranges_px2, backend)
     labels = list(area_ranges_px2)
-    ranges = [list(area_ranges_px2[k]) for k in labels]
+    p = ev.params
+    p.imgIds = list(range(1, frames.num_images + 1))
+    p.catIds = list(range(1, num_classes + 1))
+    p.useCats = 0 if class_agnostic else 1
+    p.iouThrs = np.asarray(IOU_THRESHOLDS)
+    p.maxDets = [1, 10, MAX_DETECTIONS]
+    p.areaRng = [list(area_ranges_px2[k]) for k in labels]
+    p.areaRngLbl = labels
+    with contextlib.redirect_stdout(io.StringIO()):
+        ev.evaluate()
+        ev.accumulate()
+    precision = np.asarray(ev.eval["precision"], dtype=np.float64)
+    mind = list(p.maxDets).index(MAX_DETECTIONS)
+    return CocoPrecision(
+        precision=precision[..., mind],
+        class_ids=(-1,) if class_agnostic else tuple(range(num_classes)),
+        area_labels=tuple(labels),
+        iou_thresholds=np.asarray(p.iouThrs, dtype=np.float64),
+        recall_thresholds=np.asarray(p.recThrs, dtype=np.float64),
+    )
+
+
+def _cocoeval(gt_ds: dict, dt_ds: dict, area_ranges_px2: dict[str, tuple[float, float]], backend: Backend):
+    """The backend's COCOeval object (bbox) over the two COCO documents, not yet configured or run."""
     if backend == "faster":
         from faster_coco_eval import COCO, COCOeval_faster
 
@@ -128,23 +151,4 @@ def coco_precision(
         ev = COCOeval(coco_gt, coco_dt, "bbox")
     else:
         raise ValueError(f"unknown COCO backend {backend!r}; known: faster, pycocotools")
-    p = ev.params
-    p.imgIds = list(range(1, frames.num_images + 1))
-    p.catIds = list(range(1, num_classes + 1))
-    p.useCats = 0 if class_agnostic else 1
-    p.iouThrs = np.asarray(IOU_THRESHOLDS)
-    p.maxDets = [1, 10, MAX_DETECTIONS]
-    p.areaRng = ranges
-    p.areaRngLbl = labels
-    with contextlib.redirect_stdout(io.StringIO()):
-        ev.evaluate()
-        ev.accumulate()
-    precision = np.asarray(ev.eval["precision"], dtype=np.float64)
-    mind = list(p.maxDets).index(MAX_DETECTIONS)
-    return CocoPrecision(
-        precision=precision[..., mind],
-        class_ids=(-1,) if class_agnostic else tuple(range(num_classes)),
-        area_labels=tuple(labels),
-        iou_thresholds=np.asarray(p.iouThrs, dtype=np.float64),
-        recall_thresholds=np.asarray(p.recThrs, dtype=np.float64),
-    )
+    return ev

@@ -138,14 +138,7 @@ def export_yolo(pre_root: str | Path, out_dir: str | Path, *, representation: Fr
     kind, _ = parse_representation_name(info["representation"])
     settings = {"source": str(pre_root.resolve()), "dataset_representation": info["representation"],
                 "representation": representation, "count_cap": int(count_cap)}
-    settings_path = out_dir / SETTINGS_FILE
-    if settings_path.is_file() and not overwrite:
-        previous = json.loads(settings_path.read_text())
-        if previous != settings:
-            raise ValueError(f"{settings_path}: {out_dir} was exported with other settings {previous}; "
-                             f"use another folder or overwrite")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(settings_path, json.dumps(settings, indent=2) + "\n")
+    _write_settings(out_dir, settings, overwrite)
 
     seqs = {s: [PreprocessedSequence(d, info["representation"]) for d in list_sequences(pre_root, s)]
             for s in splits}
@@ -157,21 +150,40 @@ def export_yolo(pre_root: str | Path, out_dir: str | Path, *, representation: Fr
             for seq in ss:
                 summary["size"] = [seq.height, seq.width]
                 with seq:
-                    for i, t_us in enumerate(seq.label_timestamps_us):
-                        stem = frame_stem(seq.name, int(t_us))
-                        label_path = out_dir / "labels" / split / f"{stem}.txt"
-                        bar.update(1)
-                        summary["images"][split] += 1
-                        if label_path.exists() and not overwrite:
-                            summary["skipped"] += 1
-                            continue
-                        r = int(seq.label_repr_idx[i])
-                        rgb = render_frame(seq.reprs(r, r + 1)[0], kind, representation, count_cap=count_cap)
-                        lines = label_lines(seq.label_frame(i), seq.height, seq.width)
-                        _write_png(out_dir / "images" / split / f"{stem}.png", rgb)
-                        write_text_atomic(label_path, "".join(line + "\n" for line in lines))
-                        summary["boxes"] += len(lines)
+                    _export_sequence(seq, out_dir, split, kind, representation, count_cap, overwrite, summary, bar)
     finally:
         bar.close()
     summary["data_yaml"] = str(write_text_atomic(out_dir / "data.yaml", data_yaml_text(out_dir, splits, class_names)))
     return summary
+
+
+def _write_settings(out_dir: Path, settings: dict, overwrite: bool) -> None:
+    """Write ``evdet_export.json``; refuse an earlier export with other settings unless ``overwrite``."""
+    settings_path = out_dir / SETTINGS_FILE
+    if settings_path.is_file() and not overwrite:
+        previous = json.loads(settings_path.read_text())
+        if previous != settings:
+            raise ValueError(f"{settings_path}: {out_dir} was exported with other settings {previous}; "
+                             f"use another folder or overwrite")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(settings_path, json.dumps(settings, indent=2) + "\n")
+
+
+def _export_sequence(seq, out_dir: Path, split: str, kind: str, representation: FrameRepresentation,
+                     count_cap: int, overwrite: bool, summary: dict, bar) -> None:
+    """Write the image and label file of every label frame of one open sequence (frames whose label file
+    exists are skipped unless ``overwrite``); counts go into ``summary``, progress into ``bar``."""
+    for i, t_us in enumerate(seq.label_timestamps_us):
+        stem = frame_stem(seq.name, int(t_us))
+        label_path = out_dir / "labels" / split / f"{stem}.txt"
+        bar.update(1)
+        summary["images"][split] += 1
+        if label_path.exists() and not overwrite:
+            summary["skipped"] += 1
+            continue
+        r = int(seq.label_repr_idx[i])
+        rgb = render_frame(seq.reprs(r, r + 1)[0], kind, representation, count_cap=count_cap)
+        lines = label_lines(seq.label_frame(i), seq.height, seq.width)
+        _write_png(out_dir / "images" / split / f"{stem}.png", rgb)
+        write_text_atomic(label_path, "".join(line + "\n" for line in lines))
+        summary["boxes"] += len(lines)

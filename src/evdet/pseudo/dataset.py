@@ -141,9 +141,6 @@ def write_pseudo_sequence(seq, out_dir: Path, withheld_frames: np.ndarray, candi
     Returns:
         counts: frames_true, frames_pseudo, frames_empty (withheld, nothing kept), boxes_true, boxes_pseudo.
     """
-    from evdet.data.preprocessed import LABELS_DIR, REPR_DIR
-    from evdet.utils.atomic import save_npy_atomic
-
     scale = _repr_scale(seq)
     withheld = set(np.asarray(withheld_frames).tolist())
     ok = candidates["class_score"] >= settings.class_thr
@@ -153,29 +150,58 @@ def write_pseudo_sequence(seq, out_dir: Path, withheld_frames: np.ndarray, candi
     for f in range(seq.num_label_frames):
         t_label, r = int(seq.label_timestamps_us[f]), int(seq.label_repr_idx[f])
         if f in withheld:
-            at = cand["t"] == int(seq.repr_timestamps_us[r])
-            src, inside = _to_source(cand[at], scale, source_hw)
-            raw_at = cand["class_confidence"][at][inside]
-            src["class_confidence"] = eff[at][inside]
-            src["t"] = t_label
-            src["track_id"] = 0
-            swept.append(src[src["class_confidence"] >= settings.candidate_score])
-            keep = src["class_confidence"] >= settings.score_thr
-            boxes, raw_f = src[keep], raw_at[keep]
+            boxes, raw_f, swept_f = _pseudo_frame(cand, eff, int(seq.repr_timestamps_us[r]), t_label, scale,
+                                                  source_hw, settings)
+            swept.append(swept_f)
             if boxes.size == 0:
                 empty += 1
                 continue
-            rows.append(boxes)
-            raw.append(raw_f.astype(np.float32))
-            is_pseudo.append(np.ones(boxes.size, bool))
         else:
             boxes = seq.label_frame(f, in_repr_pixels=False)
-            rows.append(boxes)
-            raw.append(np.ones(boxes.size, np.float32))
-            is_pseudo.append(np.zeros(boxes.size, bool))
+            raw_f = np.ones(boxes.size, np.float32)
+        rows.append(boxes)
+        raw.append(raw_f)
+        is_pseudo.append(np.full(boxes.size, f in withheld))
         frame_t.append(t_label)
         frame_r.append(r)
         frame_pseudo.append(f in withheld)
+    provenance = {"is_pseudo": np.concatenate(is_pseudo) if is_pseudo else np.zeros(0, bool),
+                  "raw_score": np.concatenate(raw) if raw else np.zeros(0, np.float32),
+                  "frame_is_pseudo": np.asarray(frame_pseudo, bool),
+                  "withheld_t_us": np.asarray(sorted(int(seq.label_timestamps_us[f]) for f in withheld), np.int64),
+                  "candidates": np.concatenate(swept) if swept else np.zeros(0, BBOX_DTYPE)}
+    _write_sequence_files(seq, out_dir, rows, frame_t, frame_r, provenance)
+    n_pseudo = int(provenance["is_pseudo"].sum())
+    return {"frames_true": int(sum(not p for p in frame_pseudo)), "frames_pseudo": int(sum(frame_pseudo)),
+            "frames_empty": empty, "boxes_true": sum(b.size for b in rows) - n_pseudo, "boxes_pseudo": n_pseudo}
+
+
+def _pseudo_frame(cand: np.ndarray, eff: np.ndarray, t_repr_us: int, t_label_us: int, scale: float,
+                  source_hw: tuple[int, int], settings: PseudoLabelSettings
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One withheld label frame from the teacher's candidates at its representation time.
+
+    Returns:
+        (kept boxes in sensor pixels, effective score >= ``score_thr``, stamped ``t_label_us``; their
+        raw scores (float32); every candidate with effective score >= ``candidate_score``).
+    """
+    at = cand["t"] == t_repr_us
+    src, inside = _to_source(cand[at], scale, source_hw)
+    raw_at = cand["class_confidence"][at][inside]
+    src["class_confidence"] = eff[at][inside]
+    src["t"] = t_label_us
+    src["track_id"] = 0
+    keep = src["class_confidence"] >= settings.score_thr
+    return src[keep], raw_at[keep].astype(np.float32), src[src["class_confidence"] >= settings.candidate_score]
+
+
+def _write_sequence_files(seq, out_dir: Path, rows: list[np.ndarray], frame_t: list[int], frame_r: list[int],
+                          provenance: dict[str, np.ndarray]) -> None:
+    """The labels (one array per kept frame in ``rows``), provenance and representation links of one
+    sequence (layout in the module docstring); the representation files are links to the source's."""
+    from evdet.data.preprocessed import LABELS_DIR, REPR_DIR
+    from evdet.utils.atomic import save_npy_atomic
+
     labels = np.concatenate(rows) if rows else np.zeros(0, BBOX_DTYPE)
     starts = np.cumsum([0] + [b.size for b in rows[:-1]]).astype(np.int64) if rows else np.zeros(0, np.int64)
     ldir, rdir = out_dir / LABELS_DIR, out_dir / REPR_DIR / seq.representation
@@ -183,18 +209,11 @@ def write_pseudo_sequence(seq, out_dir: Path, withheld_frames: np.ndarray, candi
     rdir.mkdir(parents=True)
     np.savez(ldir / "labels.npz", labels=labels, objframe_idx_2_label_idx=starts)
     save_npy_atomic(ldir / "timestamps_us.npy", np.asarray(frame_t, np.int64))
-    np.savez(ldir / PROVENANCE_FILE, is_pseudo=np.concatenate(is_pseudo) if is_pseudo else np.zeros(0, bool),
-             raw_score=np.concatenate(raw) if raw else np.zeros(0, np.float32),
-             frame_is_pseudo=np.asarray(frame_pseudo, bool),
-             withheld_t_us=np.asarray(sorted(int(seq.label_timestamps_us[f]) for f in withheld), np.int64),
-             candidates=np.concatenate(swept) if swept else np.zeros(0, BBOX_DTYPE))
+    np.savez(ldir / PROVENANCE_FILE, **provenance)
     src_rdir = seq.repr_file.parent
     for name in (seq.repr_file.name, "timestamps_us.npy"):
         os.symlink(os.path.abspath(src_rdir / name), rdir / name)
     save_npy_atomic(rdir / "objframe_idx_2_repr_idx.npy", np.asarray(frame_r, np.int64))
-    n_pseudo = int(np.concatenate(is_pseudo).sum()) if is_pseudo else 0
-    return {"frames_true": int(sum(not p for p in frame_pseudo)), "frames_pseudo": int(sum(frame_pseudo)),
-            "frames_empty": empty, "boxes_true": int(labels.size) - n_pseudo, "boxes_pseudo": n_pseudo}
 
 
 def load_provenance(seq_dir: str | Path) -> dict[str, np.ndarray]:
@@ -218,46 +237,13 @@ def _settings_doc(settings: PseudoLabelSettings, ckpt: Path, data_root: Path, su
             "withheld": {"fraction": subset[0], "by": subset[1], "seed": subset[2], "split": settings.split}}
 
 
-def pseudo_label_dataset(ckpt: str | Path, data_root: str | Path, out_root: str | Path,
-                         settings: PseudoLabelSettings = PseudoLabelSettings(), *, device: Optional[str] = None,
-                         progress: bool = True, trusted: bool = False) -> dict:
-    """Label the withheld frames of ``data_root``'s split with a teacher checkpoint; write ``out_root``.
-
-    Every check runs before any work: thresholds and fraction, the checkpoint (readable, weights fit
-    its config), the dataset (a labelled frame exists; representation size and class map equal the
-    teacher's) and an earlier run in ``out_root`` with other settings.
-
-    Args:
-        trusted: read a teacher checkpoint holding arbitrary pickled objects (``--trusted``; can run code).
-    Returns:
-        summary: out_root, withheld {fraction, by, seed}, per-sequence counts and their totals.
-    Raises:
-        ValueError / CheckpointError / FileNotFoundError / FileExistsError: one line naming the problem.
-    """
-    import torch
-
-    from evdet.data.datamodule import SequenceStore, read_split_meta
-    from evdet.data.label_subset import withheld_label_frames
-    from evdet.data.preprocessed import INCOMPLETE_FILE, read_preprocess_info
-    from evdet.training.predict import check_data_fits, load_module
+def _start_output(out_root: Path, data_root: Path, split: str, doc: dict, unfinished: str) -> Path:
+    """Refuse an ``out_root`` written with other settings (or holding something else), then write the
+    settings, the unfinished marker, ``dataset.yaml`` / ``preprocess.json`` and links to the other splits'
+    sequences. Returns the marker's path (removed when every sequence is written)."""
+    from evdet.data.preprocessed import INCOMPLETE_FILE
     from evdet.utils.atomic import write_text_atomic
 
-    settings.check()
-    data_root, out_root = Path(data_root), Path(out_root)
-    if out_root.resolve() == data_root.resolve():
-        raise ValueError(f"{out_root}: the output must differ from the source dataset")
-    module = load_module(ckpt, trusted=trusted)
-    subset = resolve_label_subset(module, settings)
-    withheld = withheld_label_frames(data_root, subset[0], subset[1], subset[2], split=settings.split)
-    if subset[0] >= 1.0:
-        raise ValueError(f"{ckpt}: nothing to pseudo-label, the teacher was trained on every label "
-                         "(data.label_fraction = 1); pass --label-fraction to withhold some")
-    meta = read_split_meta(data_root, settings.split, module.data_cfg.representation)
-    store = SequenceStore([m.path for m in meta], module.data_cfg.representation)
-    check_data_fits(module, store, len(meta), data_root)
-    info = read_preprocess_info(data_root)
-    source_hw = tuple(int(v) for v in info["source_hw"])
-    doc = _settings_doc(settings, Path(ckpt), data_root, subset)
     settings_path = out_root / SETTINGS_FILE
     if settings_path.is_file():
         before = json.loads(settings_path.read_text())
@@ -268,22 +254,29 @@ def pseudo_label_dataset(ckpt: str | Path, data_root: str | Path, out_root: str 
         raise FileExistsError(f"{out_root}: exists and is not a pseudo-labelled dataset; use a new output folder")
     out_root.mkdir(parents=True, exist_ok=True)
     marker = out_root / INCOMPLETE_FILE
-    write_text_atomic(marker, f"evdet pseudo-label {ckpt} {data_root} {out_root} has not finished\n")
+    write_text_atomic(marker, unfinished)
     write_text_atomic(settings_path, json.dumps(doc, indent=2) + "\n")
     for name in ("dataset.yaml", "preprocess.json"):
         if (data_root / name).is_file() and not (out_root / name).exists():
             shutil.copyfile(data_root / name, out_root / name)
-    for split_dir in sorted(p for p in data_root.iterdir() if p.is_dir() and p.name != settings.split):
+    for split_dir in sorted(p for p in data_root.iterdir() if p.is_dir() and p.name != split):
         (out_root / split_dir.name).mkdir(exist_ok=True)
         for seq_dir in sorted(p for p in split_dir.iterdir() if p.is_dir()):
             link = out_root / split_dir.name / seq_dir.name
             if not link.exists():
                 os.symlink(seq_dir.resolve(), link)
+    return marker
 
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    module.eval().to(dev)
+
+def _label_sequences(module, store, count: int, withheld: dict[str, np.ndarray], settings: PseudoLabelSettings,
+                     out_root: Path, source_hw: tuple[int, int], dev, progress: bool) -> dict[str, dict]:
+    """Write the ``count`` sequences of the split's ``store`` (each into ``<name>.tmp``, then renamed;
+    finished ones are kept and their counts read back). Returns ``write_pseudo_sequence``'s counts per
+    sequence name."""
+    from evdet.utils.atomic import write_text_atomic
+
     per_seq: dict[str, dict] = {}
-    indices = range(len(meta))
+    indices = range(count)
     if progress:
         from rich.progress import track
 
@@ -304,6 +297,52 @@ def pseudo_label_dataset(ckpt: str | Path, data_root: str | Path, out_root: str 
         per_seq[seq.name] = write_pseudo_sequence(seq, tmp, w, cand, eff, settings, source_hw)
         write_text_atomic(tmp / "labels_v2" / "pseudo_counts.json", json.dumps(per_seq[seq.name]) + "\n")
         os.replace(tmp, final)
+    return per_seq
+
+
+def pseudo_label_dataset(ckpt: str | Path, data_root: str | Path, out_root: str | Path,
+                         settings: PseudoLabelSettings = PseudoLabelSettings(), *, device: Optional[str] = None,
+                         progress: bool = True, trusted: bool = False) -> dict:
+    """Label the withheld frames of ``data_root``'s split with a teacher checkpoint; write ``out_root``.
+
+    Every check runs before any work: thresholds and fraction, the checkpoint (readable, weights fit
+    its config), the dataset (a labelled frame exists; representation size and class map equal the
+    teacher's) and an earlier run in ``out_root`` with other settings.
+
+    Args:
+        trusted: read a teacher checkpoint holding arbitrary pickled objects (``--trusted``; can run code).
+    Returns:
+        summary: out_root, withheld {fraction, by, seed}, per-sequence counts and their totals.
+    Raises:
+        ValueError / CheckpointError / FileNotFoundError / FileExistsError: one line naming the problem.
+    """
+    import torch
+
+    from evdet.data.datamodule import SequenceStore, read_split_meta
+    from evdet.data.label_subset import withheld_label_frames
+    from evdet.data.preprocessed import read_preprocess_info
+    from evdet.training.predict import check_data_fits, load_module
+
+    settings.check()
+    data_root, out_root = Path(data_root), Path(out_root)
+    if out_root.resolve() == data_root.resolve():
+        raise ValueError(f"{out_root}: the output must differ from the source dataset")
+    module = load_module(ckpt, trusted=trusted)
+    subset = resolve_label_subset(module, settings)
+    withheld = withheld_label_frames(data_root, subset[0], subset[1], subset[2], split=settings.split)
+    if subset[0] >= 1.0:
+        raise ValueError(f"{ckpt}: nothing to pseudo-label, the teacher was trained on every label "
+                         "(data.label_fraction = 1); pass --label-fraction to withhold some")
+    meta = read_split_meta(data_root, settings.split, module.data_cfg.representation)
+    store = SequenceStore([m.path for m in meta], module.data_cfg.representation)
+    check_data_fits(module, store, len(meta), data_root)
+    info = read_preprocess_info(data_root)
+    source_hw = tuple(int(v) for v in info["source_hw"])
+    marker = _start_output(out_root, data_root, settings.split, _settings_doc(settings, Path(ckpt), data_root, subset),
+                           f"evdet pseudo-label {ckpt} {data_root} {out_root} has not finished\n")
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    module.eval().to(dev)
+    per_seq = _label_sequences(module, store, len(meta), withheld, settings, out_root, source_hw, dev, progress)
     marker.unlink()
     totals = {k: sum(c[k] for c in per_seq.values()) for k in next(iter(per_seq.values()), {})}
     return {"out_root": str(out_root), "withheld": dict(zip(("fraction", "by", "seed"), subset)),
