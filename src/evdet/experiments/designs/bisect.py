@@ -166,93 +166,114 @@ def bisect_experiments(root: Path, good: str, bad: str, metric: str, mode: Mode,
         raise DesignError(f"{good} and {bad} have the same config (seed and name aside): nothing to bisect")
     finished = [e for e in (load_experiment(root, good), load_experiment(root, bad)) if e.state == "completed"]
     check_loggable_metric(metric, bad_cfg, finished)
-    executor = executor or LocalExecutor(root, echo=echo)
-    index = RecordIndex(root)
-    cache: dict[frozenset, Probe] = {}
-    result = BisectResult(good=good, bad=bad, metric=metric, mode=mode, threshold=threshold, keys=keys, culprit=[])
+    b = _Bisection(root, name, good_cfg, bad_cfg, executor or LocalExecutor(root, echo=echo),
+                   BisectResult(good=good, bad=bad, metric=metric, mode=mode, threshold=threshold, keys=keys,
+                                culprit=[]))
+    echo(f"bisect {good} -> {bad}: {len(keys)} changed keys, metric {metric} ({mode})")
+    ends = b.run_ends(echo)
+    b.result.culprit = ddmin(keys, b.first_bad)
+    b.result.proof = b.proof(ends, confirm)
+    write_design_summary(root, name, {"kind": "bisect", **b.result.to_dict()})
+    return b.result
 
-    def probe_of(exp_id: str, subset: Sequence[str], role: str) -> Probe:
-        exp = load_experiment(root, exp_id)
-        value = read_metric(exp, metric)
+
+class _Bisection:
+    """The state of one bisection: the probes looked at (each subset of keys once) and its result."""
+
+    def __init__(self, root: Path, name: str, good_cfg: dict, bad_cfg: dict, executor: Executor,
+                 result: BisectResult) -> None:
+        self.root, self.name, self.good_cfg, self.bad_cfg = root, name, good_cfg, bad_cfg
+        self.executor, self.result = executor, result
+        self.index = RecordIndex(root)
+        self.cache: dict[frozenset, Probe] = {}
+
+    def probe_of(self, exp_id: str, subset: Sequence[str], role: str) -> Probe:
+        r = self.result
+        exp = load_experiment(self.root, exp_id)
+        value = read_metric(exp, r.metric)
         return Probe(keys=sorted(subset), exp_id=exp_id, state=exp.state, value=value,
-                     bad=is_bad_value(exp.state, value, mode, result.threshold), role=role)
+                     bad=is_bad_value(exp.state, value, r.mode, r.threshold), role=role)
 
-    def arm_id(subset: Sequence[str]) -> str:
+    def arm_id(self, subset: Sequence[str]) -> str:
+        """The record of GOOD + ``subset`` from BAD (GOOD / BAD themselves for none / all keys), created once."""
+        r = self.result
         if not subset:
-            return good
-        if set(subset) == set(keys):
-            return bad
+            return r.good
+        if set(subset) == set(r.keys):
+            return r.bad
         digest = hashlib.sha1("\n".join(sorted(subset)).encode()).hexdigest()[:8]
-        exp_id = f"{name}-{len(subset)}k-{digest}"
-        return index.ensure(Arm(exp_id=exp_id, config=apply_keys(good_cfg, bad_cfg, subset), base=good,
-                                hypothesis=_arm_hypothesis(exp_id, name, sorted(subset), good_cfg, bad_cfg, good,
-                                                           bad, metric, mode, result.threshold, len(keys)),
-                                command=f"evdet exp bisect {good} {bad} --metric {metric} --mode {mode}"))
+        exp_id = f"{self.name}-{len(subset)}k-{digest}"
+        return self.index.ensure(Arm(
+            exp_id=exp_id, config=apply_keys(self.good_cfg, self.bad_cfg, subset), base=r.good,
+            hypothesis=_arm_hypothesis(exp_id, self.name, sorted(subset), self.good_cfg, self.bad_cfg, r.good, r.bad,
+                                       r.metric, r.mode, r.threshold, len(r.keys)),
+            command=f"evdet exp bisect {r.good} {r.bad} --metric {r.metric} --mode {r.mode}"))
 
-    def evaluate(subsets: list[list[str]], role: str = "probe", lazy: bool = False) -> list[Probe]:
+    def evaluate(self, subsets: list[list[str]], role: str = "probe", lazy: bool = False) -> list[Probe]:
         """Probes of ``subsets`` in order; ``lazy``: a sequential executor stops at the first bad one."""
-        ids = [arm_id(s) for s in subsets]
-        before = {i for i in ids if record_state(root, i) in ("completed", "failed")}
+        ids = [self.arm_id(s) for s in subsets]
+        before = {i for i in ids if record_state(self.root, i) in ("completed", "failed")}
 
         def stop(exp_id: str) -> bool:
-            return probe_of(exp_id, subsets[ids.index(exp_id)], role).bad
+            return self.probe_of(exp_id, subsets[ids.index(exp_id)], role).bad
 
-        executor.run(ids, stop_at_first=stop if lazy else None)
+        self.executor.run(ids, stop_at_first=stop if lazy else None)
         out = []
         for s, i in zip(subsets, ids):
             key = frozenset(s)
-            if key not in cache:
-                if record_state(root, i) not in ("completed", "failed"):
+            if key not in self.cache:
+                if record_state(self.root, i) not in ("completed", "failed"):
                     break          # a sequential executor stopped before this one
-                cache[key] = probe_of(i, s, role)
-                result.probes.append(cache[key])
+                self.cache[key] = self.probe_of(i, s, role)
+                self.result.probes.append(self.cache[key])
                 if i not in before:
-                    result.trained.append(i)
-            out.append(replace(cache[key], role=role))
+                    self.result.trained.append(i)
+            out.append(replace(self.cache[key], role=role))
         return out
 
-    # GOOD and BAD themselves (reused when finished)
-    echo(f"bisect {good} -> {bad}: {len(keys)} changed keys, metric {metric} ({mode})")
-    pre_done = {i for i in (good, bad) if record_state(root, i) in ("completed", "failed")}
-    executor.run([good, bad])
-    result.trained += [i for i in (good, bad) if i not in pre_done]
-    g_exp, b_exp = load_experiment(root, good), load_experiment(root, bad)
-    g_val, b_val = read_metric(g_exp, metric), read_metric(b_exp, metric)
-    if g_exp.state != "completed" or g_val is None:
-        raise DesignError(f"{good}: GOOD must complete with a value of {metric} (state {g_exp.state}, "
-                          f"value {g_val})")
-    if b_val is not None and (b_val >= g_val if mode == "max" else b_val <= g_val):
-        raise DesignError(f"{good} is not better than {bad} on {metric} with --mode {mode} "
-                          f"(GOOD {g_val:.6g}, BAD {b_val:.6g}): nothing regressed; check --mode")
-    if result.threshold is None:
-        result.threshold = default_threshold(g_val, b_val)
-    if b_exp.state == "completed":
-        diff = effect(g_exp, b_exp, metric)
-        result.regression, result.regression_within_noise = diff.to_dict(), diff.within_noise(0.0)
-        if diff.has_interval and diff.within_noise(0.0):
-            echo(f"warning: BAD - GOOD on {metric} is {diff.text()}: within noise, the bisection may chase noise")
-    g_probe, b_probe = evaluate([[]], "GOOD")[0], evaluate([list(keys)], "BAD")[0]
-    if g_probe.bad:
-        raise DesignError(f"{good}: GOOD is bad on {metric} ({g_val:.6g} vs threshold {result.threshold})")
-    if not b_probe.bad:
-        raise DesignError(f"{bad}: BAD is not bad on {metric} ({b_val} vs threshold {result.threshold}; "
-                          f"GOOD {g_val:.6g}); pass --threshold")
+    def first_bad(self, subsets: list[list[str]]) -> Optional[int]:
+        """``ddmin``'s question: the index of the first bad subset, or None."""
+        return next((i for i, p in enumerate(self.evaluate(subsets, lazy=True)) if p.bad), None)
 
-    def first_bad(subsets: list[list[str]]) -> Optional[int]:
-        for i, p in enumerate(evaluate(subsets, lazy=True)):
-            if p.bad:
-                return i
-        return None
+    def run_ends(self, echo: Callable[[str], None]) -> tuple[Probe, Probe]:
+        """Train (or reuse) GOOD and BAD, set the threshold and the regression; their probes.
 
-    result.culprit = ddmin(keys, first_bad)
-    culprit = result.culprit
-    proof = [g_probe, b_probe, evaluate([culprit], "culprit alone on GOOD")[0]]
-    if len(culprit) > 1:
-        proof += evaluate([[k for k in culprit if k != drop] for drop in culprit], "culprit minus one key")
-    if confirm and len(culprit) < len(keys):
-        rest = evaluate([[k for k in keys if k not in culprit]], "BAD without the culprit")[0]
-        proof.append(rest)
-        result.culprit_explains_all = not rest.bad
-    result.proof = proof
-    write_design_summary(root, name, {"kind": "bisect", **result.to_dict()})
-    return result
+        Raises DesignError when GOOD has no value, is not better than BAD, or the two are not good / bad."""
+        r, root = self.result, self.root
+        pre_done = {i for i in (r.good, r.bad) if record_state(root, i) in ("completed", "failed")}
+        self.executor.run([r.good, r.bad])
+        r.trained += [i for i in (r.good, r.bad) if i not in pre_done]
+        g_exp, b_exp = load_experiment(root, r.good), load_experiment(root, r.bad)
+        g_val, b_val = read_metric(g_exp, r.metric), read_metric(b_exp, r.metric)
+        if g_exp.state != "completed" or g_val is None:
+            raise DesignError(f"{r.good}: GOOD must complete with a value of {r.metric} (state {g_exp.state}, "
+                              f"value {g_val})")
+        if b_val is not None and (b_val >= g_val if r.mode == "max" else b_val <= g_val):
+            raise DesignError(f"{r.good} is not better than {r.bad} on {r.metric} with --mode {r.mode} "
+                              f"(GOOD {g_val:.6g}, BAD {b_val:.6g}): nothing regressed; check --mode")
+        if r.threshold is None:
+            r.threshold = default_threshold(g_val, b_val)
+        if b_exp.state == "completed":
+            diff = effect(g_exp, b_exp, r.metric)
+            r.regression, r.regression_within_noise = diff.to_dict(), diff.within_noise(0.0)
+            if diff.has_interval and diff.within_noise(0.0):
+                echo(f"warning: BAD - GOOD on {r.metric} is {diff.text()}: within noise, the bisection may chase noise")
+        g_probe, b_probe = self.evaluate([[]], "GOOD")[0], self.evaluate([list(r.keys)], "BAD")[0]
+        if g_probe.bad:
+            raise DesignError(f"{r.good}: GOOD is bad on {r.metric} ({g_val:.6g} vs threshold {r.threshold})")
+        if not b_probe.bad:
+            raise DesignError(f"{r.bad}: BAD is not bad on {r.metric} ({b_val} vs threshold {r.threshold}; "
+                              f"GOOD {g_val:.6g}); pass --threshold")
+        return g_probe, b_probe
+
+    def proof(self, ends: tuple[Probe, Probe], confirm: bool) -> list[Probe]:
+        """GOOD, BAD, the culprit alone on GOOD, the culprit minus each key, and (``confirm``) BAD without it."""
+        r, culprit = self.result, self.result.culprit
+        proof = [*ends, self.evaluate([culprit], "culprit alone on GOOD")[0]]
+        if len(culprit) > 1:
+            proof += self.evaluate([[k for k in culprit if k != drop] for drop in culprit], "culprit minus one key")
+        if confirm and len(culprit) < len(r.keys):
+            rest = self.evaluate([[k for k in r.keys if k not in culprit]], "BAD without the culprit")[0]
+            proof.append(rest)
+            r.culprit_explains_all = not rest.bad
+        return proof
