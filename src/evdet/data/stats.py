@@ -55,29 +55,10 @@ def dataset_stats(path: str | Path, grid: tuple[int, int] = POSITION_GRID) -> di
         raise FileNotFoundError(f"{root}: no such folder")
     kind, per_split = _find_sequences(root)
     names = list(load_class_map(root).names)
-    boxes_all, splits, rates = [], {}, {}
-    for split, items in per_split.items():
-        n_frames = n_boxes = 0
-        for name, label_path, events_path in items:
-            boxes = _read_boxes(label_path, kind)
-            boxes_all.append(boxes)
-            n_frames += int(np.unique(boxes["t"]).size)
-            n_boxes += int(boxes.size)
-            if events_path is not None:
-                rates[f"{split}/{name}"] = event_rate(events_path)
-        splits[split] = {"sequences": len(items), "label_frames": n_frames, "boxes": n_boxes}
-    boxes = np.concatenate(boxes_all) if boxes_all else np.zeros(0, dtype=BBOX_DTYPE)
+    boxes, splits, rates = _read_splits(per_split, kind)
     of_class = {name: boxes[boxes["class_id"] == i] for i, name in enumerate(names)}
     unknown = boxes["class_id"] >= len(names)
     resolution = _resolution(root, kind, per_split)
-    positions = None
-    if resolution is not None:
-        h, w = resolution
-        positions = {
-            "grid": list(grid),
-            "overall": _grid_or_none(boxes, h, w, grid),
-            "classes": {name: _grid_or_none(b, h, w, grid) for name, b in of_class.items()},
-        }
     return {
         "kind": kind,
         "path": str(root),
@@ -89,10 +70,35 @@ def dataset_stats(path: str | Path, grid: tuple[int, int] = POSITION_GRID) -> di
         "unknown_class": {"count": int(unknown.sum()),
                           "share": float(unknown.mean()) if boxes.size else 0.0,
                           "ids": np.unique(boxes["class_id"][unknown])[:_MAX_UNKNOWN_IDS].tolist()},
-        "positions": positions,
+        "positions": None if resolution is None else _positions(boxes, of_class, resolution, grid),
         "event_rates": rates,
         "thresholds": {"small_area_px2": SMALL_AREA_PX2, "tiny_area_px2": TINY_AREA_PX2},
     }
+
+
+def _read_splits(per_split: dict, kind: str) -> tuple[np.ndarray, dict, dict]:
+    """(every box of every split, {split: {sequences, label_frames, boxes}}, {"split/seq": event rate} of
+    the sequences with an event file)."""
+    boxes_all, splits, rates = [], {}, {}
+    for split, items in per_split.items():
+        n_frames = n_boxes = 0
+        for name, label_path, events_path in items:
+            boxes = _read_boxes(label_path, kind)
+            boxes_all.append(boxes)
+            n_frames += int(np.unique(boxes["t"]).size)
+            n_boxes += int(boxes.size)
+            if events_path is not None:
+                rates[f"{split}/{name}"] = event_rate(events_path)
+        splits[split] = {"sequences": len(items), "label_frames": n_frames, "boxes": n_boxes}
+    return (np.concatenate(boxes_all) if boxes_all else np.zeros(0, dtype=BBOX_DTYPE)), splits, rates
+
+
+def _positions(boxes: np.ndarray, of_class: dict[str, np.ndarray], resolution: tuple[int, int],
+               grid: tuple[int, int]) -> dict:
+    """The ``positions`` entry: box-centre grids of all boxes and of each class at ``resolution`` (h, w)."""
+    h, w = resolution
+    return {"grid": list(grid), "overall": _grid_or_none(boxes, h, w, grid),
+            "classes": {name: _grid_or_none(b, h, w, grid) for name, b in of_class.items()}}
 
 
 def position_grid(boxes: np.ndarray, height: int, width: int,

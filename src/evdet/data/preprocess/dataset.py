@@ -108,20 +108,13 @@ def preprocess_dataset(src: str | Path, dst: str | Path, *, downsample: Downsamp
 
     t0 = time.perf_counter()
     src, dst = Path(src), Path(dst)
-    if window_ms <= 0 or nbins <= 0:
-        raise PreprocessError(f"window_ms and nbins must be positive, got {window_ms}, {nbins}")
-    if downsample not in ("auto", *_MODES):
-        raise PreprocessError(f"unknown downsample {downsample!r}; expected auto, none, nearest or sum")
+    _check_choices(window_ms, nbins, downsample, label_filter, histogram_overflow)
     class_map = raw_class_map(src)
     found = discover_sequences(src, splits)
     source_hw = common_sensor_size(found, yaml_resolution(src))
     mode = _resolve_downsample(downsample, source_hw)
     repr_hw = (source_hw[0] // 2, source_hw[1] // 2) if mode != "none" else source_hw
     repr_name = representation_name(representation, window_ms=window_ms, nbins=nbins)
-    if label_filter not in ("conservative", "prophesee"):
-        raise PreprocessError(f"unknown label filter {label_filter!r}; expected conservative or prophesee")
-    if histogram_overflow not in ("rvt", "saturate"):
-        raise PreprocessError(f"unknown histogram overflow {histogram_overflow!r}; expected rvt or saturate")
     min_diag = 0.0
     if label_filter == "prophesee":
         min_box_side_px, min_diag = prophesee_label_filter(*source_hw)
@@ -138,6 +131,18 @@ def preprocess_dataset(src: str | Path, dst: str | Path, *, downsample: Downsamp
         if not (dst / DATASET_YAML).is_file():
             copy_dataset_yaml(src, dst, class_map)
         return _convert(found, dst, settings, info, class_map.num_classes, workers, progress, lock, t0)
+
+
+def _check_choices(window_ms: int, nbins: int, downsample: str, label_filter: str, histogram_overflow: str) -> None:
+    """Refuse a non-positive window or bin count and unknown choices (one line naming the option)."""
+    if window_ms <= 0 or nbins <= 0:
+        raise PreprocessError(f"window_ms and nbins must be positive, got {window_ms}, {nbins}")
+    if downsample not in ("auto", *_MODES):
+        raise PreprocessError(f"unknown downsample {downsample!r}; expected auto, none, nearest or sum")
+    if label_filter not in ("conservative", "prophesee"):
+        raise PreprocessError(f"unknown label filter {label_filter!r}; expected conservative or prophesee")
+    if histogram_overflow not in ("rvt", "saturate"):
+        raise PreprocessError(f"unknown histogram overflow {histogram_overflow!r}; expected rvt or saturate")
 
 
 def _convert(found, dst: Path, settings: dict, info: dict, num_classes: int, workers: int,

@@ -60,6 +60,40 @@ def _write_sequence(out_dir: Path, split: str, name: str, cfg: SceneConfig, dura
             "class_counts": np.bincount(seq.boxes["class_id"], minlength=len(ETRAM.names)).tolist()}
 
 
+def _write_sequences(out_dir: Path, jobs: list[tuple[str, str, np.random.SeedSequence]], cfg: SceneConfig,
+                     duration_s: float, resolution: tuple[int, int], *, workers: int, progress: bool) -> list[dict]:
+    """``_write_sequence`` of every (split, name, seed) job, in job order, in ``workers`` processes;
+    a tqdm bar counts milliseconds of scene. Returns the rows of the summary."""
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=int(round(len(jobs) * duration_s * 1000)), unit="ms", desc="simulating", disable=not progress)
+    done_ms = [0.0, 0]
+
+    def advance(seconds: float) -> None:
+        done_ms[0] += seconds * 1000.0
+        step = int(done_ms[0]) - done_ms[1]
+        if step > 0:
+            bar.update(step)
+            done_ms[1] += step
+
+    try:
+        if workers <= 1:
+            return [_write_sequence(out_dir, split, name, cfg, duration_s, resolution, child, on_progress=advance)
+                    for split, name, child in jobs]
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(_write_sequence, out_dir, split, name, cfg, duration_s, resolution, child)
+                       for split, name, child in jobs]
+            rows = []
+            for fut in futures:
+                rows.append(fut.result())
+                advance(duration_s)
+            return rows
+    finally:
+        bar.close()
+
+
 def generate_dataset(out_dir: str | Path, *, sequences: int = 6, duration_s: float = 10.0,
                      resolution: tuple[int, int] = (720, 1280), preset: Preset = "day",
                      seed: int = 0, splits: tuple[float, float, float] = (0.67, 0.17, 0.16),
@@ -83,8 +117,6 @@ def generate_dataset(out_dir: str | Path, *, sequences: int = 6, duration_s: flo
         Summary: {"out_dir", "resolution", "preset", "seed", "sequences": [{"name", "split",
         "events", "signal_events", "noise_events", "boxes", "tracks", "class_counts"}], "class_names"}.
     """
-    from tqdm.auto import tqdm
-
     height, width = (int(v) for v in resolution)
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
@@ -101,37 +133,9 @@ def generate_dataset(out_dir: str | Path, *, sequences: int = 6, duration_s: flo
     summary = {"out_dir": str(out_dir), "resolution": [height, width], "preset": preset,
                "seed": seed, "duration_s": duration_s, "class_names": list(ETRAM.names),
                "sequences": []}
-    # the bar counts milliseconds of scene
-    bar = tqdm(total=int(round(sequences * duration_s * 1000)), unit="ms",
-               desc="simulating", disable=not progress)
-    done_ms = [0.0, 0]
-
-    def advance(seconds: float) -> None:
-        done_ms[0] += seconds * 1000.0
-        step = int(done_ms[0]) - done_ms[1]
-        if step > 0:
-            bar.update(step)
-            done_ms[1] += step
-
     names = [f"synthetic_{preset}_{seed}_{i:03d}" for i in range(sequences)]
-    jobs = list(zip(split_of, names, children))
-    try:
-        if workers <= 1:
-            rows = [_write_sequence(out_dir, split, name, cfg, duration_s, (height, width), child,
-                                    on_progress=advance) for split, name, child in jobs]
-        else:
-            from concurrent.futures import ProcessPoolExecutor
-
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                futures = [pool.submit(_write_sequence, out_dir, split, name, cfg, duration_s,
-                                       (height, width), child) for split, name, child in jobs]
-                rows = []
-                for fut in futures:
-                    rows.append(fut.result())
-                    advance(duration_s)
-        summary["sequences"] = rows
-    finally:
-        bar.close()
+    summary["sequences"] = _write_sequences(out_dir, list(zip(split_of, names, children)), cfg, duration_s,
+                                            (height, width), workers=workers, progress=progress)
     write_dataset_yaml(out_dir, ETRAM, resolution=[height, width], generator=GENERATOR_NAME,
                        preset=preset, seed=seed, duration_s=duration_s, sequences=sequences,
                        label_rate_hz=cfg.label_rate_hz)
