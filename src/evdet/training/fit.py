@@ -202,16 +202,7 @@ def fit(data_cfg: DataConfig, model_cfg: ModelConfig, loss_cfg: LossConfig, trai
     out_dir = Path(out_dir)
     ckpt_dir, log_dir = out_dir / "checkpoints", out_dir / "logs"
     last = ckpt_dir / "last.ckpt"
-    resume_step = None
-    if resume:
-        if not last.exists():
-            raise FileNotFoundError(f"{last}: nothing to resume (no last checkpoint in {out_dir})")
-        resume_step = _check_resume(last, train_cfg, trusted)
-    elif last.exists():
-        raise FileExistsError(f"{last} exists: pass resume=True to continue that run, or use a new out_dir")
-    if train_cfg.max_steps < 1 or train_cfg.val_every_n_steps < 1 or train_cfg.accumulate_grad_batches < 1:
-        raise ValueError("training.max_steps, training.val_every_n_steps and training.accumulate_grad_batches "
-                         "must be >= 1")
+    resume_step = _check_start(last, train_cfg, resume, trusted)
 
     L.seed_everything(train_cfg.seed, workers=True)
     dm = EventDataModule(data_cfg, seed=train_cfg.seed)
@@ -242,18 +233,41 @@ def fit(data_cfg: DataConfig, model_cfg: ModelConfig, loss_cfg: LossConfig, trai
     stopped = divergence.reason
     if stopped is None and trainer.global_step < train_cfg.max_steps:
         stopped = f"stopped at global step {trainer.global_step} of {train_cfg.max_steps} (should_stop)"
+    return _summary(out_dir, int(trainer.global_step), checkpoint, stopped, module.wall_s(),
+                    {"data": asdict(data_cfg), "model": asdict(model_cfg), "loss": asdict(loss_cfg),
+                     "training": asdict(train_cfg)})
+
+
+def _check_start(last: Path, train_cfg: TrainConfig, resume: bool, trusted: bool) -> Optional[int]:
+    """The step ``last`` was written at when resuming (its schedule must be this one), else None; refuses
+    resuming without ``last``, starting over an existing one, and a schedule count under 1."""
+    resume_step = None
+    if resume:
+        if not last.exists():
+            raise FileNotFoundError(f"{last}: nothing to resume (no last checkpoint in {last.parent.parent})")
+        resume_step = _check_resume(last, train_cfg, trusted)
+    elif last.exists():
+        raise FileExistsError(f"{last} exists: pass resume=True to continue that run, or use a new out_dir")
+    if train_cfg.max_steps < 1 or train_cfg.val_every_n_steps < 1 or train_cfg.accumulate_grad_batches < 1:
+        raise ValueError("training.max_steps, training.val_every_n_steps and training.accumulate_grad_batches "
+                         "must be >= 1")
+    return resume_step
+
+
+def _summary(out_dir: Path, global_step: int, checkpoint: LastBestCheckpoint, stopped: Optional[str],
+             wall_s: float, configs: dict) -> dict:
+    """``fit``'s summary (see its Returns)."""
     return {
         "out_dir": str(out_dir),
-        "global_step": int(trainer.global_step),
+        "global_step": global_step,
         "last_ckpt": str(checkpoint.last_path) if checkpoint.last_path.exists() else None,
         "best_ckpt": str(checkpoint.best_path) if checkpoint.best_path.exists() else None,
         "best_metric": checkpoint.best_metric,
         "best_score": checkpoint.best_score,
         "best_step": checkpoint.best_step,
         "stopped_reason": stopped,
-        "metrics_csv": str(log_dir / "metrics.csv"),
-        "wall_s": module.wall_s(),
+        "metrics_csv": str(out_dir / "logs" / "metrics.csv"),
+        "wall_s": wall_s,
         "peak_rss_mb": peak_rss_mb(),
-        "configs": {"data": asdict(data_cfg), "model": asdict(model_cfg), "loss": asdict(loss_cfg),
-                    "training": asdict(train_cfg)},
+        "configs": configs,
     }
