@@ -20,6 +20,7 @@ import json
 from pathlib import Path
 from typing import Optional
 
+from evdet.studies.summary_rows import summary_rows
 from evdet.utils.atomic import write_text_atomic
 
 PROTOCOLS = ("prophesee", "full")
@@ -27,10 +28,7 @@ PROTOCOLS = ("prophesee", "full")
 
 def interval_note(summary: dict, base_id: str) -> str:
     """Which interval the demo's Δs got, in words (for the report and the results file)."""
-    from evdet.experiments.statistics.intervals import Difference
-
-    deltas = [Difference.from_dict(r["protocols"]["full"].get("delta_small")) for r in summary["rows"]
-              if r["id"] != base_id]
+    deltas = [r.protocol("full").delta_small for r in summary_rows(summary) if r.id != base_id]
     d = next((x for x in deltas if x is not None), None)
     if d is None or not d.has_interval:
         return "No interval could be computed for the Δ (see the verdict lines)."
@@ -46,12 +44,11 @@ def interval_note(summary: dict, base_id: str) -> str:
 def _record_numbers(exp) -> dict:
     from evdet.experiments.records.metric_keys import metric_value
 
-    out = {}
+    out, res = {}, exp.typed_results
     for proto in PROTOCOLS:
-        block = exp.results.get("protocols", {}).get(proto) or {}
-        out[proto] = {m: metric_value(exp.results, f"{proto}/{m}") for m in ("AP", "AP50", "small_AP")}
-        out[proto]["per_class"] = {name: {k: c.get(k) for k in ("AP", "AP50", "support")}
-                                   for name, c in (block.get("per_class") or {}).items()}
+        out[proto] = {m: metric_value(res, f"{proto}/{m}") for m in ("AP", "AP50", "small_AP")}
+        out[proto]["per_class"] = {name: {"AP": c.AP, "AP50": c.AP50, "support": c.support}
+                                   for name, c in res.protocol(proto).per_class.items()}
     return out
 
 
@@ -66,8 +63,7 @@ def _trained_at(exp) -> dict:
 
 
 def _wall_s(exp) -> float:
-    return float(sum(((r or {}).get("training") or {}).get("wall_s") or 0.0
-                     for r in (exp.results.get("runs") or {}).values()))
+    return float(sum(r.training.wall_s or 0.0 for r in exp.typed_results.runs.values()))
 
 
 def demo_results(root: Path, summary: dict, base_id: str, variant_id: str, settings: dict,
@@ -76,7 +72,6 @@ def demo_results(root: Path, summary: dict, base_id: str, variant_id: str, setti
     from evdet.experiments.analysis.verdict import judge, overall_verdict, parse_criteria
     from evdet.experiments.records.record import load_experiment
     from evdet.experiments.statistics.policy import IntervalPolicy, effect_word
-    from evdet.experiments.statistics.intervals import Difference
     from evdet.utils.provenance import provenance
 
     exps = {i: load_experiment(root, i) for i in (base_id, variant_id)}
@@ -90,14 +85,15 @@ def demo_results(root: Path, summary: dict, base_id: str, variant_id: str, setti
                                      "interval": r.interval.to_dict() if r.interval else None, "reason": r.reason}
                                     for r in res]}
     small = {}
-    for row in summary["rows"]:
-        small[row["id"]] = {}
+    for row in summary_rows(summary):
+        small[row.id] = {}
         for proto in PROTOCOLS:
-            b = row["protocols"][proto]
-            delta = b.get("delta_small")
-            small[row["id"]][proto] = {"value": b.get("small_AP_interval"), "delta": delta,
-                                       "holm": b.get("delta_small_holm"),
-                                       "effect": effect_word(Difference.from_dict(delta)) if delta else None}
+            b = row.protocol(proto)
+            value, delta = b.small_AP_interval, b.delta_small
+            small[row.id][proto] = {"value": value.to_dict() if value else None,
+                                    "delta": delta.to_dict() if delta else None,
+                                    "holm": dict(b.delta_small_holm) if b.delta_small_holm is not None else None,
+                                    "effect": effect_word(delta) if delta else None}
     return {"provenance": provenance(command), "settings": settings,
             "wall_s": {"training": {i: _wall_s(e) for i, e in exps.items()}, "total": total_s},
             "records": {i: _record_numbers(e) for i, e in exps.items()}, "small_road_users": small,

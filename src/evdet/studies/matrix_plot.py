@@ -6,14 +6,15 @@ from pathlib import Path
 from typing import Optional
 
 from evdet.experiments.statistics.intervals import Difference
+from evdet.studies.summary_rows import RowProtocol, summary_rows
 from evdet.utils.atomic import save_figure
 
 PROTOCOL_STYLE = {"full": ("#1f77b4", "full (every box)"), "prophesee": ("#d62728", "prophesee (filtered)")}
 
 
-def _delta(block: dict) -> Optional[Difference]:
-    d = block.get("delta_small")
-    return None if not d or d.get("mean") is None else Difference.from_dict(d)
+def _delta(block: RowProtocol) -> Optional[Difference]:
+    d = block.delta_small
+    return None if d is None or d.mean is None else d
 
 
 def effects_plot(summary: dict, path: Path, base_id: str) -> Optional[Path]:
@@ -24,13 +25,13 @@ def effects_plot(summary: dict, path: Path, base_id: str) -> Optional[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = [r for r in summary["rows"] if r["id"] != base_id]
-    if not any(_delta(r["protocols"][p]) for r in rows for p in PROTOCOL_STYLE):
+    rows = [r for r in summary_rows(summary) if r.id != base_id]
+    if not any(_delta(r.protocol(p)) for r in rows for p in PROTOCOL_STYLE):
         return None
     fig, ax = plt.subplots(figsize=(7.5, 0.7 * len(rows) + 1.4))
     for i, r in enumerate(rows):
         for j, (proto, (color, label)) in enumerate(PROTOCOL_STYLE.items()):
-            d = _delta(r["protocols"][proto])
+            d = _delta(r.protocol(proto))
             if d is None:
                 continue
             y = i + (j - 0.5) * 0.3
@@ -42,8 +43,7 @@ def effects_plot(summary: dict, path: Path, base_id: str) -> Optional[Path]:
                 ax.plot(d.mean, y, "x", color=color, label=label if i == 0 else None)
     ax.axvline(0.0, color="0.4", lw=1)
     ax.set_yticks(range(len(rows)))
-    ax.set_yticklabels([f"{r['id']} ({len(r['seeds_done'])} seed{'s' * (len(r['seeds_done']) != 1)})"
-                        for r in rows])
+    ax.set_yticklabels([f"{r.id} ({len(r.seeds_done)} seed{'s' * (len(r.seeds_done) != 1)})" for r in rows])
     ax.invert_yaxis()
     ax.set_xlabel(f"Δ small-road-user AP vs {base_id} (95% interval)")
     ax.set_title("Does the change help the small road users?\nfilled: training noise included; hollow: "

@@ -11,11 +11,13 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Optional
 
+from evdet.experiments.records.metric_keys import metric_value
+from evdet.experiments.records.views import ResultsView
 from evdet.studies.interactions import interaction_rows, interactions_markdown
 from evdet.studies.study_plan import MatrixPlan
+from evdet.studies.summary_rows import SMALL_METRIC, summary_rows
 from evdet.utils.formatting import number
 
-SMALL_METRIC = "small_AP"
 EFFECTS_PLOT = "effects.png"
 PROTOCOLS = ("prophesee", "full")
 
@@ -74,78 +76,100 @@ def summarize_records(root: Path, changes: dict[str, str], base_id: str, pre_roo
     Returns:
         {"rows": [{id, change, state, seeds_planned, seeds_done, wall_s_per_run, step, protocols
         {p: {AP, AP50, small_AP, *_seeds (per seed), *_interval, delta_small, delta_small_holm}},
-        verdict, criteria}], "filter_effect", "generated_at", "provenance"}. Every interval comes from the
-        one interval policy (``statistics.policy``); ``changes`` is declared a pool (one recipe, so the
-        seed variance is pooled over its records; ``create_records`` writes the same pool for the
-        other doors), and the Δs of
-        the variants against ``base_id`` form one family with a Holm correction per protocol.
+        verdict, criteria}], "filter_effect", "generated_at", "provenance"} (read back through
+        ``summary_rows.SummaryRow``). Every interval comes from the one interval policy
+        (``statistics.policy``); ``changes`` is declared a pool (one recipe, so the seed variance is
+        pooled over its records; ``create_records`` writes the same pool for the other doors), and the
+        Δs of the variants against ``base_id`` form one family with a Holm correction per protocol.
     """
-    from evdet.experiments.analysis.verdict import judge, overall_verdict, parse_criteria
-    from evdet.experiments.records.metric_keys import metric_value
     from evdet.experiments.records.record import load_experiment
     from evdet.experiments.statistics import policy as interval_policy
-    from evdet.experiments.statistics.intervals import IntervalError, seed_values
     from evdet.utils.provenance import provenance
 
     exps = {vid: load_experiment(root, vid) for vid in changes if (root / vid).exists()}
     base = exps.get(base_id)
     policy = interval_policy.IntervalPolicy(n_boot=n_boot, pools=(tuple(changes),))
-    rows = []
-    for vid, change in changes.items():
-        e = exps.get(vid)
-        runs = (e.results.get("runs") or {}) if e else {}
-        done = [r for r in runs.values() if r.get("status") == "completed"]
-        planned = list(seeds_planned) or list((e.config.get("seeds") if e else None) or [0])
-        row = {"id": vid, "change": change, "state": e.state if e else "not created",
-               "seeds_planned": planned, "seeds_done": [int(r["seed"]) for r in done],
-               "wall_s_per_run": [float((r.get("training") or {}).get("wall_s") or 0.0) for r in done],
-               "step": int(e.results.get("step", 0) or 0) if e else 0, "protocols": {}}
-        for proto in PROTOCOLS:
-            block = {}
-            for metric in ("AP", "AP50", SMALL_METRIC):
-                key = f"{proto}/{metric}"
-                block[metric] = metric_value(e.results, key) if e and done else None
-                block[f"{metric}_seeds"] = seed_values(e, key) if e and done else []
-                if e and done and block[metric] is not None:
-                    try:
-                        block[f"{metric}_interval"] = interval_policy.value(e, key, policy=policy).to_dict()
-                        if base is not None and vid != base_id and metric == SMALL_METRIC \
-                                and metric_value(base.results, key) is not None:
-                            block["delta_small"] = interval_policy.difference(base, e, key,
-                                                                              policy=policy).to_dict()
-                    except IntervalError as err:
-                        block[f"{metric}_interval_error"] = str(err)
-            row["protocols"][proto] = block
-        if e and done:
-            try:
-                results = judge(parse_criteria(e.hypothesis), e, base if vid != base_id else None, policy=policy)
-                row["verdict"] = overall_verdict(results)
-                row["criteria"] = [f"{r.criterion.text}: {r.decision} ({r.reason})" for r in results]
-            except Exception as err:  # a verdict that cannot be formed is reported, not fatal
-                row["verdict"] = f"error: {err}"
-        rows.append(row)
+    rows = [_record_row(vid, change, exps.get(vid), base if vid != base_id else None, seeds_planned, policy)
+            for vid, change in changes.items()]
     _holm(rows, base_id)
     summary = {"rows": rows, "generated_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                "provenance": provenance()}
-    names = list(base.results.get("class_names") or []) if base is not None else []
-    if names and pre_root is not None and Path(pre_root).exists():
-        cfg_repr = (base.config.get("data") or {}).get("representation", "stacked_histogram_dt=50_nbins=10")
-        effect = filter_effect(Path(pre_root), cfg_repr, names)
-        for name in names:
-            effect[name]["AP_full"] = metric_value(base.results, f"full/per_class.{name}.AP")
-            effect[name]["AP_prophesee"] = metric_value(base.results, f"prophesee/per_class.{name}.AP")
+    effect = _baseline_filter_effect(base, pre_root)
+    if effect is not None:
         summary["filter_effect"] = effect
     return summary
 
 
+def _record_row(vid: str, change: str, e, base, seeds_planned: Sequence[int], policy) -> dict:
+    """The summary row of record ``vid`` (``e`` None: not created); ``base`` None for the baseline itself."""
+    res = e.typed_results if e else ResultsView()
+    done = [r for r in res.runs.values() if r.completed]
+    planned = list(seeds_planned) or list((e.config.get("seeds") if e else None) or [0])   # config.yaml as written
+    row = {"id": vid, "change": change, "state": e.state if e else "not created",
+           "seeds_planned": planned, "seeds_done": [int(r.seed) for r in done],
+           "wall_s_per_run": [float(r.training.wall_s or 0.0) for r in done], "step": res.step, "protocols": {}}
+    evaluated = e is not None and bool(done)
+    for proto in PROTOCOLS:
+        row["protocols"][proto] = _protocol_cells(e, base, proto, policy, evaluated)
+    if evaluated:
+        row.update(_verdict_cells(e, base, policy))
+    return row
+
+
+def _protocol_cells(e, base, proto: str, policy, evaluated: bool) -> dict:
+    """AP, AP50, small AP of one protocol: values, per-seed values, intervals and the Δ small AP vs ``base``."""
+    from evdet.experiments.statistics import policy as interval_policy
+    from evdet.experiments.statistics.intervals import IntervalError, seed_values
+
+    block: dict = {}
+    for metric in ("AP", "AP50", SMALL_METRIC):
+        key = f"{proto}/{metric}"
+        block[metric] = metric_value(e.typed_results, key) if evaluated else None
+        block[f"{metric}_seeds"] = seed_values(e, key) if evaluated else []
+        if not evaluated or block[metric] is None:
+            continue
+        try:
+            block[f"{metric}_interval"] = interval_policy.value(e, key, policy=policy).to_dict()
+            if base is not None and metric == SMALL_METRIC and metric_value(base.typed_results, key) is not None:
+                block["delta_small"] = interval_policy.difference(base, e, key, policy=policy).to_dict()
+        except IntervalError as err:
+            block[f"{metric}_interval_error"] = str(err)
+    return block
+
+
+def _verdict_cells(e, base, policy) -> dict:
+    """``verdict`` and ``criteria`` of a record's hypothesis; a verdict that cannot be formed is reported."""
+    from evdet.experiments.analysis.verdict import judge, overall_verdict, parse_criteria
+
+    try:
+        results = judge(parse_criteria(e.hypothesis), e, base, policy=policy)
+        return {"verdict": overall_verdict(results),
+                "criteria": [f"{r.criterion.text}: {r.decision} ({r.reason})" for r in results]}
+    except Exception as err:  # a verdict that cannot be formed is reported, not fatal
+        return {"verdict": f"error: {err}"}
+
+
+def _baseline_filter_effect(base, pre_root: Optional[Path]) -> Optional[dict]:
+    """``filter_effect`` on the baseline's data with its per-class AP under both protocols (None without it)."""
+    names = list(base.typed_results.class_names) if base is not None else []
+    if not names or pre_root is None or not Path(pre_root).exists():
+        return None
+    cfg_repr = (base.config.get("data") or {}).get("representation", "stacked_histogram_dt=50_nbins=10")
+    effect = filter_effect(Path(pre_root), cfg_repr, names)
+    for name in names:
+        effect[name]["AP_full"] = metric_value(base.typed_results, f"full/per_class.{name}.AP")
+        effect[name]["AP_prophesee"] = metric_value(base.typed_results, f"prophesee/per_class.{name}.AP")
+    return effect
+
+
 def _holm(rows: list[dict], base_id: str) -> None:
     """``delta_small_holm`` of each variant: Holm over the family of Δs against ``base_id``, per protocol."""
-    from evdet.experiments.statistics.intervals import Difference
     from evdet.experiments.statistics.multiplicity import holm_family
 
+    views = summary_rows({"rows": rows})
     for proto in PROTOCOLS:
-        family = {r["id"]: Difference.from_dict(r["protocols"][proto]["delta_small"]) for r in rows
-                  if r["id"] != base_id and r["protocols"].get(proto, {}).get("delta_small")}
+        family = {r.id: r.protocol(proto).delta_small for r in views
+                  if r.id != base_id and r.protocol(proto).delta_small is not None}
         for vid, res in holm_family(family).items():
             next(r for r in rows if r["id"] == vid)["protocols"][proto]["delta_small_holm"] = res.to_dict()
 
@@ -159,12 +183,6 @@ def summarize(plan: MatrixPlan, work: Path, n_boot: int = 100) -> dict:
     return {"plan": plan_doc, **summary, "interactions": interaction_rows(plan, summary["rows"], PROTOCOLS)}
 
 
-def _difference(d: Optional[dict]):
-    from evdet.experiments.statistics.intervals import Difference
-
-    return Difference.from_dict(d)
-
-
 def small_object_tables(summary: dict, base_id: Optional[str] = None,
                         input_text: str = "the input") -> list[tuple[str, str, list[str], list[list[str]]]]:
     """The small-road-user table, the overall table and the filter's effect, as data.
@@ -175,24 +193,22 @@ def small_object_tables(summary: dict, base_id: Optional[str] = None,
     from evdet.experiments.statistics.multiplicity import holm_text
     from evdet.experiments.statistics.policy import effect_word
 
-    rows = summary["rows"]
-    base_id = base_id or rows[0]["id"]                 # the rows are in table order, the base first
+    rows = summary_rows(summary)
+    base_id = base_id or rows[0].id                     # the rows are in table order, the base first
     small = []
     for r in rows:
-        f, p = r["protocols"]["full"], r["protocols"]["prophesee"]
-        walls = r["wall_s_per_run"]
-        df, dp = (_difference(b.get("delta_small")) for b in (f, p))
-        is_base = r["id"] == base_id
-        cells = [f"`{r['id']}`", r["change"], f"{len(r['seeds_done'])}/{len(r['seeds_planned'])}",
+        walls = r.wall_s_per_run
+        is_base = r.id == base_id
+        cells = [f"`{r.id}`", r.change, f"{len(r.seeds_done)}/{len(r.seeds_planned)}",
                  f"{sum(walls) / len(walls):.0f}" if walls else "–"]
-        for block, d in ((f, df), (p, dp)):
-            cells += [_interval_text(_difference(block.get(SMALL_METRIC + "_interval"))),
+        for block in (r.protocol("full"), r.protocol("prophesee")):
+            d = block.delta_small
+            cells += [_interval_text(block.small_AP_interval),
                       "(reference)" if is_base else _interval_text(d, signed=True),
-                      "" if is_base else effect_word(d), "" if is_base else holm_text(block.get("delta_small_holm"))]
-        small.append(cells + [r.get("verdict", "not evaluated")])
-    overall = [[f"`{r['id']}`", r["state"], str(r["step"]),
-                _fmt(r["protocols"]["prophesee"].get("AP")), _fmt(r["protocols"]["prophesee"].get("AP50")),
-                _fmt(r["protocols"]["full"].get("AP")), _fmt(r["protocols"]["full"].get("AP50"))] for r in rows]
+                      "" if is_base else effect_word(d), "" if is_base else holm_text(block.delta_small_holm)]
+        small.append(cells + [r.verdict])
+    overall = [[f"`{r.id}`", r.state, str(r.step), _fmt(r.protocol("prophesee").AP), _fmt(r.protocol("prophesee").AP50),
+                _fmt(r.protocol("full").AP), _fmt(r.protocol("full").AP50)] for r in rows]
     tables = [("Small road users (pedestrian, bicycle, motorbike, wheelchair)",
                "AP of the small_road_users group (mean over finished seeds) and Δ = variant - baseline, each "
                "with a 95% interval from evdet's one interval policy: once a record holds two seeds, a "
