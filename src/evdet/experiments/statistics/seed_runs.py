@@ -5,32 +5,32 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from evdet.experiments.records.metric_keys import headline_protocol, metric_value, split_metric_key
+from evdet.experiments.records.metric_keys import metric_value, split_metric_key
 from evdet.experiments.records.record import Experiment, run_dirs
+from evdet.experiments.records.views import ResultsView
 from evdet.experiments.statistics.validation_data import DETECTIONS_FILE
 
 
-def run_results(exp: Experiment) -> list[tuple[str, dict, Path]]:
-    """(seed, results-like document, run dir) of every evaluated seed run, in seed order.
+def run_results(exp: Experiment) -> list[tuple[str, ResultsView, Path]]:
+    """(seed, the run's results as a ResultsView, run dir) of every evaluated seed run, in seed order.
 
     Completed runs count; while none is completed, every run with results does. A schema-1 record
     (no ``runs``) is one run: the record itself.
     """
-    runs = exp.results.get("runs") or {}
+    res = exp.typed_results
+    if not res.runs:
+        return [("", res, exp.path)]
     dirs = run_dirs(exp)
-    evaluated = [(s, r) for s, r in runs.items() if isinstance(r, dict) and r.get("protocols")]
-    done = [(s, r) for s, r in evaluated if r.get("status") == "completed"]
-    chosen = done or evaluated
-    if not runs:
-        return [("", exp.results, exp.path)]
-    return [(s, {"protocols": r.get("protocols", {}), "monitors": r.get("monitors", {}),
-                 "step": r.get("step", 0)}, dirs.get(s, exp.path)) for s, r in chosen]
+    evaluated = [(s, r) for s, r in res.runs.items() if r.protocols]
+    chosen = [(s, r) for s, r in evaluated if r.completed] or evaluated
+    return [(s, ResultsView(protocols=r.protocols, monitors=r.monitors, step=r.step), dirs.get(s, exp.path))
+            for s, r in chosen]
 
 
 def seed_values(exp: Experiment, metric: str, protocol: Optional[str] = None) -> list[Optional[float]]:
     """The metric of each evaluated seed run, in seed order (None where a run lacks it)."""
-    proto = split_metric_key(metric)[0] or protocol
-    return [metric_value(doc, metric, proto or headline_protocol(exp.results)) for _, doc, _ in run_results(exp)]
+    proto = split_metric_key(metric)[0] or protocol or exp.typed_results.headline_protocol
+    return [metric_value(doc, metric, proto) for _, doc, _ in run_results(exp)]
 
 
 def detection_files(exp: Experiment) -> list[Path]:
