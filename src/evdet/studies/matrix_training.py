@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Optional
 
 from evdet.studies.study_plan import MatrixPlan
 
@@ -36,9 +37,8 @@ def train_records(plan: MatrixPlan, work: Path, echo: Callable[[str], None] = pr
     Records held by another process (the record's run lock, or status ``running``) are skipped, so several
     workers can share one work folder.
     """
-    from evdet.experiments.records.record import RecordError, load_experiment
+    from evdet.experiments.records.record import load_experiment
     from evdet.experiments.records.record_lock import RecordLock
-    from evdet.experiments.running.runner import run_experiment
 
     root = work / "experiments"
     outcome = {}
@@ -53,15 +53,10 @@ def train_records(plan: MatrixPlan, work: Path, echo: Callable[[str], None] = pr
                 continue
             if _seeds_done(exp) > p:                 # seed-major: every record gets its (p+1)-th seed first
                 continue
-            missing = [n for n in plan.variant(vid).needs() if not record_checkpoint(work, n).exists()
-                       or _seeds_done(load_experiment(root, n)) == 0]
-            if missing:                              # e.g. a distillation student waits for its teacher
-                outcome[vid] = f"waiting for {', '.join(missing)}"
-                echo(f"{vid}: {outcome[vid]}; skipped for now")
-                continue
-            if exp.state == "failed":          # diverged or crashed: its record says why; not retried
-                outcome[vid] = f"failed: {exp.typed_status.message}"
-                echo(f"{vid}: {outcome[vid]}; skipped")
+            why = _not_now(plan, work, exp)
+            if why is not None:
+                outcome[vid] = why
+                echo(f"{vid}: {why}; skipped{' for now' if why.startswith('waiting') else ''}")
                 continue
             lock = RecordLock(exp.path)
             if exp.state == "running" or not lock.try_acquire():
@@ -69,26 +64,49 @@ def train_records(plan: MatrixPlan, work: Path, echo: Callable[[str], None] = pr
                 echo(f"{vid}: {outcome[vid]}; skipped")
                 continue
             try:
-                exp = load_experiment(root, vid)     # fresh, now that it is ours
-                if exp.state == "completed" or _seeds_done(exp) > p:
-                    outcome[vid] = exp.state
-                    continue
-                resume = _has_progress(exp)
-                echo(f"{vid}: training {len(plan.seeds)} seed(s) x {plan.max_steps} steps"
-                     + (" (resuming)" if resume else "") + f", pass {p + 1}/{passes}")
-                command = f"evdet exp run {vid}{' --resume' if resume else ''} --root {root}"
-                res = run_experiment(root, vid, resume=resume, progress=progress, command=command,
-                                     max_new_seeds=1)
-                outcome[vid] = str(res.get("status"))
-            except RecordError as err:
-                outcome[vid] = f"not run: {err}"
-                echo(f"{vid}: {outcome[vid]}")
-            except Exception as err:  # one failed variant must not stop the others; its record says why
-                outcome[vid] = f"failed: {type(err).__name__}: {err}"[:300]
-                echo(f"{vid}: {outcome[vid]}")
+                outcome[vid] = _train_next_seed(plan, root, vid, p, passes, echo, progress)
             finally:
                 lock.release()
     return outcome
+
+
+def _not_now(plan: MatrixPlan, work: Path, exp) -> Optional[str]:
+    """Why a record is not trained in this pass (``waiting for ...`` the records it needs, or ``failed:``
+    its record's message: not retried), else None."""
+    from evdet.experiments.records.record import load_experiment
+
+    missing = [n for n in plan.variant(exp.id).needs() if not record_checkpoint(work, n).exists()
+               or _seeds_done(load_experiment(work / "experiments", n)) == 0]
+    if missing:                              # e.g. a distillation student waits for its teacher
+        return f"waiting for {', '.join(missing)}"
+    if exp.state == "failed":                # diverged or crashed: its record says why
+        return f"failed: {exp.typed_status.message}"
+    return None
+
+
+def _train_next_seed(plan: MatrixPlan, root: Path, vid: str, p: int, passes: int, echo: Callable[[str], None],
+                     progress: bool) -> str:
+    """Train the next seed of record ``vid`` (its run lock held by the caller); returns the outcome."""
+    from evdet.experiments.records.record import RecordError, load_experiment
+    from evdet.experiments.running.runner import run_experiment
+
+    try:
+        exp = load_experiment(root, vid)     # fresh, now that it is ours
+        if exp.state == "completed" or _seeds_done(exp) > p:
+            return exp.state
+        resume = _has_progress(exp)
+        echo(f"{vid}: training {len(plan.seeds)} seed(s) x {plan.max_steps} steps"
+             + (" (resuming)" if resume else "") + f", pass {p + 1}/{passes}")
+        command = f"evdet exp run {vid}{' --resume' if resume else ''} --root {root}"
+        res = run_experiment(root, vid, resume=resume, progress=progress, command=command, max_new_seeds=1)
+        return str(res.get("status"))
+    except RecordError as err:
+        echo(f"{vid}: not run: {err}")
+        return f"not run: {err}"
+    except Exception as err:  # one failed variant must not stop the others; its record says why
+        outcome = f"failed: {type(err).__name__}: {err}"[:300]
+        echo(f"{vid}: {outcome}")
+        return outcome
 
 
 def _train_worker(plan: MatrixPlan, work: Path, threads: int) -> None:
