@@ -168,7 +168,7 @@ def write_results(plan: MatrixPlan, work: Path, out: Path, one_command: str,
     md = results_markdown(summary, record_commands(plan, work), one_command, machine, work / "experiments", out)
     write_text_atomic(out / "results.md", md)
     exps = [e for e in list_experiments(work / "experiments") if e.id in plan.variants
-            and any(r.get("status") == "completed" for r in (e.results.get("runs") or {}).values())]
+            and e.typed_results.completed_runs]
     if exps:                       # the report covers the records with at least one finished seed
         write_report(exps, out / "report.html", root=work / "experiments", by="full/small_AP",
                      title=f"{plan.title} ({plan.name})", n_boot=n_boot, clip=True)  # own checkpoints
