@@ -130,8 +130,9 @@ def check_metric(metric: str, documents: list) -> None:
     known = {k.split("/", 1)[-1] for v in evaluated for k in available_metrics(v)}
     simple = sorted(k for k in known if not k.startswith(("per_class.", "groups.")))
     protos = sorted({p for v in evaluated for p in v.protocols})
-    classes = sorted({k.split(".")[1] for k in known if k.startswith("per_class.")})
-    groups = sorted({k.split(".")[1] for k in known if k.startswith("groups.")})
+    entry = lambda k: ".".join(k.split(".")[1:-1])  # noqa: E731  (``per_class.<name>.<field>``, dots in names kept)
+    classes = sorted({entry(k) for k in known if k.startswith("per_class.")})
+    groups = sorted({entry(k) for k in known if k.startswith("groups.")})
     raise UnknownMetricError(f"unknown metric {metric!r}; metrics here: {', '.join(simple)}, "
                              f"per_class.<class>.AP|AP50|precision|recall (classes: {', '.join(classes) or '-'}), "
                              f"groups.<group>.AP|AP50 (groups: {', '.join(groups) or '-'}); "
