@@ -15,7 +15,8 @@ def new_experiment(root: Path, exp_id: str, hypothesis: str, *, base: Optional[s
     """Write ``<root>/<exp_id>/`` with hypothesis.md and the fully resolved config.yaml.
 
     Args:
-        hypothesis: the hypothesis text (question, rationale, ``- metric >= value`` success criteria, risks).
+        hypothesis: hypothesis.md as is when it has ``## `` sections (``records.hypotheses.hypothesis_document``
+            builds them), else the hypothesis alone, put into that template with placeholder sections.
         base: baseline experiment id; its config.yaml is the starting point (else the defaults).
         config_files: YAML files or preset names merged next, in order.
         overrides: ``key=value`` strings merged last (unknown keys are errors).
