@@ -159,8 +159,8 @@ def judge(criteria: list[Criterion], exp: Experiment, base: Optional[Experiment]
     policy = policy or IntervalPolicy(confidence=confidence, n_boot=n_boot, progress=progress)
     out = []
     for c in criteria:
-        value = metric_value(exp.results, c.metric)
-        base_value = metric_value(base.results, c.metric) if base is not None else None
+        value = metric_value(exp.typed_results, c.metric)
+        base_value = metric_value(base.typed_results, c.metric) if base is not None else None
         threshold = c.threshold(base_value)
         if value is None:
             out.append(CriterionResult(c, value, base_value, threshold, "inconclusive", None, None,

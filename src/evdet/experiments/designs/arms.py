@@ -195,7 +195,7 @@ def read_metric(exp: Experiment, metric: str) -> Optional[float]:
         finals = curve_finals(exp, metric)
         value = sum(finals) / len(finals) if finals else None   # mean over seed runs
     else:
-        value = metric_value(exp.results, metric)
+        value = metric_value(exp.typed_results, metric)
     return None if value is None or not math.isfinite(value) else value
 
 
