@@ -190,14 +190,16 @@ def test_rvt_zoom_rates_per_sampling_mode():
 
 @settings(max_examples=40, deadline=None)
 @given(flip=st.booleans(), zoom=st.sampled_from([1.0, 1.3, 1.5]), zoom_out=st.sampled_from([1.0, 1.2, 2.0]),
-       suppress=st.sampled_from([None, 0, 1]), x0=st.integers(0, 4), y0=st.integers(0, 3),
+       suppress=st.sampled_from([None, 0, 1]), fx=st.floats(0, 1), fy=st.floats(0, 1),
        resample=st.sampled_from(["nearest-exact", "smooth"]), noise=st.booleans())
-def test_uint8_frames_augment_to_the_same_counts_as_float_frames(flip, zoom, zoom_out, suppress, x0, y0, resample,
+def test_uint8_frames_augment_to_the_same_counts_as_float_frames(flip, zoom, zoom_out, suppress, fx, fy, resample,
                                                                  noise):
     # the loader keeps stored uint8 counts as uint8 exactly when the float path gives the same integers
     from evdet.data.augment import keeps_integer_counts
 
     zoom_out = 1.0 if zoom > 1.0 else zoom_out           # zoom in and out exclude each other
+    factor = max(zoom, zoom_out)                          # the window (in) or pasted frame (out) fits the frame
+    x0, y0 = int(fx * (16 - int(16 / factor))), int(fy * (12 - int(12 / factor)))
     p = AugmentParams(flip=flip, zoom=zoom, zoom_out=zoom_out, x0_px=x0, y0_px=y0, suppress_polarity=suppress,
                       resample=resample, noise_seed=3 if noise else None, noise_density=0.2 if noise else 0.0)
     counts = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (2, 4, 12, 16), dtype=np.uint8))

@@ -222,7 +222,7 @@ def test_resume_skips_trained_batches_and_keeps_draws(root, sampling):
 
 
 def test_batches_of_counts_travel_as_uint8_and_keep_their_values():
-    from evdet.data.datamodule import stack_frames
+    from evdet.data.batch_items import stack_frames
 
     counts = [torch.tensor([[[[0.0, 3.0], [10.0, 255.0]]]]), torch.tensor([[[[1.0, 2.0], [0.0, 7.0]]]])]
     out = stack_frames(counts)

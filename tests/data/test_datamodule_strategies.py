@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from evdet.data.config import AugmentConfig, DataConfig, MultiResConfig, SampleWeightConfig
-from evdet.data.datamodule import EventDataModule, WindowSampler
+from evdet.data.datamodule import EventDataModule
+from evdet.data.window_loaders import WindowSampler
 from evdet.data.event_augment import time_reverse
 
 _spec = importlib.util.spec_from_file_location(

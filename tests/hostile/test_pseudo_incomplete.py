@@ -3,7 +3,7 @@
 import pytest
 
 import evdet.pseudo.dataset as pseudo
-from evdet.data.datamodule import read_split_meta
+from evdet.data.sequence_store import read_split_meta
 from evdet.data.preprocessed import INCOMPLETE_FILE, IncompleteDatasetError
 from evdet.pseudo.dataset import PseudoLabelSettings, pseudo_label_dataset
 from tiny_dataset import REPR_NAME

@@ -318,7 +318,7 @@ def pseudo_label_dataset(ckpt: str | Path, data_root: str | Path, out_root: str 
     """
     import torch
 
-    from evdet.data.datamodule import SequenceStore, read_split_meta
+    from evdet.data.sequence_store import SequenceStore, read_split_meta
     from evdet.data.label_subset import withheld_label_frames
     from evdet.data.preprocessed import read_preprocess_info
     from evdet.training.predict import check_data_fits, load_module

@@ -8,7 +8,8 @@ from typing import Optional
 import numpy as np
 import torch
 
-from evdet.data.datamodule import SequenceStore, StreamDataset, read_split_meta
+from evdet.data.sequence_store import SequenceStore, read_split_meta
+from evdet.data.window_loaders import StreamDataset
 from evdet.data.labels import BBOX_DTYPE, boxes_from_detections
 from evdet.training.checkpoints import MODULE_ARGS, CheckpointError, check_state_dict, read_checkpoint
 from evdet.training.module import DetectionModule, module_from_hparams
