@@ -55,3 +55,15 @@ def test_unknown_name_is_one_line_naming_it(root):
     with pytest.raises(ValueError) as err:
         EvalSetup.from_dataset(root, EvalConfig(), "etram5")
     assert str(err.value) == expected
+
+
+def test_the_runner_reads_the_same_map_and_refuses_an_unknown_name(root):
+    from evdet.experiments.records.record import RecordError
+    from evdet.experiments.records.run_config import load_run_config
+    from evdet.experiments.running.record_keeping import eval_geometry
+
+    cfg = load_run_config(["demo"], [f"data.root={root}", "data.class_map=gen4"])
+    assert eval_geometry(cfg)[0] == GEN4
+    cfg = load_run_config(["demo"], [f"data.root={root}", "data.class_map=etram5"])
+    with pytest.raises(RecordError, match=r"^unknown class map 'etram5' \(data.class_map\); known: auto, etram,"):
+        eval_geometry(cfg)
