@@ -16,14 +16,14 @@ from typing import Optional
 
 from evdet.experiments.statistics.intervals import IntervalError, pooled_contrast
 from evdet.studies.study_plan import MatrixPlan
-
-METRIC = "small_AP"
+from evdet.studies.summary_rows import SummaryRow
 
 
 def _seeds(row: Optional[dict], proto: str) -> list[float]:
+    """The per-seed small-road-user AP of a summary row under ``proto`` (none for a missing row)."""
     if row is None:
         return []
-    return [v for v in row["protocols"].get(proto, {}).get(f"{METRIC}_seeds", []) if v is not None]
+    return [v for v in SummaryRow.from_dict(row).protocol(proto).small_AP_seeds if v is not None]
 
 
 def interaction_rows(plan: MatrixPlan, rows: list[dict], protocols: tuple[str, ...]) -> list[dict]:
