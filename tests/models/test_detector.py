@@ -146,3 +146,26 @@ def test_an_input_that_does_not_fit_the_partitions_is_refused_in_one_line():
         m(torch.zeros(1, 20, 64, 64))
     with torch.no_grad():
         m(torch.zeros(1, 20, 128, 192))          # twice the size: whole partitions, runs (more windows)
+
+
+def test_channels_last_memory_gives_the_same_outputs_and_gradients():
+    # model.memory_format=channels_last changes where values live, not what they are (float32 rounding aside)
+    torch.manual_seed(0)
+    plain = build_model(ModelConfig(preset="nano"), 2, (64, 96), 20)
+    nhwc = build_model(ModelConfig(preset="nano", memory_format="channels_last"), 2, (64, 96), 20)
+    nhwc.load_state_dict(plain.state_dict())
+    stem = next(m for m in nhwc.modules() if isinstance(m, torch.nn.Conv2d))
+    assert stem.weight.is_contiguous(memory_format=torch.channels_last)
+    x = (torch.rand(2, 3, 20, 64, 96) < 0.1).to(torch.uint8)
+    select = torch.tensor([[False, False, True]] * 2)
+    criterion = build_loss(LossConfig(), 2)
+    targets = [torch.tensor([[0.0, 30.0, 20.0, 12.0, 16.0]])] * 2
+    logits, grads = [], []
+    for model in (plain, nhwc):
+        out = model(x, select=select)
+        criterion(out.head, targets)["loss"].backward()
+        logits.append(out.head.obj_logits.detach())
+        grads.append(torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]))
+    torch.testing.assert_close(logits[1], logits[0], rtol=1e-4, atol=1e-5)
+    assert grads[1].shape == grads[0].shape
+    assert float((grads[1] - grads[0]).norm() / grads[0].norm()) < 1e-5

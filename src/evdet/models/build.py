@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+import torch
+
 from evdet.models.backbone import RecurrentBackbone
 from evdet.models.config import LossConfig, ModelConfig
 from evdet.models.detector import Detector, padded_size
@@ -92,9 +94,12 @@ def build_model(cfg: ModelConfig, num_classes: int, input_hw: tuple[int, int], i
     deform = mods.deform_conv.where
     neck = PAFPN(fpn_channels, preset.fpn_depth, deform=deform in ("fpn", "both"))
     head = YoloxHead(num_classes, fpn_channels, fpn_strides, preset.head_width, deform=deform in ("head", "both"))
-    return Detector(backbone, neck, head, stages, pad_multiple(cfg.partition_split),
-                    level_modules=build_level_modules(mods, fpn_channels, fpn_strides),
-                    fusion=build_fusion(cfg.fusion, fpn_channels))
+    channels_last = cfg.memory_format == "channels_last"
+    detector = Detector(backbone, neck, head, stages, pad_multiple(cfg.partition_split),
+                        level_modules=build_level_modules(mods, fpn_channels, fpn_strides),
+                        fusion=build_fusion(cfg.fusion, fpn_channels), channels_last=channels_last)
+    # channels last: the attention blocks work in (B, H, W, C) anyway, so their permutes become views
+    return detector.to(memory_format=torch.channels_last) if channels_last else detector
 
 
 def build_loss(cfg: LossConfig, num_classes: int) -> YoloxLoss:

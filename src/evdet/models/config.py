@@ -127,6 +127,9 @@ class ModelConfig:
     in_stages: tuple[int, ...] = (2, 3, 4)  # (1, 2, 3, 4) adds stride-4 (patch 4) P1 features
     partition_split: int = 2                # pad to a multiple of 32 * split; Gen1 uses 1
     attention_impl: Literal["sdpa", "manual"] = "sdpa"  # added: same weights, "manual" = explicit softmax (benchmarks)
+    # added: "channels_last" keeps weights and activations in NHWC memory: same values up to float32 rounding
+    # (which can move a training run's SimOTA assignments), 0.87x the CPU step time (benchmarks/bench_train_step)
+    memory_format: Literal["contiguous", "channels_last"] = "contiguous"
     head: HeadConfig = field(default_factory=HeadConfig)
     modules: ModulesConfig = field(default_factory=ModulesConfig)  # added: architecture modules (all off)
     fusion: FusionConfig = field(default_factory=FusionConfig)  # added: cross-view fusion (off)

@@ -43,10 +43,10 @@ class ConvLSTM2d(nn.Module):
             xh = torch.cat([x, self.dws(h_prev)], dim=1)
         else:
             xh = self.dws(torch.cat([x, h_prev], dim=1))
-        # one split (its backward is one concatenation; two slices would each fill a zero tensor of mix's size)
-        gate_mix, cell_mix = torch.split(self.conv1x1(xh), [3 * self.dim, self.dim], dim=1)
-        forget_gate, input_gate, output_gate = torch.sigmoid(gate_mix).chunk(3, dim=1)
-        cell_input = torch.tanh(cell_mix)
+        mix = self.conv1x1(xh)
+        gates = torch.sigmoid(mix[:, : 3 * self.dim])
+        forget_gate, input_gate, output_gate = gates.chunk(3, dim=1)
+        cell_input = torch.tanh(mix[:, 3 * self.dim:])
         c = forget_gate * c_prev + input_gate * cell_input
         h = output_gate * torch.tanh(c)
         return h, c

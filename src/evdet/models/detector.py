@@ -55,9 +55,10 @@ class Detector(nn.Module):
 
     def __init__(self, backbone: RecurrentBackbone, neck: PAFPN, head: YoloxHead, in_stages: Sequence[int],
                  pad_multiple: int, level_modules: Optional[LevelModules] = None,
-                 fusion: Optional[nn.Module] = None) -> None:
+                 fusion: Optional[nn.Module] = None, channels_last: bool = False) -> None:
         super().__init__()
         self.fusion = fusion
+        self.channels_last = channels_last   # input steps in NHWC memory, as the weights (models.build)
         self.backbone = backbone
         self.neck = neck
         self.head = head
@@ -135,6 +136,8 @@ class Detector(nn.Module):
         frames = self.level_modules is not None and self.level_modules.needs_frames
         for t in range(steps):
             x_t = self.pad_input(x[:, t])
+            if self.channels_last:
+                x_t = x_t.contiguous(memory_format=torch.channels_last)
             features, states = self.backbone(x_t, states)
             rows = select_cpu[:, t].nonzero().squeeze(1)
             if rows.numel() == 0:
