@@ -7,12 +7,11 @@ from pathlib import Path
 import typer
 
 from evdet.cli.common import app, console, fail
+from evdet.utils.formatting import number
 
 
 def _fmt(value) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.3f}" if isinstance(value, float) else str(value)
+    return number(value, digits=3) if value is None or isinstance(value, float) else str(value)
 
 
 def print_tracking_table(res: dict, title: str) -> None:

@@ -24,6 +24,7 @@ import numpy as np
 
 from evdet.data.classes import SMALL_ROAD_USERS
 from evdet.evaluation.protocols import FULL_BUCKETS_PX2
+from evdet.utils.formatting import number
 
 DEFAULT_THRESHOLDS = tuple(round(x, 2) for x in np.arange(0.05, 1.0, 0.05))
 SRU = "small_road_users"
@@ -143,7 +144,7 @@ def quality_table(m: Matches, class_names: Sequence[str],
 
 
 def _fmt(v: Optional[float]) -> str:
-    return "-" if v is None else f"{v:.3f}"
+    return number(v, digits=3)
 
 
 def format_quality_table(rows: list[dict], class_names: Sequence[str]) -> str:

@@ -21,6 +21,7 @@ def measure_noise(root: Path, name: str, config_files: Sequence[str], overrides:
     Raises:
         RecordError / ConfigError: the record cannot be created or run; ProfileError: see build_profile.
     """
+    from evdet.experiments.records.hypotheses import hypothesis_document
     from evdet.experiments.records.new import new_experiment
     from evdet.experiments.records.record import load_experiment
     from evdet.experiments.running.runner import AlreadyCompleted, run_experiment
@@ -29,8 +30,11 @@ def measure_noise(root: Path, name: str, config_files: Sequence[str], overrides:
     exp_id = f"noise_{name}"
     seed_text = ",".join(str(int(s)) for s in seeds)
     if not (root / exp_id).exists():
-        new_experiment(root, exp_id, f"## Question\nHow far do the metrics of {name} move from seed to seed?\n",
-                       config_files=config_files, overrides=[*overrides, f"seeds=[{seed_text}]"],
+        text = hypothesis_document(
+            exp_id, question=f"How far do the metrics of {name} move from seed to seed?",
+            hypothesis=f"An A/A design: {name} trained with seeds {seed_text} and nothing else changed; the "
+                       "spread over the seeds is the training noise a one-seed difference must beat.")
+        new_experiment(root, exp_id, text, config_files=config_files, overrides=[*overrides, f"seeds=[{seed_text}]"],
                        command=f"evdet exp noise {name} --seeds {len(seeds)}")
     exp = load_experiment(root, exp_id)
     if [int(s) for s in exp.config.get("seeds", [])] != [int(s) for s in seeds]:
