@@ -128,7 +128,7 @@ class ModelConfig:
     partition_split: int = 2                # pad to a multiple of 32 * split; Gen1 uses 1
     attention_impl: Literal["sdpa", "manual"] = "sdpa"  # added: same weights, "manual" = explicit softmax (benchmarks)
     # added: "channels_last" keeps weights and activations in NHWC memory: same values up to float32 rounding
-    # (which can move a training run's SimOTA assignments), 0.87x the CPU step time (benchmarks/bench_train_step)
+    # (which can move a training run's SimOTA assignments), a faster CPU step (benchmarks/bench_train_step.json)
     memory_format: Literal["contiguous", "channels_last"] = "contiguous"
     head: HeadConfig = field(default_factory=HeadConfig)
     modules: ModulesConfig = field(default_factory=ModulesConfig)  # added: architecture modules (all off)
