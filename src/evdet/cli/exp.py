@@ -9,6 +9,7 @@ import typer
 
 from evdet.cli.common import (ROOT_OPT, TRUSTED_OPT, app, console, exp_app, fail, load_exp, parse_seeds,
                               parse_size)
+from evdet.utils.formatting import number
 
 N_BOOT_OPT = typer.Option(200, "--n-boot", min=10, help="Bootstrap resamples (one-seed comparisons).")
 INTERVALS_OPT = typer.Option(True, "--intervals/--no-intervals",
@@ -195,6 +196,33 @@ def exp_verdict(exp_id: str, n_boot: int = N_BOOT_OPT, root: Path = ROOT_OPT) ->
         fail(str(err))
     for line in verdict_lines(res, exp_id):
         typer.echo(line)
+
+
+@exp_app.command("rescore")
+def exp_rescore(ids: List[str] = typer.Argument(..., help="Experiment ids."), root: Path = ROOT_OPT) -> None:
+    """Score records again from their saved validation detections under the current evaluation code, after
+    evdet's evaluation changed (a protocol's filter or metric rule): each seed run's protocols are
+    evaluated again with the arguments saved beside the detections, nothing is predicted again, and the
+    record notes when and at which commit. Prints each protocol's AP and fingerprint before and after, so
+    tables never mix values of two fingerprints. Runs without saved detections keep their values."""
+    from evdet.experiments.records.record import RecordError
+    from evdet.experiments.records.views import ResultsView
+    from evdet.experiments.running.rescore import rescore_record
+    from evdet.experiments.statistics.intervals import IntervalError
+
+    for exp_id in ids:
+        before = load_exp(root, exp_id).typed_results
+        try:
+            after = ResultsView.from_dict(rescore_record(root, exp_id))
+        except (RecordError, IntervalError) as err:
+            fail(str(err))
+        for proto, block in after.protocols.items():
+            old = before.protocols.get(proto)
+            ap_old = None if old is None else old.metrics.get("AP")
+            digest_old = None if old is None else old.fingerprint.digest
+            changed = "same fingerprint" if digest_old == block.fingerprint.digest else (
+                f"fingerprint {digest_old or '-'} -> {block.fingerprint.digest or '-'}")
+            typer.echo(f"{exp_id} {proto}: AP {number(ap_old)} -> {number(block.metrics.get('AP'))} ({changed})")
 
 
 @exp_app.command("noise")

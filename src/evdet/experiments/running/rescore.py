@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from evdet.experiments.records.record import atomic_write_json, load_experiment, run_dirs
+from evdet.experiments.records.record_lock import RecordLock
 from evdet.experiments.running.seed_aggregate import aggregate_runs
 from evdet.experiments.statistics.intervals import DETECTIONS_FILE, evaluate_saved, load_validation_detections
 
@@ -23,11 +24,17 @@ def rescore_record(root: Path, exp_id: str) -> dict:
     """Rewrite ``results.json`` of ``exp_id`` from its runs' saved detections (module doc); returns it.
 
     Raises:
-        RecordError: no such record; IntervalError: a run's detections file cannot be read.
+        RecordError: no such record; RecordBusy: a live process runs it; IntervalError: a run's detections
+            file cannot be read.
     """
+    exp = load_experiment(root, exp_id)
+    with RecordLock(exp.path):          # not while a run writes the record
+        return _rescore(load_experiment(root, exp_id))
+
+
+def _rescore(exp) -> dict:
     from evdet.utils.provenance import git_info
 
-    exp = load_experiment(root, exp_id)
     results = dict(exp.results)
     dirs = run_dirs(exp)
     for seed, run in exp.typed_results.runs.items():
