@@ -137,3 +137,25 @@ def test_checkpoint_writer_stages_beside_the_target(good_ckpt, tmp_path, monkeyp
     assert len(seen) == 1 and seen[0].parent == target.parent and seen[0] != target
     assert sorted(p.name for p in target.parent.iterdir()) == ["last.ckpt"]
     assert set(load_torch_file(target)) >= {"state_dict", "hyper_parameters"}
+
+
+def _distill_fit(tiny_root, teacher, out, trusted):
+    from evdet.data.config import DataConfig
+    from evdet.models.config import HeadConfig, LossConfig, ModelConfig
+    from evdet.training.config import DistillConfig, TrainConfig
+    from evdet.training.fit import fit
+    from tiny_dataset import REPR_NAME
+
+    return fit(DataConfig(root=str(tiny_root), representation=REPR_NAME, seq_len=2, batch_size=2, num_workers=0),
+               ModelConfig(preset="nano", partition_split=1, head=HeadConfig(conf_threshold=0.01, max_detections=20)),
+               LossConfig(), TrainConfig(max_steps=1, val_every_n_steps=1, accelerator="cpu", loggers=("csv",),
+                                         distill=DistillConfig(teacher_ckpt=str(teacher), teacher_scale=1.0)),
+               out, progress=False, trusted=trusted)
+
+
+def test_distillation_teacher_is_read_weights_only_unless_trusted(evil_ckpt, marker, tiny_root, tmp_path):
+    with pytest.raises(UntrustedCheckpointError, match="--trusted"):
+        _distill_fit(tiny_root, evil_ckpt, tmp_path / "refused", trusted=False)
+    assert not marker.exists()
+    summary = _distill_fit(tiny_root, evil_ckpt, tmp_path / "trusted", trusted=True)   # --trusted reaches it
+    assert marker.exists() and summary["global_step"] == 1

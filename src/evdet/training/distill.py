@@ -154,13 +154,15 @@ class Distiller(nn.Module):
         return {"distill": total, "distill_feat": feat.detach(), "distill_resp": resp_t.detach()}
 
 
-def build_distiller(student: nn.Module, train_cfg, *, in_channels: int, input_hw: tuple[int, int]) -> Optional[Distiller]:
-    """The Distiller of ``training.distill`` (None when ``teacher_ckpt`` is empty)."""
+def build_distiller(student: nn.Module, train_cfg, *, in_channels: int, input_hw: tuple[int, int],
+                    trusted: bool = False) -> Optional[Distiller]:
+    """The Distiller of ``training.distill`` (None when ``teacher_ckpt`` is empty); the teacher checkpoint is
+    read weights-only unless ``trusted`` (``--trusted``)."""
     cfg = train_cfg.distill
     if not cfg.teacher_ckpt:
         return None
     from evdet.training.predict import load_module
 
-    teacher = load_module(cfg.teacher_ckpt).model
+    teacher = load_module(cfg.teacher_ckpt, trusted=trusted).model
     return Distiller(teacher, student, in_channels=in_channels, student_hw=input_hw, teacher_scale=cfg.teacher_scale,
                      feature_weight=cfg.feature_weight, response_weight=cfg.response_weight)

@@ -192,8 +192,8 @@ def fit(data_cfg: DataConfig, model_cfg: ModelConfig, loss_cfg: LossConfig, trai
             checkpoint metric).
         resume: continue from ``out_dir/checkpoints/last.ckpt``.
         progress: show the progress bar (loss, it/s).
-        trusted: resume from a last.ckpt holding arbitrary pickled objects (``--trusted``; by default it
-            is read weights-only, so a planted file cannot run code).
+        trusted: resume from a last.ckpt, or distil from a teacher checkpoint, holding arbitrary pickled
+            objects (``--trusted``; by default both are read weights-only, so a planted file cannot run code).
     Returns:
         summary: out_dir, global_step, last_ckpt, best_ckpt, best_metric, best_score, best_step,
         stopped_reason (None or why training stopped early), metrics_csv, wall_s (fit time over every
@@ -209,6 +209,7 @@ def fit(data_cfg: DataConfig, model_cfg: ModelConfig, loss_cfg: LossConfig, trai
     names = dm.class_names
     module = DetectionModule(data_cfg, model_cfg, loss_cfg, train_cfg, len(names), dm.input_hw, dm.in_channels,
                              names)
+    module.trusted_checkpoints = trusted
     loggers = _loggers_keeping_rows(train_cfg, log_dir, resume_step)
 
     # last.ckpt is refreshed after every validation, every checkpoint_every_n_steps and at the end

@@ -99,6 +99,7 @@ class DetectionModule(L.LightningModule):
         # training strategies (evdet.training.strategies): the distiller is built at fit start and kept out
         # of the module tree (a tuple), so checkpoints hold its adapters (DISTILL_KEY) but not the teacher
         self._distill: tuple = ()
+        self.trusted_checkpoints = False   # --trusted (set by fit): the teacher may hold pickled objects
         self._pending_adapters: Optional[dict] = None
         self.train_states = StreamStates()
         self.val_states = StreamStates()

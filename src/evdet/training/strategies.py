@@ -81,7 +81,7 @@ def setup_fit(module, datamodule) -> None:
         from evdet.training.distill import build_distiller
 
         module._distill = (build_distiller(module.model, module.train_cfg, in_channels=module.in_channels,
-                                           input_hw=module.input_hw),)
+                                           input_hw=module.input_hw, trusted=module.trusted_checkpoints),)
         if module._pending_adapters is not None:
             module._distill[0].adapters.load_state_dict(module._pending_adapters)
 
