@@ -9,7 +9,7 @@ random samples zoom in 0.64 / out 0.16, streams zoom out 0.5):
 A synthetic preprocessed dataset in the RVT layout (Blosc zstd histograms, about 5 % of the cells
 non-zero, a label frame every second representation) is written to a temp folder, then the
 ``EventDataModule`` train loader (``stream`` and ``random`` sampling) is iterated with 0..N worker
-processes. Reported per setting: batches/s (after the first batch, which includes worker start-up),
+processes. Reported per setting: batches/s (after the first batch, which includes worker start-up, and a warm-up one),
 batches/s per worker, and the proportional set size (PSS, shared pages split) of each worker.
 
 Goal: with 8 workers, 4x RVT's reported step rate (about 2.1 it/s on one A800, Gen1 recipe), i.e.
@@ -130,14 +130,17 @@ def child_pids() -> list[int]:
     return out
 
 
-def measure(root: Path, recipe: Recipe, sampling: str, workers: int, batches: int) -> dict:
-    """Batches/s after the first batch, and the workers' memory while they run."""
+def measure(root: Path, recipe: Recipe, sampling: str, workers: int, batches: int, warmup: int = 0) -> dict:
+    """Batches/s after the first batch and ``warmup`` more (steady state: workers started, files open),
+    and the workers' memory while they run."""
     loader = train_loader(root, recipe, sampling, workers)
     it = iter(loader)
     t0 = time.perf_counter()
     first = next(it)
     first_s = time.perf_counter() - t0
     assert first["frames"].shape[:2] == (recipe.batch, recipe.seq_len)
+    for _ in range(warmup):
+        next(it)
     pss: dict[int, float] = {}
     t0 = time.perf_counter()
     n = 0
@@ -179,7 +182,8 @@ def main() -> None:
     parser.add_argument("--recipes", nargs="+", choices=sorted(RECIPES), default=["gen1", "1mpx"])
     parser.add_argument("--samplings", nargs="+", choices=["stream", "random"], default=["stream", "random"])
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--batches", type=int, default=6, help="timed batches per setting (after the first)")
+    parser.add_argument("--batches", type=int, default=8, help="timed batches per setting (after the warm-up)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed batches after the first")
     parser.add_argument("--reprs", type=int, default=200, help="representations per sequence (10 s at 50 ms)")
     parser.add_argument("--out", type=Path, default=HERE / "bench_loader.json")
     args = parser.parse_args()
@@ -196,7 +200,7 @@ def main() -> None:
             root = write_dataset(Path(tmp) / name, recipe.batch, args.reprs, recipe.height, recipe.width)
             for sampling in args.samplings:
                 for workers in args.workers:
-                    row = {"recipe": name, **measure(root, recipe, sampling, workers, args.batches)}
+                    row = {"recipe": name, **measure(root, recipe, sampling, workers, args.batches, args.warmup)}
                     rows.append(row)
                     print(f"{name:5s} {sampling:6s} workers {workers} ({row['worker_processes']} processes): "
                           f"{row['batches_per_s']:.2f} batches/s "
@@ -205,7 +209,8 @@ def main() -> None:
                           flush=True)
     record = {"benchmark": "loader", "recipes": {k: vars(v) for k, v in RECIPES.items() if k in args.recipes},
               "sequences_per_recipe": "batch (stream slots)", "reprs_per_sequence": args.reprs,
-              "rvt_it_per_s": RVT_IT_PER_S, "rows": rows, "summary": summarize(rows), "provenance": provenance()}
+              "warmup_batches": 1 + args.warmup, "rvt_it_per_s": RVT_IT_PER_S, "rows": rows, "summary": summarize(rows),
+              "provenance": provenance()}
     args.out.write_text(json.dumps(record, indent=1))
     print(json.dumps(record["summary"], indent=1))
 
