@@ -11,9 +11,11 @@ import json
 import math
 import warnings
 
+import numpy as np
 import pytest
 
-from tests.golden.golden_runs import (COUNT_RTOL, GOLDEN, LOSS_RTOL, METRIC_ATOL, make_data, measure,
+from evdet.data.classes import ETRAM, KNOWN_CLASS_MAPS, load_class_map
+from tests.golden.golden_runs import (COUNT_RTOL, GOLDEN, LABEL_MAPS, LOSS_RTOL, METRIC_ATOL, make_data, measure,
                                       recipe_names)
 
 GOLDEN_DOC = json.loads(GOLDEN.read_text()) if GOLDEN.exists() else {}
@@ -64,6 +66,26 @@ def test_every_shipped_recipe_has_a_golden_run():
 @pytest.fixture(scope="module")
 def golden_data(tmp_path_factory):
     return make_data(tmp_path_factory.mktemp("golden"))
+
+
+@pytest.mark.parametrize("name", sorted(LABEL_MAPS))
+def test_mapped_golden_data(golden_data, name):
+    """The Gen1 / Gen4 golden data: the known map's classes, every one of them among the training boxes, and
+    box counts per split those of the eTraM classes mapped to it (the preprocessed eTraM data, summed by name)."""
+    names = KNOWN_CLASS_MAPS[name].names
+    assert load_class_map(golden_data[name]).names == names
+    for split in ("train", "val"):
+        etram = np.bincount(split_boxes(golden_data["etram"], split)["class_id"], minlength=ETRAM.num_classes)
+        mapped = np.bincount(split_boxes(golden_data[name], split)["class_id"], minlength=len(names))
+        expected = [sum(etram[ETRAM.names.index(s)] for s in LABEL_MAPS[name][n]) for n in names]
+        assert mapped.tolist() == expected, split
+        if split == "train":
+            assert min(mapped) > 0
+
+
+def split_boxes(root, split: str) -> np.ndarray:
+    """Every preprocessed box of one split."""
+    return np.concatenate([np.load(f)["labels"] for f in sorted((root / split).glob("*/labels_v2/labels.npz"))])
 
 
 @pytest.mark.slow
