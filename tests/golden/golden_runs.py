@@ -22,16 +22,16 @@ gen1 / gen4) trains on the same recordings with their raw labels mapped to its c
 
 A recipe that cannot run its golden run is listed under ``unrunnable`` with its error (the test
 names them; fixing the recipe or the data it needs, then ``make golden``, removes the entry).
-``provenance`` is that of the last update that measured every shipped recipe; a run measured by an
-update of some recipes only carries its own ``provenance``.
+The top-level ``provenance`` is that of every run without one of its own: an update of some recipes
+only stamps the runs it measured with their ``provenance``.
 
 ``tests/golden/test_golden.py`` reruns them and compares with ``golden.json``: losses within
 ``LOSS_RTOL`` (relative), metrics within ``METRIC_ATOL`` (absolute), detection counts within
 ``COUNT_RTOL`` (and their score sum within ``COUNT_RTOL`` relative). Same machine: bit-identical;
-the tolerances leave room for another CPU of the same kind (different BLAS / oneDNN kernel choices change the last bits, which 24 steps amplify a
-little), not for a change of behaviour. A code change that moves them either keeps them or
-re-measures (``make golden`` = ``python tests/golden/golden_runs.py --update``) and says so in
-its commit.
+the tolerances leave room for another CPU of the same kind (different BLAS / oneDNN kernel choices
+change the last bits, which 24 steps amplify a little), not for a change of behaviour. A code change
+that moves them either keeps them or re-measures (``make golden`` = ``python tests/golden/golden_runs.py
+--update``) and says so in its commit.
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ def label_map_ids(target: str) -> np.ndarray:
 
 def map_boxes(boxes: np.ndarray, ids: np.ndarray) -> np.ndarray:
     """The boxes (BBOX_DTYPE, N) whose class ``ids`` keeps (``ids[class_id] >= 0``), class_id mapped; a copy."""
-    new = ids[boxes["class_id"].astype(np.int64)] if len(boxes) else ids[:0]
+    new = ids[boxes["class_id"].astype(np.int64)]
     out = boxes[new >= 0].copy()
     out["class_id"] = new[new >= 0]
     return out
