@@ -212,3 +212,32 @@ def test_uint8_frames_augment_to_the_same_counts_as_float_frames(flip, zoom, zoo
         assert noise or (resample == "smooth" and (zoom > 1.0 or zoom_out > 1.0))
     if not integral:
         assert not keeps_integer_counts(p)
+
+
+@settings(max_examples=30, deadline=None)
+@given(flip=st.booleans(), zoom=st.sampled_from([1.0, 1.25, 1.5]), zoom_out=st.sampled_from([1.0, 1.5]),
+       suppress=st.sampled_from([None, 1]), fx=st.floats(0, 1), fy=st.floats(0, 1))
+def test_frames_written_into_a_batch_slot_equal_rvts_order_of_operations(flip, zoom, zoom_out, suppress, fx, fy):
+    # reference: RVT's order written out here (flip the frames, crop the window, nearest-exact resize)
+    import torch.nn.functional as F
+
+    zoom_out = 1.0 if zoom > 1.0 else zoom_out
+    factor = max(zoom, zoom_out)
+    x0, y0 = int(fx * (16 - int(16 / factor))), int(fy * (12 - int(12 / factor)))
+    p = AugmentParams(flip=flip, zoom=zoom, zoom_out=zoom_out, x0_px=x0, y0_px=y0, suppress_polarity=suppress)
+    counts = torch.from_numpy(np.random.default_rng(1).integers(0, 256, (2, 4, 12, 16), dtype=np.uint8))
+    ref = torch.flip(counts, dims=[-1]) if flip else counts.clone()
+    if zoom > 1.0:
+        ref = F.interpolate(ref[:, :, y0 : y0 + int(12 / zoom), x0 : x0 + int(16 / zoom)], size=(12, 16),
+                            mode="nearest-exact")
+    elif zoom_out > 1.0:
+        small = F.interpolate(ref, size=(int(12 / zoom_out), int(16 / zoom_out)), mode="nearest-exact")
+        ref = torch.zeros_like(ref)
+        ref[:, :, y0 : y0 + small.shape[2], x0 : x0 + small.shape[3]] = small
+    if suppress is not None:
+        ref[:, 2:] = 0
+    batch = torch.full((3, 2, 4, 12, 16), 7, dtype=torch.uint8)      # slot 1 of a batch, neighbours untouched
+    got = augment_frames(counts, p, out=batch[1])
+    assert got.data_ptr() == batch[1].data_ptr() and torch.equal(batch[1], ref)
+    assert torch.equal(augment_frames(counts, p), ref)
+    assert (batch[0] == 7).all() and (batch[2] == 7).all()

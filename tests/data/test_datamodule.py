@@ -236,3 +236,17 @@ def test_batches_of_counts_travel_as_uint8_and_keep_their_values():
     # concatenating batches (mixed sampling): uint8 with float32 gives float32, values unchanged
     cat = stack_frames([out, stack_frames([counts[0], torch.full((1, 1, 2, 2), 0.5)])])
     assert cat.dtype == torch.float32 and cat.shape == (4, 1, 1, 2, 2) and cat[1, 0, 0, 1, 1] == 7.0
+
+
+def test_items_loaded_into_one_batch_tensor_are_stacked_without_a_copy():
+    from evdet.data.batch_items import batch_tensor, stack_frames
+
+    batch = batch_tensor((3, 2, 1, 2, 2))
+    for i in range(3):
+        batch[i] = i
+    assert stack_frames([batch[0], batch[1], batch[2]]) is batch            # the slots in order: the tensor itself
+    # out of order, or an item with frames of its own (a float path): stacked, values kept
+    swapped = stack_frames([batch[1], batch[0], batch[2]])
+    assert swapped is not batch and swapped[:, 0, 0, 0, 0].tolist() == [1, 0, 2]
+    mixed = stack_frames([batch[0], torch.full((2, 1, 2, 2), 0.5), batch[2]])
+    assert mixed.dtype == torch.float32 and mixed[:, 0, 0, 0, 0].tolist() == [0.0, 0.5, 2.0]

@@ -167,41 +167,60 @@ def keeps_integer_counts(p: AugmentParams) -> bool:
     return not noisy and (p.resample == "nearest-exact" or not zoomed)
 
 
-def augment_frames(frames: torch.Tensor, p: AugmentParams) -> torch.Tensor:
+def augment_frames(frames: torch.Tensor, p: AugmentParams, out: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Apply the parameters to frames: flip, zoom, polarity suppression, noise.
 
     Args:
         frames: (T, C, H, W) counts, float or (when ``keeps_integer_counts(p)``) uint8; not modified.
+        out: (T, C, H, W) tensor of the frames' dtype to write the result into (a slot of a batch), or None.
     Returns:
-        (T, C, H, W) of the input's dtype: a new tensor, or ``frames`` itself when nothing applies.
+        (T, C, H, W) of the input's dtype: ``out`` when given, else a new tensor, or ``frames`` itself when
+        nothing applies.
     """
     if p.crop_seed is not None:
         raise ValueError("augment_frames: the zoom-in window is not placed yet (call place_zoom_crop)")
     t_steps, channels, height, width = frames.shape
-    out = torch.flip(frames, dims=[-1]) if p.flip else frames
     if p.zoom > 1.0:
         crop_h, crop_w = _window(height, width, p.zoom)
-        crop = out[:, :, p.y0_px : p.y0_px + crop_h, p.x0_px : p.x0_px + crop_w]
-        out = (F.interpolate(crop, size=(height, width), mode="nearest-exact") if p.resample == "nearest-exact"
-               else F.interpolate(crop, size=(height, width), mode="bilinear", align_corners=False))
-    elif p.zoom_out > 1.0:
-        small_h, small_w = _window(height, width, p.zoom_out)
-        # smooth: area interpolation, each output pixel the mean of the input pixels it covers
-        small = F.interpolate(out, size=(small_h, small_w),
-                              mode="nearest-exact" if p.resample == "nearest-exact" else "area")
-        out = frames.new_zeros(frames.shape)
-        out[:, :, p.y0_px : p.y0_px + small_h, p.x0_px : p.x0_px + small_w] = small
+        # RVT flips before it zooms: the window of the flipped frames is the mirrored window, flipped
+        x0 = width - p.x0_px - crop_w if p.flip else p.x0_px
+        crop = frames[:, :, p.y0_px : p.y0_px + crop_h, x0 : x0 + crop_w]
+        crop = torch.flip(crop, dims=[-1]) if p.flip else crop
+        if p.resample == "nearest-exact":
+            res = (torch.ops.aten._upsample_nearest_exact2d.out(crop, [height, width], None, None, out=out)
+                   if out is not None else F.interpolate(crop, size=(height, width), mode="nearest-exact"))
+        else:
+            res = F.interpolate(crop, size=(height, width), mode="bilinear", align_corners=False)
+    else:
+        res = torch.flip(frames, dims=[-1]) if p.flip else frames
+        if p.zoom_out > 1.0:
+            small_h, small_w = _window(height, width, p.zoom_out)
+            # smooth: area interpolation, each output pixel the mean of the input pixels it covers
+            small = F.interpolate(res, size=(small_h, small_w),
+                                  mode="nearest-exact" if p.resample == "nearest-exact" else "area")
+            res = out.zero_() if out is not None else frames.new_zeros(frames.shape)
+            res[:, :, p.y0_px : p.y0_px + small_h, p.x0_px : p.x0_px + small_w] = small
+    if out is not None and res is not out:
+        res = out.copy_(res)
     if p.suppress_polarity is not None:
         if channels % 2:
             raise ValueError(f"polarity suppression needs polarity-major channels (even C), got C={channels}")
-        out = out.clone() if out is frames else out
+        res = res.clone() if res is frames else res
         half = channels // 2
-        out[:, p.suppress_polarity * half : (p.suppress_polarity + 1) * half] = 0
+        res[:, p.suppress_polarity * half : (p.suppress_polarity + 1) * half] = 0
     if p.noise_seed is not None and p.noise_density > 0:
+        if out is not None:
+            raise ValueError("augment_frames: noise makes new counts; give no out tensor")
         gen = torch.Generator().manual_seed(p.noise_seed)
-        noise = (torch.rand(out.shape, generator=gen) < p.noise_density).to(out.dtype)
-        out = out + noise
-    return out
+        noise = (torch.rand(res.shape, generator=gen) < p.noise_density).to(res.dtype)
+        res = res + noise
+    return res
+
+
+def is_identity(p: AugmentParams) -> bool:
+    """Whether these parameters leave frames unchanged (no flip, zoom, suppression or noise)."""
+    return (not p.flip and p.zoom <= 1.0 and p.zoom_out <= 1.0 and p.suppress_polarity is None
+            and not (p.noise_seed is not None and p.noise_density > 0))
 
 
 def augment_boxes(

@@ -35,6 +35,7 @@ from evdet.data.augment import (
     AugmentParams,
     augment_boxes,
     augment_frames,
+    is_identity,
     keeps_integer_counts,
     place_zoom_crop,
 )
@@ -53,7 +54,7 @@ from evdet.data.sequence_store import SequenceStore
 def load_window(
     store: SequenceStore, window: Window, frame_shape: tuple[int, int, int], params: AugmentParams = IDENTITY, *,
     events: EventAugmentParams = NO_EVENT_AUGMENT, layout: Optional[EventLayout] = None, scale: float = 1.0,
-    multires: MultiResConfig = MultiResConfig(),
+    multires: MultiResConfig = MultiResConfig(), out: Optional[torch.Tensor] = None,
 ) -> dict:
     """One batch item (unbatched batch fields) from a window.
 
@@ -61,10 +62,12 @@ def load_window(
         frame_shape: (C, H, W) of one representation (used for padding steps).
         events, layout: event augmentations and the count layout (``evdet.data.event_augment``).
         scale: input resolution factor (``evdet.data.multires``), resampled per ``multires``.
+        out: (T, C, H, W) uint8 slot of a batch tensor (``batch_tensor``): the frames are loaded into it
+            when they stay uint8 (else the item has frames of its own).
     """
     channels, height, width = frame_shape
     t_steps = window.length
-    frames = torch.zeros((t_steps, channels, height, width), dtype=torch.uint8)   # padding item: no counts
+    frames = None   # a padding item (no sequence): zeros
     label_mask = torch.zeros(t_steps, dtype=torch.bool)
     unlabelled_mask = torch.zeros(t_steps, dtype=torch.bool)
     t_us = torch.full((t_steps,), -1, dtype=torch.int64)
@@ -77,17 +80,7 @@ def load_window(
         lo = window.pad_before
         hi = lo + window.stop - window.start
         params = place_zoom_crop(params, latest_label_boxes(store, window), height, width)
-        data = torch.from_numpy(np.ascontiguousarray(seq.reprs(window.start, window.stop)))
-        stays_uint8 = (data.dtype == torch.uint8 and keeps_integer_counts(params) and scale == 1.0
-                       and not (layout is not None and events.active))
-        data = apply_event_augment(data if stays_uint8 else data.float(), events, layout,
-                                   noise_seed=params.noise_seed, step_ids=np.arange(window.start, window.stop))
-        data = augment_frames(data, params)
-        if lo == 0 and hi == t_steps:
-            frames = data
-        else:
-            frames = data.new_zeros((t_steps, channels, height, width))
-            frames[lo:hi] = data
+        frames = _load_frames(seq, window, params, events, layout, scale, out, t_steps)
         t_us[lo:hi] = torch.from_numpy(np.asarray(seq.repr_timestamps_us[window.start : window.stop], np.int64))
         for step, r in enumerate(range(window.start, window.stop), start=lo):
             boxes = store.labels_at_repr(window.seq_index, r)
@@ -98,6 +91,8 @@ def load_window(
                 continue
             label_mask[step] = True
             targets[step], track_ids[step] = boxes_to_targets(boxes, params, height, width)
+    if frames is None:
+        frames = out.zero_() if out is not None else torch.zeros((t_steps, channels, height, width), dtype=torch.uint8)
     sy = sx = 1.0
     if scale != 1.0:
         out_hw = scaled_hw(height, width, scale)
@@ -107,6 +102,41 @@ def load_window(
     return {"frames": frames, "targets": targets, "label_mask": label_mask, "unlabelled_mask": unlabelled_mask,
             "is_first": window.is_first, "seq_name": name, "t_us": t_us, "track_ids": track_ids,
             "input_scale": torch.tensor([sy, sx], dtype=torch.float32)}
+
+
+def _load_frames(seq, window: Window, params: AugmentParams, events: EventAugmentParams,
+                 layout: Optional[EventLayout], scale: float, out: Optional[torch.Tensor], t_steps: int) -> torch.Tensor:
+    """(T, C, H, W) frames of the window, augmented, padding steps zero: in ``out`` when they stay uint8."""
+    lo, hi = window.pad_before, window.pad_before + window.stop - window.start
+    stays_uint8 = (np.dtype(seq.dtype) == np.uint8 and keeps_integer_counts(params) and scale == 1.0
+                   and not (layout is not None and events.active))
+    dest = out[lo:hi] if out is not None and stays_uint8 else None
+    if dest is not None:
+        out[:lo].zero_()                                                # padding steps
+        out[hi:].zero_()
+    if dest is not None and is_identity(params):
+        seq.reprs(window.start, window.stop, out=dest.numpy())           # straight from the file into the batch
+        return out
+    data = torch.from_numpy(np.ascontiguousarray(seq.reprs(window.start, window.stop)))
+    data = apply_event_augment(data if stays_uint8 else data.float(), events, layout,
+                               noise_seed=params.noise_seed, step_ids=np.arange(window.start, window.stop))
+    data = augment_frames(data, params, out=dest)
+    if dest is not None:
+        return out
+    if lo == 0 and hi == t_steps:
+        return data
+    frames = data.new_zeros((t_steps, *data.shape[1:]))
+    frames[lo:hi] = data
+    return frames
+
+
+def batch_tensor(shape: tuple[int, ...], dtype: torch.dtype = torch.uint8) -> torch.Tensor:
+    """An uninitialised tensor for a batch's frames: in shared memory inside a loader worker (the batch then
+    reaches the trainer without a copy), else in ordinary memory."""
+    if torch.utils.data.get_worker_info() is None:
+        return torch.empty(shape, dtype=dtype)
+    empty = torch.empty(0, dtype=dtype)
+    return empty.new(empty._typed_storage()._new_shared(math.prod(shape), device=empty.device)).resize_(shape)
 
 
 def latest_label_boxes(store: SequenceStore, window: Window) -> Optional[np.ndarray]:
@@ -137,16 +167,17 @@ def stack_frames(frames: list[torch.Tensor]) -> torch.Tensor:
     [0, 255], else as float32. uint8 is a quarter of the memory and of the copies between loader
     processes and the trainer (RVT feeds its uint8 histograms the same way); values are unchanged.
     """
+    base = frames[0]._base
+    if (base is not None and base.dtype == torch.uint8 and tuple(base.shape) == (len(frames), *frames[0].shape)
+            and all(f._base is base and f.data_ptr() == base[i].data_ptr() for i, f in enumerate(frames))):
+        return base                           # the items were loaded into the slots of one batch_tensor
     counts = all(f.dtype == torch.uint8 or (f.numel() == 0 or (f.min() >= 0 and f.max() <= 255
                                                                and torch.equal(f, f.trunc()))) for f in frames)
     dtype = torch.uint8 if counts else torch.float32
     out = [f.to(dtype) for f in frames]
     concat = out[0].dim() == 5
     shape = (sum(f.shape[0] for f in out), *out[0].shape[1:]) if concat else (len(out), *out[0].shape)
-    dest = None
-    if torch.utils.data.get_worker_info() is not None:   # a loader worker: straight into shared memory
-        storage = out[0]._typed_storage()._new_shared(math.prod(shape), device=out[0].device)
-        dest = out[0].new(storage).resize_(shape)
+    dest = batch_tensor(shape, dtype) if torch.utils.data.get_worker_info() is not None else None
     return torch.cat(out, out=dest) if concat else torch.stack(out, out=dest)
 
 

@@ -27,7 +27,7 @@ import os
 import re
 import zipfile
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Optional
 
 import numpy as np
 
@@ -107,12 +107,16 @@ class PreprocessedSequence:
         self._h5_pid: int | None = None
 
     # ---- representations ------------------------------------------------------------------
-    def reprs(self, start: int, stop: int) -> np.ndarray:
-        """Representations ``start:stop`` as an array (T, C, H, W) of the file's dtype (uint8)."""
+    def reprs(self, start: int, stop: int, out: Optional[np.ndarray] = None) -> np.ndarray:
+        """Representations ``start:stop`` as an array (T, C, H, W) of the file's dtype (uint8), read into
+        ``out`` (C-contiguous, that shape and dtype) when given."""
         if not 0 <= start < stop <= self.num_reprs:
             raise IndexError(f"{self.repr_file}: representation range {start}:{stop} outside "
                              f"0:{self.num_reprs}")
-        return np.asarray(self._dataset()[start:stop])
+        if out is None:
+            return np.asarray(self._dataset()[start:stop])
+        self._dataset().read_direct(out, np.s_[start:stop])
+        return out
 
     def all_written(self) -> bool:
         """Whether every representation is stored in the file: all chunks allocated (HDF5 reads

@@ -23,7 +23,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, Sampler
 
 from evdet.data.augment import IDENTITY, AugmentParams, draw_augment
-from evdet.data.batch_items import collate_items, concat_batches, load_window
+from evdet.data.batch_items import batch_tensor, collate_items, concat_batches, load_window
 from evdet.data.config import AugmentConfig, MultiResConfig
 from evdet.data.event_augment import (
     NO_EVENT_AUGMENT,
@@ -35,6 +35,16 @@ from evdet.data.multires import draw_scale
 from evdet.data.samplers import Window, stream_plan
 from evdet.data.sampling_weights import weighted_order
 from evdet.data.sequence_store import SequenceStore
+
+
+def batch_slots(store: SequenceStore, windows: list[Window], frame_shape) -> Optional[torch.Tensor]:
+    """A (B, T, C, H, W) uint8 ``batch_tensor`` whose slots the windows' items load into, or None when the
+    stored representation is not uint8 or the windows differ in length."""
+    lengths = {w.length for w in windows}
+    stored = [w.seq_index for w in windows if w.seq_index >= 0]
+    if len(lengths) != 1 or not stored or np.dtype(store.get(stored[0]).dtype) != np.uint8:
+        return None
+    return batch_tensor((len(windows), lengths.pop(), *frame_shape))
 
 
 class RandomWindowDataset(Dataset):
@@ -55,7 +65,7 @@ class RandomWindowDataset(Dataset):
     def __len__(self) -> int:
         return len(self.windows)
 
-    def __getitem__(self, key: tuple[int, tuple[int, ...], tuple[int, ...]]) -> dict:
+    def __getitem__(self, key: tuple[int, tuple[int, ...], tuple[int, ...]], out: Optional[torch.Tensor] = None) -> dict:
         index, draw_seed, batch_key = key
         params, events = IDENTITY, NO_EVENT_AUGMENT
         if self.augment is not None:
@@ -64,7 +74,13 @@ class RandomWindowDataset(Dataset):
             events = draw_event_augment(self.augment, rng)
         scale = draw_scale(self.multires, batch_key if self.scale_per == "batch" else draw_seed[:2])
         return load_window(self.store, self.windows[index], self.frame_shape, params, events=events,
-                           layout=self.layout, scale=scale, multires=self.multires)
+                           layout=self.layout, scale=scale, multires=self.multires, out=out)
+
+    def __getitems__(self, keys: list) -> list[dict]:
+        """The items of one batch (the DataLoader's batched fetch), their frames loaded into one
+        ``batch_tensor`` (shared memory in a worker), which ``collate_items`` then takes as it is."""
+        out = batch_slots(self.store, [self.windows[k[0]] for k in keys], self.frame_shape)
+        return [self.__getitem__(k, None if out is None else out[i]) for i, k in enumerate(keys)]
 
 
 class WindowSampler(Sampler):
@@ -159,8 +175,9 @@ class StreamDataset(IterableDataset):
         for k in range(skip, len(plan[0]) if plan else 0):
             for g in groups:
                 slots = range(g * per_group, (g + 1) * per_group)
+                out = batch_slots(self.store, [plan[s][k] for s in slots], self.frame_shape)
                 items = []
-                for s in slots:
+                for j, s in enumerate(slots):
                     w = plan[s][k]
                     if k == skip and not w.is_first:
                         # resumed mid-sequence: the same augmentation as the sequence start; the slot's
@@ -171,7 +188,7 @@ class StreamDataset(IterableDataset):
                         params[s] = self._draw(s, k)
                     geo, events = params[s]
                     items.append(load_window(self.store, w, self.frame_shape, geo, events=events, layout=self.layout,
-                                             scale=scale, multires=self.multires))
+                                             scale=scale, multires=self.multires, out=None if out is None else out[j]))
                 yield collate_items(items, [self.slot_offset + s for s in slots])
 
     def _draw(self, slot: int, chunk: int) -> tuple[AugmentParams, EventAugmentParams]:
