@@ -92,7 +92,8 @@ def rvt_step(rvt_root: Path, batch: int):
 
 OP_GROUPS = {   # operator name fragment -> where the time goes (first match)
     "convolution": ("convolution", "conv2d"), "matmul (linear layers)": ("aten::mm", "addmm", "bmm"),
-    "attention kernel": ("scaled_dot_product",), "memory (copies, fills, concatenations)": ("copy_", "fill_", "cat", "zero")}
+    "attention kernel": ("scaled_dot_product",),
+    "memory (copies, fills, concatenations)": ("copy_", "fill_", "cat", "zero")}
 
 
 def op_group(name: str) -> str:

@@ -105,7 +105,8 @@ def load_window(
 
 
 def _load_frames(seq, window: Window, params: AugmentParams, events: EventAugmentParams,
-                 layout: Optional[EventLayout], scale: float, out: Optional[torch.Tensor], t_steps: int) -> torch.Tensor:
+                 layout: Optional[EventLayout], scale: float, out: Optional[torch.Tensor],
+                 t_steps: int) -> torch.Tensor:
     """(T, C, H, W) frames of the window, augmented, padding steps zero: in ``out`` when they stay uint8."""
     lo, hi = window.pad_before, window.pad_before + window.stop - window.start
     stays_uint8 = (np.dtype(seq.dtype) == np.uint8 and keeps_integer_counts(params) and scale == 1.0

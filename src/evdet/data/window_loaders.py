@@ -65,7 +65,8 @@ class RandomWindowDataset(Dataset):
     def __len__(self) -> int:
         return len(self.windows)
 
-    def __getitem__(self, key: tuple[int, tuple[int, ...], tuple[int, ...]], out: Optional[torch.Tensor] = None) -> dict:
+    def __getitem__(self, key: tuple[int, tuple[int, ...], tuple[int, ...]],
+                    out: Optional[torch.Tensor] = None) -> dict:
         index, draw_seed, batch_key = key
         params, events = IDENTITY, NO_EVENT_AUGMENT
         if self.augment is not None:
