@@ -49,12 +49,12 @@ def test_ddp_two_cpu_processes(tmp_path):
     root = make_tiny_dataset(tmp_path / "data", lengths={"train": [7, 6, 5, 4], "val": [6, 4]})
     script = tmp_path / "ddp_fit.py"
     script.write_text(SCRIPT.format(tests_dir=tests_dir))
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    for _ in range(2):   # Lightning picks a free port then binds it: another process may take it in between
-        proc = subprocess.run([sys.executable, str(script), str(tmp_path / "run"), str(root)], capture_output=True,
-                              text=True, timeout=240, env=env)
-        if "EADDRINUSE" not in proc.stderr:
-            break
+    # a fresh world: no rendezvous settings inherited from this process (Lightning picks a free port)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "RANK", "WORLD_SIZE")}
+    env["OMP_NUM_THREADS"] = "1"
+    proc = subprocess.run([sys.executable, str(script), str(tmp_path / "run"), str(root)], capture_output=True,
+                          text=True, timeout=240, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = [json.loads((tmp_path / "run" / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert [r["step"] for r in results] == [3, 3]

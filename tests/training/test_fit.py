@@ -216,3 +216,15 @@ def test_precision_auto_is_fp32_without_cuda():
     assert resolve_precision("bf16-mixed", "cpu") == "bf16-mixed"
     expected = "16-mixed" if torch.cuda.is_available() else "32"
     assert resolve_precision("auto", "auto") == expected
+
+
+def test_ddp_for_one_process_trains_without_a_process_group():
+    # RVT's train.py: DDPStrategy only for several GPUs; a world of one gets no process group
+    from evdet.training.config import TrainConfig
+    from evdet.training.fit import _strategy
+
+    assert _strategy(TrainConfig(strategy="ddp", devices=1)) == "auto"
+    assert _strategy(TrainConfig(strategy="ddp_find_unused_parameters_true", devices=1)) == "auto"
+    assert _strategy(TrainConfig(strategy="ddp", devices=2)) == "ddp"
+    assert _strategy(TrainConfig(strategy="ddp", devices=1, num_nodes=2)) == "ddp"
+    assert _strategy(TrainConfig(strategy="auto", devices=1)) == "auto"

@@ -159,6 +159,13 @@ def _sync_batchnorm(train_cfg: TrainConfig) -> bool:
     return train_cfg.sync_batchnorm and gpu and train_cfg.devices * train_cfg.num_nodes > 1
 
 
+def _strategy(train_cfg: TrainConfig) -> str:
+    """``training.strategy``, except that a DDP strategy for one process on one node trains without DDP, as
+    RVT's train.py does (DDPStrategy only for several GPUs): no process group is set up for a world of one."""
+    one = train_cfg.devices == 1 and train_cfg.num_nodes == 1
+    return "auto" if one and train_cfg.strategy.startswith("ddp") else train_cfg.strategy
+
+
 def _build_trainer(train_cfg: TrainConfig, loggers: list, callbacks: list, out_dir: Path,
                    progress: bool, trusted: bool = False) -> L.Trainer:
     """A Lightning Trainer with the run's schedule, precision, devices, validation cadence and clipping."""
@@ -173,7 +180,7 @@ def _build_trainer(train_cfg: TrainConfig, loggers: list, callbacks: list, out_d
         accumulate_grad_batches=train_cfg.accumulate_grad_batches,
         precision=resolve_precision(train_cfg.precision, train_cfg.accelerator),
         accelerator=train_cfg.accelerator, devices=train_cfg.devices, num_nodes=train_cfg.num_nodes,
-        strategy=train_cfg.strategy,
+        strategy=_strategy(train_cfg),
         sync_batchnorm=_sync_batchnorm(train_cfg),
         logger=loggers, callbacks=callbacks, log_every_n_steps=train_cfg.log_every_n_steps,
         enable_checkpointing=False, enable_progress_bar=progress, enable_model_summary=False,
