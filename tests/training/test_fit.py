@@ -12,6 +12,7 @@ import torch
 from evdet.training.fit import fit, rows_before_step
 from evdet.training.module import DetectionModule
 from evdet.training.predict import predict_sequences
+from crash import Kill  # tests/training is on the path (conftest)
 
 
 def train_rows(path):
@@ -69,16 +70,6 @@ def test_existing_run_and_changed_schedule_are_refused(short_run, tiny_cfgs):
     with pytest.raises(FileNotFoundError, match="nothing to resume"):
         fit(data, model, loss, train, out / "nope", resume=True, progress=False)
 
-
-class Kill(L.Callback):
-    """Simulates a crash: raises when the given optimiser step is about to start."""
-
-    def __init__(self, at_step):
-        self.at_step = at_step
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        if trainer.global_step == self.at_step:
-            raise RuntimeError(f"killed at step {self.at_step}")
 
 
 class RecordBatches(L.Callback):

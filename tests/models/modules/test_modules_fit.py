@@ -5,13 +5,13 @@ import csv
 import sys
 from pathlib import Path
 
-import lightning as L
 import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "training"))
 
 from tiny_dataset import REPR_NAME, make_tiny_dataset  # noqa: E402
+from crash import Kill  # noqa: E402
 
 from evdet.data.config import DataConfig  # noqa: E402
 from evdet.models.config import (HeadConfig, LossConfig, ModelConfig, ModulesConfig,  # noqa: E402
@@ -19,16 +19,6 @@ from evdet.models.config import (HeadConfig, LossConfig, ModelConfig, ModulesCon
 from evdet.training.config import TrainConfig  # noqa: E402
 from evdet.training.fit import fit  # noqa: E402
 
-
-class Kill(L.Callback):
-    """Raises when the given optimiser step is about to start (a crash)."""
-
-    def __init__(self, at_step):
-        self.at_step = at_step
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        if trainer.global_step == self.at_step:
-            raise RuntimeError(f"killed at step {self.at_step}")
 
 
 def train_rows(path):
